@@ -1,0 +1,40 @@
+# kiosq: `make demo` runs the hall server with sample data, `make test` runs the tests.
+# Both create .venv and install kiosq into it first; nothing is installed system-wide
+# except the Debian packages below, and those only when run as root.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+# Debian packages the demo and the tests use: curl for the README's examples.
+APT_PACKAGES := curl
+
+.PHONY: demo test apt clean
+
+demo: $(VENV)/.installed apt
+	$(BIN)/kiosq demo
+
+test: $(VENV)/.installed apt
+	$(BIN)/python -m pytest
+
+$(VENV)/.installed: pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+		{ echo "kiosq needs Python 3.11 or newer; $(PYTHON) is $$($(PYTHON) --version 2>&1). Run: make PYTHON=python3.11"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+# Install missing Debian packages when root; otherwise say exactly what to run.
+apt:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ]; then \
+		echo "installing Debian packages:$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	else \
+		echo "missing Debian packages:$$missing"; \
+		echo "install them with: sudo apt-get install -y$$missing"; exit 1; \
+	fi
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,356 @@
+"""The hall server's HTTP API: services, tickets, windows and the live event stream.
+
+Handlers are `async def` and call the store directly: SQLite answers in microseconds, and
+one connection on the event loop is the single writer the store wants. Every error is
+`{"error": code, "detail": text}` with a 4xx status; a 500 is a bug.
+"""
+
+
+import asyncio
+import logging
+from contextlib import asynccontextmanager
+from typing import Annotated, AsyncIterator, Literal
+
+from fastapi import Depends, FastAPI, Header, Path, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.sse import EventSourceResponse, ServerSentEvent
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from kiosq.queue import engine
+from kiosq.queue.store import IdempotencyConflict, NotFound, Store, Token, ticket_data
+
+log = logging.getLogger("kiosq.server")
+
+MAX_BODY_BYTES = 16 * 1024
+SSE_RETRY_MS = 2000
+SSE_BATCH = 500
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, detail: str, headers: dict | None = None) -> None:
+        super().__init__(detail)
+        self.status, self.code, self.detail, self.headers = status, code, detail, headers
+
+
+def _error(status: int, code: str, detail: str, headers: dict | None = None) -> JSONResponse:
+    return JSONResponse({"error": code, "detail": detail}, status_code=status, headers=headers)
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class TicketRequest(_Body):
+    service: Annotated[str, Field(min_length=1, max_length=16, description="service code, e.g. A")]
+    priority: Literal["normal", "elderly", "appointment", "green"] = "normal"
+
+
+class TransferRequest(_Body):
+    service: Annotated[str, Field(min_length=1, max_length=16, description="the service to move the ticket to")]
+
+
+class ReinstateRequest(_Body):
+    ticket: Annotated[str, Field(min_length=2, max_length=12, description="ticket number, e.g. A012")]
+
+
+class TicketOut(BaseModel):
+    id: str
+    number: str
+    service: str
+    status: str
+    priority: str
+    ahead: int
+    position: int | None
+    eta_minutes: int | None
+    issued_at: str
+    follow_url: str
+
+
+class Notifier:
+    """Wakes the event streams when the store has committed new events."""
+
+    def __init__(self) -> None:
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._event = asyncio.Event()
+
+    def bind(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+
+    def notify(self, _last_id: int = 0) -> None:
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if self._loop is not None and running is not self._loop:
+            self._loop.call_soon_threadsafe(self._wake)
+        else:
+            self._wake()
+
+    def _wake(self) -> None:
+        self._event.set()
+        self._event = asyncio.Event()
+
+    async def wait(self, timeout: float) -> None:
+        try:
+            await asyncio.wait_for(self._event.wait(), timeout)
+        except TimeoutError:
+            pass
+
+
+def create_app(store: Store) -> FastAPI:
+    notifier = Notifier()
+    store.listeners.append(notifier.notify)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        notifier.bind(asyncio.get_running_loop())
+        yield
+
+    # No /docs: Swagger UI loads from a CDN, and a hall network often has no internet.
+    app = FastAPI(title="kiosq hall server", version="0.1.0", docs_url=None, redoc_url=None,
+                  lifespan=lifespan,
+                  description="Queue tickets, service windows and the live event stream of one hall.")
+    app.state.store = store
+    app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
+    _install_error_handlers(app)
+    hall = store.hall
+
+    # -- auth ----------------------------------------------------------------------
+
+    def caller(authorization: Annotated[str | None, Header()] = None) -> Token:
+        if not authorization:
+            raise ApiError(401, "unauthorized", "missing bearer token: send 'Authorization: Bearer <token>' "
+                           "(create one with `kiosq server token`)", {"WWW-Authenticate": "Bearer"})
+        scheme, _, secret = authorization.partition(" ")
+        token = store.token(secret.strip()) if scheme.lower() == "bearer" and secret.strip() else None
+        if token is None:
+            raise ApiError(401, "unauthorized", "unknown or revoked token: ask the hall admin for a valid one",
+                           {"WWW-Authenticate": "Bearer"})
+        return token
+
+    Caller = Annotated[Token, Depends(caller)]
+
+    def window_staff(window: Annotated[int, Path(ge=1, le=999)], token: Caller) -> int:
+        if window not in hall.windows:
+            raise ApiError(404, "not_found", f"no window {window} in this hall; windows are: "
+                           f"{', '.join(map(str, hall.windows))}")
+        if token.role == "admin" or (token.role == "staff" and window in token.windows):
+            return window
+        if token.role == "staff":
+            raise ApiError(403, "forbidden", f"staff token {token.name!r} may act at windows "
+                           f"{', '.join(map(str, token.windows))}, not at window {window}")
+        raise ApiError(403, "forbidden", f"window actions need a staff or admin token; "
+                       f"{token.name!r} is a {token.role} token")
+
+    StaffWindow = Annotated[int, Depends(window_staff)]
+
+    # -- views ---------------------------------------------------------------------
+
+    def ticket_view(ticket: engine.Ticket, request: Request) -> dict:
+        ahead = store.ahead(ticket)
+        data = ticket_data(ticket, hall)
+        data.update(id=ticket.id, ahead=ahead,
+                    position=ahead + 1 if ticket.status == engine.WAITING else None,
+                    eta_minutes=store.eta(ticket, ahead) if ticket.status == engine.WAITING else None,
+                    follow_url=f"{str(request.base_url).rstrip('/')}/t/{ticket.id}")
+        return data
+
+    def window_view(state: engine.WindowState) -> dict:
+        win = hall.windows[state.number]
+        return {"number": win.number, "name": win.name, "name_en": win.name_en, "services": list(win.services),
+                "policy": win.policy, "state": state.state,
+                "current": None if state.current is None else ticket_data(state.current, hall)}
+
+    def action_result(window: int, outcome: engine.Outcome) -> JSONResponse:
+        state = next(s for s in store.windows() if s.number == window)
+        return JSONResponse({"window": window_view(state),
+                             "ticket": None if outcome.ticket is None else ticket_data(outcome.ticket, hall),
+                             "events": [e.type for e in outcome.events]})
+
+    # -- routes --------------------------------------------------------------------
+
+    @app.get("/api/health", tags=["hall"])
+    async def health() -> dict:
+        return {"ok": True, "hall": hall.info.name, "business_day": store.today().isoformat(),
+                "schema_version": store.schema_version(), "last_event_id": store.last_event_id()}
+
+    @app.get("/api/services", tags=["hall"])
+    async def services() -> JSONResponse:
+        waiting, open_windows = store.waiting_counts(), store.open_windows()
+        return JSONResponse([
+            {"code": s.code, "name": s.name, "name_en": s.name_en, "prefix": s.prefix, "waiting": waiting[s.code],
+             "open_windows": open_windows[s.code], "avg_service_minutes": s.avg_service_minutes,
+             "eta_minutes": engine.eta_minutes(waiting[s.code], s, open_windows[s.code])}
+            for s in hall.services.values()])
+
+    @app.post("/api/tickets", status_code=201, tags=["tickets"],
+              responses={201: {"model": TicketOut, "description": "the ticket (the same one for a repeated key)"}})
+    async def issue_ticket(body: TicketRequest, request: Request, token: Caller,
+                           idempotency_key: Annotated[str | None, Header(max_length=200)] = None) -> JSONResponse:
+        if token.role not in ("terminal", "staff", "admin"):
+            raise ApiError(403, "forbidden", "issuing tickets needs a terminal, staff or admin token")
+        if body.priority == "green" and token.role == "terminal":
+            raise ApiError(403, "forbidden", "green-channel tickets are issued by staff or an admin, not at a terminal")
+        if not idempotency_key:
+            raise ApiError(400, "idempotency_key_required", "send an Idempotency-Key header (a new UUID per ticket) "
+                           "so that a retried request returns the same ticket instead of a second one")
+        ticket, replayed = store.issue_ticket(body.service, body.priority, caller=token.name,
+                                              idempotency_key=idempotency_key)
+        return JSONResponse(ticket_view(ticket, request), status_code=201,
+                            headers={"Idempotent-Replayed": "true"} if replayed else None)
+
+    @app.get("/api/tickets/{ticket_id}", tags=["tickets"], responses={200: {"model": TicketOut}})
+    async def get_ticket(ticket_id: Annotated[str, Path(max_length=64)], request: Request) -> JSONResponse:
+        return JSONResponse(ticket_view(store.ticket(ticket_id), request))
+
+    @app.post("/api/tickets/{ticket_id}/cancel", tags=["tickets"])
+    async def cancel_ticket(ticket_id: Annotated[str, Path(max_length=64)], request: Request,
+                            token: Caller) -> JSONResponse:
+        return JSONResponse(ticket_view(store.cancel(ticket_id).ticket, request))
+
+    @app.get("/api/windows", tags=["windows"])
+    async def windows() -> JSONResponse:
+        return JSONResponse([window_view(s) for s in store.windows()])
+
+    @app.post("/api/windows/{window}/call-next", tags=["windows"])
+    async def call_next(window: StaffWindow) -> JSONResponse:
+        return action_result(window, store.call_next(window))
+
+    def simple_action(action: str, path: str) -> None:
+        async def handler(window: StaffWindow) -> JSONResponse:
+            return action_result(window, store.act(window, action))
+        app.post(f"/api/windows/{{window}}/{path}", tags=["windows"], name=action)(handler)
+
+    for action, path in (("recall", "recall"), ("start", "start"), ("finish", "finish"), ("no_show", "no-show")):
+        simple_action(action, path)
+
+    @app.post("/api/windows/{window}/transfer", tags=["windows"])
+    async def transfer(window: StaffWindow, body: TransferRequest) -> JSONResponse:
+        return action_result(window, store.act(window, "transfer", body.service))
+
+    @app.post("/api/windows/{window}/reinstate", tags=["windows"])
+    async def reinstate(window: StaffWindow, body: ReinstateRequest) -> JSONResponse:
+        return action_result(window, store.reinstate(window, body.ticket))
+
+    @app.post("/api/windows/{window}/pause", tags=["windows"])
+    async def pause(window: StaffWindow) -> JSONResponse:
+        return action_result(window, store.set_window_state(window, paused=True))
+
+    @app.post("/api/windows/{window}/resume", tags=["windows"])
+    async def resume(window: StaffWindow) -> JSONResponse:
+        return action_result(window, store.set_window_state(window, paused=False))
+
+    @app.get("/api/events", response_class=EventSourceResponse, tags=["events"])
+    async def events(last_event_id: Annotated[str | None, Header()] = None,
+                     since: int | None = None) -> AsyncIterator[ServerSentEvent]:
+        """Every change as it happens. Without `Last-Event-ID` (or `?since=ID`) the stream
+        starts now; with it, everything after that id is replayed from the event log first."""
+        cursor = _cursor(last_event_id, since, store)
+        yield ServerSentEvent(comment=f"kiosq events after {cursor}", retry=SSE_RETRY_MS)
+        while True:
+            batch = store.events_after(cursor, SSE_BATCH)
+            for ev in batch:
+                yield ServerSentEvent(raw_data=ev.data, event=ev.type, id=str(ev.id))
+                cursor = ev.id
+            if len(batch) < SSE_BATCH:
+                # Woken by a commit in this process; the timeout also picks up other writers.
+                await notifier.wait(timeout=2.0)
+
+    return app
+
+
+class BodyLimit:
+    """Refuse request bodies over `max_bytes` with a JSON 413, whether or not the client
+    sent Content-Length. Bodies here are small, so reading one ahead costs nothing."""
+
+    def __init__(self, app, max_bytes: int) -> None:
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+            return await self.app(scope, receive, send)
+        declared = next((v for k, v in scope["headers"] if k == b"content-length"), None)
+        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
+            return await self._too_large(scope, receive, send)
+        chunks, size, more = [], 0, True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                return  # the client went away
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            more = message.get("more_body", False)
+            if size > self.max_bytes:
+                return await self._too_large(scope, receive, send)
+        replayed = False
+
+        async def replay():
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+
+        await self.app(scope, replay, send)
+
+    async def _too_large(self, scope, receive, send) -> None:
+        response = _error(413, "too_large", f"request body larger than {self.max_bytes} bytes; send a smaller body")
+        await response(scope, receive, send)
+
+
+def _cursor(last_event_id: str | None, since: int | None, store: Store) -> int:
+    raw = last_event_id if last_event_id is not None else since
+    if raw is None:
+        return store.last_event_id()
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ApiError(400, "bad_event_id", f"Last-Event-ID must be an event id (a whole number), not {raw!r}")
+    if value < 0:
+        raise ApiError(400, "bad_event_id", "Last-Event-ID must not be negative")
+    return value
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def api_error(_req: Request, exc: ApiError) -> JSONResponse:
+        return _error(exc.status, exc.code, exc.detail, exc.headers)
+
+    @app.exception_handler(engine.Refusal)
+    async def refusal(_req: Request, exc: engine.Refusal) -> JSONResponse:
+        return _error(409, exc.code, str(exc))
+
+    @app.exception_handler(NotFound)
+    async def not_found(_req: Request, exc: NotFound) -> JSONResponse:
+        return _error(404, "not_found", str(exc))
+
+    @app.exception_handler(IdempotencyConflict)
+    async def idem_conflict(_req: Request, exc: IdempotencyConflict) -> JSONResponse:
+        return _error(409, "idempotency_conflict", str(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_req: Request, exc: RequestValidationError) -> JSONResponse:
+        err = exc.errors()[0]
+        if err["type"] == "json_invalid":
+            return _error(400, "malformed_json", f"the request body is not valid JSON ({err.get('ctx', {}).get('error', 'parse error')}); send a JSON object")
+        where = ".".join(str(p) for p in err["loc"] if p != "body") or "body"
+        msg = "required" if err["type"] == "missing" else err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown field; see /openapi.json for the fields this endpoint takes"
+        return _error(422, "invalid_request", f"{where}: {msg}")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_req: Request, exc: StarletteHTTPException) -> JSONResponse:
+        codes = {404: "not_found", 405: "method_not_allowed"}
+        detail = str(exc.detail)
+        if exc.status_code == 404 and detail == "Not Found":
+            detail = "no such endpoint; /openapi.json lists them"
+        return _error(exc.status_code, codes.get(exc.status_code, "http_error"), detail,
+                      getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def bug(req: Request, exc: Exception) -> JSONResponse:
+        log.exception("internal error on %s %s", req.method, req.url.path)
+        return _error(500, "internal", "the server hit a bug; it is logged. Try again, and tell the hall IT staff")

@@ -1,0 +1,180 @@
+"""Hall configuration: services, windows and the hall's rules, read once from TOML.
+
+A bad file raises HallConfigError with one message that names the file, the key and the
+problem; the server refuses to start rather than run half-configured.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+Policy = Literal["oldest", "service_order"]
+
+DEFAULT_HALL = "default.toml"
+
+
+class HallConfigError(Exception):
+    """The hall file cannot be used; the message says where and what to fix."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+class Service(_Strict):
+    code: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,16}$")]
+    name: Annotated[str, Field(min_length=1)]
+    name_en: Annotated[str, Field(min_length=1)]
+    prefix: Annotated[str, Field(pattern=r"^[A-Z]{1,3}$")] = ""
+    first_number: Annotated[int, Field(ge=0)] = 1
+    last_number: Annotated[int, Field(ge=1, le=99999)] = 999
+    avg_service_minutes: Annotated[float, Field(gt=0, le=480)] = 8
+
+    @property
+    def number_width(self) -> int:
+        """Digits a number is padded to: 001 for ranges up to 999, more for larger ones."""
+        return max(3, len(str(self.last_number)))
+
+    def label(self, number: int) -> str:
+        return f"{self.prefix}{number:0{self.number_width}d}"
+
+
+class Window(_Strict):
+    number: Annotated[int, Field(ge=1, le=999)]
+    name: Annotated[str, Field(min_length=1)]
+    name_en: str = ""
+    services: Annotated[tuple[str, ...], Field(min_length=1)]
+    policy: Policy = "oldest"
+
+
+class HallInfo(_Strict):
+    name: Annotated[str, Field(min_length=1)]
+    name_en: str = ""
+    timezone: str = "Asia/Shanghai"
+    rollover_hour: Annotated[int, Field(ge=0, le=23)] = 4
+    sla_wait_minutes: Annotated[float, Field(gt=0)] = 10
+    no_show_after_recalls: Annotated[int, Field(ge=0, le=20)] = 3
+    reinstate_minutes: Annotated[float, Field(ge=0)] = 30
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}; use an IANA name such as 'Asia/Shanghai'")
+        return value
+
+
+class _HallFile(_Strict):
+    hall: HallInfo
+    services: Annotated[tuple[Service, ...], Field(min_length=1)]
+    windows: Annotated[tuple[Window, ...], Field(min_length=1)]
+
+
+@dataclass(frozen=True)
+class Hall:
+    """A checked hall: every cross-reference resolved, lookups by code and number."""
+
+    info: HallInfo
+    services: dict[str, Service]
+    windows: dict[int, Window]
+    source: str
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.info.timezone)
+
+    def windows_serving(self, service: str) -> list[Window]:
+        return [w for w in self.windows.values() if service in w.services]
+
+
+def load_hall(path: str | Path | None = None) -> Hall:
+    """Read and check a hall file; without a path, the hall shipped with kiosq."""
+    if path is None:
+        # A file beside this module: kiosq.queue is a namespace package (no __init__.py),
+        # which importlib.resources cannot read from on Python 3.11.
+        text = (Path(__file__).parent / "halls" / DEFAULT_HALL).read_text("utf-8")
+        return parse_hall(text, source=f"(built-in) {DEFAULT_HALL}")
+    path = Path(path)
+    try:
+        text = path.read_text("utf-8")
+    except OSError as exc:
+        raise HallConfigError(f"{path}: cannot read the hall file ({exc.strerror}); check the path given to --hall") from None
+    except UnicodeDecodeError:
+        raise HallConfigError(f"{path}: not UTF-8 text; save the hall file as UTF-8") from None
+    return parse_hall(text, source=str(path))
+
+
+def parse_hall(text: str, source: str = "hall.toml") -> Hall:
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise HallConfigError(f"{source}: not valid TOML: {exc}") from None
+    try:
+        parsed = _HallFile.model_validate(raw)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise HallConfigError(f"{source}: {_key(err['loc'])}: {_problem(err)}") from None
+    return _cross_check(parsed, source)
+
+
+def _key(loc: tuple) -> str:
+    """('windows', 2, 'services') -> 'windows[3].services' (tables counted from 1, as in the file)."""
+    out = ""
+    for part in loc:
+        out += f"[{part + 1}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def _problem(err: dict) -> str:
+    if err["type"] == "missing":
+        return "required key is missing"
+    if err["type"] == "extra_forbidden":
+        return "unknown key (check its spelling against docs/hall-config.md)"
+    return err["msg"].removeprefix("Value error, ")
+
+
+def _cross_check(parsed: _HallFile, source: str) -> Hall:
+    def fail(key: str, problem: str) -> HallConfigError:
+        return HallConfigError(f"{source}: {key}: {problem}")
+
+    services: dict[str, Service] = {}
+    prefixes: dict[str, str] = {}
+    for i, svc in enumerate(parsed.services, 1):
+        key = f"services[{i}]"
+        if svc.code in services:
+            raise fail(f"{key}.code", f"service code {svc.code!r} is used twice")
+        if not svc.prefix:
+            if not svc.code.isalpha() or not svc.code.isupper() or len(svc.code) > 3:
+                raise fail(f"{key}.prefix", f"required when the code ({svc.code!r}) is not 1-3 capital letters")
+            svc = svc.model_copy(update={"prefix": svc.code})
+        if svc.prefix in prefixes:
+            raise fail(f"{key}.prefix", f"prefix {svc.prefix!r} is already used by service {prefixes[svc.prefix]!r}; ticket numbers must tell services apart")
+        if svc.last_number < svc.first_number:
+            raise fail(f"{key}.last_number", f"{svc.last_number} is below first_number {svc.first_number}")
+        services[svc.code] = svc
+        prefixes[svc.prefix] = svc.code
+
+    windows: dict[int, Window] = {}
+    for i, win in enumerate(parsed.windows, 1):
+        key = f"windows[{i}]"
+        if win.number in windows:
+            raise fail(f"{key}.number", f"window {win.number} is defined twice")
+        for code in win.services:
+            if code not in services:
+                raise fail(f"{key}.services", f"unknown service {code!r}; known services: {', '.join(services)}")
+        if len(set(win.services)) != len(win.services):
+            raise fail(f"{key}.services", "a service is listed twice")
+        windows[win.number] = win
+
+    for code in services:
+        if not any(code in w.services for w in windows.values()):
+            raise fail("windows", f"no window serves service {code!r}; its tickets could never be called")
+    return Hall(info=parsed.hall, services=services, windows=windows, source=source)

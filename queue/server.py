@@ -1,0 +1,56 @@
+"""Running the hall server: find the hall, open the store, serve the API with uvicorn."""
+
+import errno
+import logging
+import socket
+from pathlib import Path
+
+from kiosq.queue.config import Hall, load_hall
+from kiosq.queue.store import Store
+
+HALL_FILE = "hall.toml"
+log = logging.getLogger("kiosq.server")
+
+
+class ServerError(Exception):
+    """The server cannot start; the message says what to do."""
+
+
+def resolve_hall(data_dir: Path, hall_file: Path | None) -> Hall:
+    """The hall named on the command line, else the data folder's hall.toml, else the
+    default hall shipped with kiosq."""
+    if hall_file is None and (data_dir / HALL_FILE).is_file():
+        hall_file = data_dir / HALL_FILE
+    return load_hall(hall_file)
+
+
+def open_store(data_dir: Path, hall: Hall) -> Store:
+    try:
+        return Store.in_dir(data_dir, hall)
+    except OSError as exc:
+        raise ServerError(f"cannot use the data folder {data_dir} ({exc.strerror}); pass a writable --data-dir") from None
+
+
+def check_port(host: str, port: int) -> None:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise ServerError(f"port {port} on {host} is already in use; stop the other server or pass --port") from None
+            raise ServerError(f"cannot listen on {host}:{port} ({exc.strerror}); check --host and --port") from None
+
+
+def serve(store: Store, host: str, port: int, access_log: bool = False) -> None:
+    import uvicorn
+
+    from kiosq.queue.api import create_app
+
+    check_port(host, port)
+    log.info("hall %r (%s), data in %s", store.hall.info.name, store.hall.source, store.path.parent)
+    # Access logs are off by default: they cost throughput, and URLs may one day carry
+    # lookups that count as personal data.
+    uvicorn.run(create_app(store), host=host, port=port, http="httptools", loop="uvloop",
+                access_log=access_log, timeout_graceful_shutdown=2, log_level="info",
+                server_header=False)

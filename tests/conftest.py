@@ -1,0 +1,40 @@
+"""Shared fixtures: a hall, a clock the test moves, and a store on a real SQLite file."""
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from kiosq.queue.config import load_hall
+from kiosq.queue.store import Store
+
+
+class FakeClock:
+    """An injected clock: time moves only when the test says so."""
+
+    def __init__(self, start: datetime) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> datetime:
+        self.now += timedelta(**delta)
+        return self.now
+
+
+@pytest.fixture
+def hall():
+    return load_hall()
+
+
+@pytest.fixture
+def clock():
+    # 10:00 in Shanghai on a Monday: well inside the business day.
+    return FakeClock(datetime(2026, 11, 23, 2, 0, tzinfo=timezone.utc))
+
+
+@pytest.fixture
+def store(tmp_path, hall, clock):
+    s = Store.in_dir(tmp_path, hall, clock=clock)
+    yield s
+    s.close()
