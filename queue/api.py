@@ -11,7 +11,7 @@ import logging
 from contextlib import asynccontextmanager
 from typing import Annotated, AsyncIterator, Literal
 
-from fastapi import Depends, FastAPI, Header, Path, Request
+from fastapi import Depends, FastAPI, Header, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.sse import EventSourceResponse, ServerSentEvent
@@ -242,12 +242,24 @@ def create_app(store: Store) -> FastAPI:
     async def resume(window: StaffWindow) -> JSONResponse:
         return action_result(window, store.set_window_state(window, paused=False))
 
+    def event_cursor(last_event_id: Annotated[str | None, Header()] = None,
+                     since: Annotated[int | None, Query(description="replay events after this id")] = None) -> int:
+        """Where a stream starts; checked before the stream opens, so a bad id is a 400."""
+        raw = last_event_id if last_event_id is not None else since
+        if raw is None:
+            return store.last_event_id()
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ApiError(400, "bad_event_id", f"Last-Event-ID must be an event id (a whole number), not {raw!r}")
+        if value < 0:
+            raise ApiError(400, "bad_event_id", "Last-Event-ID must not be negative")
+        return value
+
     @app.get("/api/events", response_class=EventSourceResponse, tags=["events"])
-    async def events(last_event_id: Annotated[str | None, Header()] = None,
-                     since: int | None = None) -> AsyncIterator[ServerSentEvent]:
+    async def events(cursor: Annotated[int, Depends(event_cursor)]) -> AsyncIterator[ServerSentEvent]:
         """Every change as it happens. Without `Last-Event-ID` (or `?since=ID`) the stream
         starts now; with it, everything after that id is replayed from the event log first."""
-        cursor = _cursor(last_event_id, since, store)
         yield ServerSentEvent(comment=f"kiosq events after {cursor}", retry=SSE_RETRY_MS)
         while True:
             batch = store.events_after(cursor, SSE_BATCH)
@@ -298,19 +310,6 @@ class BodyLimit:
     async def _too_large(self, scope, receive, send) -> None:
         response = _error(413, "too_large", f"request body larger than {self.max_bytes} bytes; send a smaller body")
         await response(scope, receive, send)
-
-
-def _cursor(last_event_id: str | None, since: int | None, store: Store) -> int:
-    raw = last_event_id if last_event_id is not None else since
-    if raw is None:
-        return store.last_event_id()
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ApiError(400, "bad_event_id", f"Last-Event-ID must be an event id (a whole number), not {raw!r}")
-    if value < 0:
-        raise ApiError(400, "bad_event_id", "Last-Event-ID must not be negative")
-    return value
 
 
 def _install_error_handlers(app: FastAPI) -> None:

@@ -1,0 +1,79 @@
+"""The `kiosq` CLI: help everywhere, exit codes 0/1/2, one clear line on failure."""
+
+import json
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from kiosq.provisioning.cli import main
+from kiosq.queue.config import load_hall
+from kiosq.queue.store import Store
+
+
+def all_commands(group: click.Group, prefix=()):
+    for name, cmd in group.commands.items():
+        yield prefix + (name,), cmd
+        if isinstance(cmd, click.Group):
+            yield from all_commands(cmd, prefix + (name,))
+
+
+@pytest.mark.parametrize("path", [p for p, _ in all_commands(main)], ids=" ".join)
+def test_every_command_has_help_with_an_example(path):
+    result = CliRunner().invoke(main, [*path, "--help"])
+    assert result.exit_code == 0
+    assert "Example:" in result.output and "-h, --help" in result.output
+
+
+def test_the_installed_entry_point_runs():
+    exe = shutil.which("kiosq", path=str(Path(sys.executable).parent))
+    out = subprocess.run([exe, "--help"], capture_output=True, text=True, check=True).stdout
+    assert "server" in out and "demo" in out
+
+
+def test_token_is_printed_once_and_works(tmp_path):
+    result = CliRunner().invoke(main, ["server", "token", "--role", "staff", "--name", "张敏", "--windows", "1,2",
+                                       "--data-dir", str(tmp_path), "--json"])
+    assert result.exit_code == 0, result.output
+    printed = json.loads(result.output)
+    assert printed["windows"] == [1, 2] and printed["role"] == "staff"
+    store = Store.in_dir(tmp_path, load_hall())
+    assert store.token(printed["token"]).name == "张敏"
+    store.close()
+
+
+@pytest.mark.parametrize("args, code, message", [
+    (["server", "token", "--role", "king", "--name", "x"], 2, "Invalid value for '--role'"),
+    (["server", "token", "--role", "staff", "--name", "x", "--windows", "a,b"], 2, "window numbers separated"),
+    (["server", "token", "--role", "terminal", "--name", "x", "--windows", "1"], 2, "staff tokens only"),
+    (["server", "token", "--role", "staff", "--name", "x"], 1, "needs the windows it may act at"),
+    (["server", "token", "--role", "staff", "--name", "x", "--windows", "42"], 1, "no window 42 in this hall"),
+    (["server", "--port", "0"], 2, "Invalid value for '--port'"),
+])
+def test_bad_usage_exits_2_and_failure_exits_1(tmp_path, args, code, message):
+    result = CliRunner().invoke(main, [*args, "--data-dir", str(tmp_path)])
+    assert result.exit_code == code
+    assert message in result.output
+
+
+def test_server_refuses_a_bad_hall_file_before_starting(tmp_path):
+    bad = tmp_path / "hall.toml"
+    bad.write_text('[hall]\nname = "x"\n[[services]]\ncode = "A"\n', encoding="utf-8")
+    result = CliRunner().invoke(main, ["server", "--data-dir", str(tmp_path), "--port", "8999"])
+    assert result.exit_code == 1
+    assert f"{bad}: services[1].name: required key is missing" in result.output
+
+
+def test_server_says_when_its_port_is_taken(tmp_path):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = CliRunner().invoke(main, ["server", "--data-dir", str(tmp_path), "--port", str(port)])
+    assert result.exit_code == 1
+    assert f"port {port} on 127.0.0.1 is already in use" in result.output

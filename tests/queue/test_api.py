@@ -1,0 +1,199 @@
+"""The HTTP API in process: contracts, auth, every window action, and errors as 4xx."""
+
+import pytest
+from fastapi.testclient import TestClient
+
+from kiosq.queue.api import create_app
+
+
+@pytest.fixture
+def tokens(store):
+    return {"terminal": store.create_token("terminal", "T01"),
+            "staff": store.create_token("staff", "张敏", (1, 2)),
+            "admin": store.create_token("admin", "boss")}
+
+
+@pytest.fixture
+def client(store):
+    with TestClient(create_app(store)) as c:
+        yield c
+
+
+def auth(secret, key=None):
+    headers = {"Authorization": f"Bearer {secret}"}
+    if key:
+        headers["Idempotency-Key"] = key
+    return headers
+
+
+def take(client, tokens, service="A", key=None, **body):
+    key = key or f"k-{service}-{take.counter}"
+    take.counter += 1
+    return client.post("/api/tickets", json={"service": service, **body}, headers=auth(tokens["terminal"], key))
+
+
+take.counter = 0
+
+
+def act(client, tokens, window, action, role="staff", **body):
+    return client.post(f"/api/windows/{window}/{action}", json=body or None, headers=auth(tokens[role]))
+
+
+def test_take_a_ticket(client, tokens):
+    r = take(client, tokens, "B")
+    assert r.status_code == 201
+    t = r.json()
+    assert (t["number"], t["service"], t["status"], t["position"], t["ahead"], t["eta_minutes"]) == \
+        ("B001", "B", "waiting", 1, 0, 0)
+    assert t["follow_url"] == f"http://testserver/t/{t['id']}" and len(t["id"]) >= 16
+    assert t["issued_at"].endswith("+08:00")  # hall time
+    second = take(client, tokens, "B").json()
+    # 1 ahead x 10 min / 3 open windows serving B (2, 3 and 8)
+    assert (second["ahead"], second["position"], second["eta_minutes"]) == (1, 2, 3)
+    assert client.get(f"/api/tickets/{t['id']}").json()["number"] == "B001"
+
+
+def test_same_idempotency_key_same_ticket(client, tokens):
+    first = take(client, tokens, key="retry-1")
+    again = take(client, tokens, key="retry-1")
+    assert again.status_code == 201 and again.json()["id"] == first.json()["id"]
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert take(client, tokens).json()["number"] == "A002"
+    conflict = take(client, tokens, "B", key="retry-1")
+    assert conflict.status_code == 409 and conflict.json()["error"] == "idempotency_conflict"
+
+
+def test_services_show_waiting_and_estimates(client, tokens):
+    for _ in range(3):
+        take(client, tokens, "F")
+    f = next(s for s in client.get("/api/services").json() if s["code"] == "F")
+    assert (f["waiting"], f["open_windows"], f["eta_minutes"], f["name"]) == (3, 1, 60, "不动产登记")
+
+
+def test_a_day_at_window_1(client, tokens):
+    """Call, recall, start, finish, no-show, reinstate, transfer, pause, resume: each
+    answers with the window and ticket after the change."""
+    for _ in range(3):
+        take(client, tokens, "A")
+    r = act(client, tokens, 1, "call-next")
+    assert r.status_code == 200
+    body = r.json()
+    assert (body["ticket"]["number"], body["window"]["current"]["number"], body["events"]) == \
+        ("A001", "A001", ["ticket.called"])
+    assert act(client, tokens, 1, "recall").json()["ticket"]["recalls"] == 1
+    assert act(client, tokens, 1, "start").json()["ticket"]["status"] == "serving"
+    done = act(client, tokens, 1, "finish").json()
+    assert done["ticket"]["status"] == "done" and done["window"]["current"] is None
+
+    act(client, tokens, 1, "call-next")
+    assert act(client, tokens, 1, "no-show").json()["ticket"]["status"] == "no_show"
+    assert act(client, tokens, 1, "reinstate", ticket="A002").json()["ticket"]["status"] == "waiting"
+    assert act(client, tokens, 1, "call-next").json()["ticket"]["number"] == "A002"  # its old place
+    moved = act(client, tokens, 1, "transfer", service="B").json()
+    assert (moved["ticket"]["number"], moved["ticket"]["service"], moved["events"]) == \
+        ("A002", "B", ["ticket.transferred"])
+    assert act(client, tokens, 2, "call-next").json()["ticket"]["number"] == "A003"  # window 2: A before B
+    assert act(client, tokens, 1, "pause").json()["window"]["state"] == "paused"
+    refused = act(client, tokens, 1, "call-next")
+    assert refused.status_code == 409 and refused.json()["error"] == "window_paused"
+    assert act(client, tokens, 1, "resume").json()["window"]["state"] == "open"
+    windows = {w["number"]: w for w in client.get("/api/windows").json()}
+    assert windows[2]["current"]["number"] == "A003" and windows[1]["current"] is None
+
+
+def test_refusals_are_409_with_a_reason(client, tokens):
+    r = act(client, tokens, 1, "call-next")
+    assert r.status_code == 409 and r.json() == {
+        "error": "nothing_waiting", "detail": "no ticket is waiting for window 1 (services A)"}
+    r = act(client, tokens, 1, "finish")
+    assert r.status_code == 409 and "no current ticket" in r.json()["detail"]
+
+
+def test_cancel_a_ticket(client, tokens):
+    t = take(client, tokens).json()
+    r = client.post(f"/api/tickets/{t['id']}/cancel", headers=auth(tokens["terminal"]))
+    assert r.status_code == 200 and r.json()["status"] == "cancelled"
+    again = client.post(f"/api/tickets/{t['id']}/cancel", headers=auth(tokens["terminal"]))
+    assert again.status_code == 409 and again.json()["error"] == "not_allowed"
+
+
+@pytest.mark.parametrize("role, window, status", [
+    ("staff", 1, 200), ("staff", 3, 403), ("admin", 7, 200), ("terminal", 1, 403),
+])
+def test_window_actions_need_a_token_for_that_window(client, tokens, role, window, status):
+    r = act(client, tokens, window, "pause", role=role)
+    assert r.status_code == status
+    if status == 403:
+        assert r.json()["error"] == "forbidden" and r.json()["detail"]
+
+
+def test_green_channel_is_not_issued_at_a_terminal(client, tokens):
+    r = take(client, tokens, priority="green")
+    assert r.status_code == 403 and "green" in r.json()["detail"]
+    staff = client.post("/api/tickets", json={"service": "A", "priority": "green"},
+                        headers=auth(tokens["staff"], "g1"))
+    assert staff.status_code == 201 and staff.json()["priority"] == "green"
+
+
+@pytest.mark.parametrize("headers, status, error", [
+    ({}, 401, "unauthorized"),
+    ({"Authorization": "Bearer kq_t_forged"}, 401, "unauthorized"),
+    ({"Authorization": "Basic dXNlcjpwYXNz"}, 401, "unauthorized"),
+])
+def test_missing_or_forged_tokens_are_401(client, headers, status, error):
+    r = client.post("/api/tickets", json={"service": "A"}, headers={**headers, "Idempotency-Key": "x"})
+    assert (r.status_code, r.json()["error"]) == (status, error)
+    assert r.headers["WWW-Authenticate"] == "Bearer"
+
+
+def test_revoked_token_is_refused_at_once(client, tokens, store):
+    store.revoke_tokens("T01")
+    assert take(client, tokens).status_code == 401
+
+
+@pytest.mark.parametrize("body, status, error, detail", [
+    (b'{"service": "A"', 400, "malformed_json", "not valid JSON"),
+    (b'{"service": 5}', 422, "invalid_request", "service: Input should be a valid string"),
+    (b'{"service": "A", "priority": "vip"}', 422, "invalid_request", "priority: Input should be"),
+    (b'{"service": "A", "colour": 1}', 422, "invalid_request", "colour: unknown field"),
+    (b'{}', 422, "invalid_request", "service: required"),
+    (b'["A"]', 422, "invalid_request", "body: Input should be a valid dictionary"),
+    (b'{"service": "Q"}', 404, "not_found", "unknown service 'Q'; services are: A, B, C, D, E, F"),
+    (b'{"service": "' + b"A" * 20000 + b'"}', 413, "too_large", "larger than 16384 bytes"),
+])
+def test_bad_input_is_a_4xx_with_a_reason(client, tokens, body, status, error, detail):
+    r = client.post("/api/tickets", content=body,
+                    headers={**auth(tokens["terminal"], "bad"), "Content-Type": "application/json"})
+    assert r.status_code == status
+    assert r.json()["error"] == error and detail in r.json()["detail"]
+
+
+def test_missing_idempotency_key_is_400(client, tokens):
+    r = client.post("/api/tickets", json={"service": "A"}, headers=auth(tokens["terminal"]))
+    assert r.status_code == 400 and r.json()["error"] == "idempotency_key_required"
+
+
+@pytest.mark.parametrize("method, path, status", [
+    ("get", "/api/tickets/unknown", 404), ("get", "/api/nothing", 404), ("delete", "/api/services", 405),
+    ("post", "/api/windows/99/call-next", 404), ("post", "/api/windows/0/call-next", 422),
+    ("post", "/api/windows/abc/call-next", 422), ("get", "/api/events?since=-3", 400),
+])
+def test_unknown_things_are_4xx_json(client, tokens, method, path, status):
+    r = getattr(client, method)(path, headers=auth(tokens["admin"]))
+    assert r.status_code == status and set(r.json()) == {"error", "detail"}
+
+
+def test_openapi_describes_the_contract(client):
+    spec = client.get("/openapi.json").json()
+    for path in ("/api/services", "/api/tickets", "/api/tickets/{ticket_id}", "/api/windows",
+                 "/api/windows/{window}/call-next", "/api/windows/{window}/no-show", "/api/events"):
+        assert path in spec["paths"], path
+    assert "TicketOut" in spec["components"]["schemas"]
+
+
+def test_rollover_through_the_api_with_an_injected_clock(client, tokens, clock):
+    take(client, tokens)
+    clock.now = clock.now.replace(hour=20)  # 04:00 next day in Shanghai
+    r = take(client, tokens)
+    assert (r.json()["number"], r.json()["day"]) == ("A001", "2026-11-24")
+    assert client.get("/api/health").json()["business_day"] == "2026-11-24"

@@ -1,0 +1,237 @@
+"""The SQLite store on real files: numbering, transactions, events, rollover, tokens."""
+
+import random
+import sqlite3
+import threading
+
+import pytest
+
+from kiosq.queue import engine
+from kiosq.queue.store import IdempotencyConflict, NotFound, Store
+
+
+def labels(tickets):
+    return [t.label for t in tickets]
+
+
+def test_schema_is_migrated_once_and_recorded(store, hall, clock):
+    assert store.schema_version() == 1
+    store.close()
+    again = Store(store.path, hall, clock=clock)  # reopening applies nothing twice
+    assert again.conn.execute("SELECT COUNT(*) FROM migrations").fetchone()[0] == 1
+    again.close()
+
+
+def test_wal_and_normal_sync(store):
+    assert store.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert store.conn.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
+
+
+def test_numbers_are_consecutive_per_service(store):
+    issued = [store.issue_ticket(s)[0] for s in "AABABC"]
+    assert labels(issued) == ["A001", "A002", "B001", "A003", "B002", "C001"]
+
+
+def test_database_refuses_a_duplicate_number(store):
+    store.issue_ticket("A")
+    with pytest.raises(sqlite3.IntegrityError, match="UNIQUE"):
+        store.conn.execute("INSERT INTO tickets (id, day, number_service, number, label, service, priority, rank, "
+                           "queue_seq, status, issued_at) SELECT 'other', day, number_service, number, label, "
+                           "service, priority, rank, queue_seq, status, issued_at FROM tickets")
+
+
+def test_idempotency_key_returns_the_same_ticket(store):
+    first, replayed = store.issue_ticket("A", caller="T01", idempotency_key="k")
+    again, replayed_again = store.issue_ticket("A", caller="T01", idempotency_key="k")
+    assert (again.id, replayed, replayed_again) == (first.id, False, True)
+    assert labels(store.tickets_of_day()) == ["A001"]
+
+
+def test_idempotency_key_is_per_caller_and_per_request(store):
+    a, _ = store.issue_ticket("A", caller="T01", idempotency_key="k")
+    b, _ = store.issue_ticket("A", caller="T02", idempotency_key="k")
+    assert a.id != b.id
+    with pytest.raises(IdempotencyConflict, match="another request"):
+        store.issue_ticket("B", caller="T01", idempotency_key="k")
+
+
+def test_every_change_appends_one_event_in_order(store):
+    store.issue_ticket("A")
+    store.call_next(1)
+    store.act(1, "start")
+    store.act(1, "finish")
+    store.set_window_state(1, paused=True)
+    events = store.events_after(0)
+    assert [e.type for e in events] == ["ticket.issued", "ticket.called", "ticket.started", "ticket.finished",
+                                        "window.paused"]
+    assert [e.id for e in events] == sorted({e.id for e in events})
+
+
+def test_a_refused_change_writes_nothing(store):
+    store.issue_ticket("A")
+    before = store.last_event_id()
+    store.set_window_state(1, paused=True)
+    with pytest.raises(engine.WindowPaused):
+        store.call_next(1)
+    with pytest.raises(engine.NotAllowed):
+        store.act(2, "finish")
+    assert store.last_event_id() == before + 1  # only the pause
+    assert store.tickets_of_day()[0].status == "waiting"
+
+
+def test_unknown_service_and_window(store):
+    with pytest.raises(NotFound, match="unknown service 'Z'"):
+        store.issue_ticket("Z")
+    with pytest.raises(NotFound, match="no window 99"):
+        store.call_next(99)
+
+
+def test_sql_queue_order_matches_the_engine(store):
+    """Windows call in exactly the order engine.queue_key defines, and ahead() agrees."""
+    rng = random.Random(7)
+    issued = [store.issue_ticket("C", rng.choice(engine.PRIORITIES[:3]))[0] for _ in range(40)]
+    expected = sorted(issued, key=engine.queue_key)
+    for t in issued:
+        assert store.ahead(t) == expected.index(t)
+    calls = []
+    for _ in issued:
+        calls.append(store.call_next(5).ticket.label)  # window 5 serves only C
+        store.act(5, "finish")
+    assert calls == labels(expected)
+
+
+def test_transferred_ticket_keeps_number_and_goes_ahead_of_later_ones(store):
+    a1, _ = store.issue_ticket("A")
+    store.issue_ticket("B")
+    store.issue_ticket("B")
+    store.call_next(1)
+    out = store.act(1, "transfer", "B")
+    assert (out.ticket.label, out.ticket.service, out.ticket.status) == ("A001", "B", "waiting")
+    assert store.call_next(3).ticket.label == "A001"  # window 3 serves B
+    assert store.issue_ticket("A")[0].label == "A002"  # A's numbering is not disturbed
+
+
+def test_reinstated_no_show_returns_to_its_place(store, clock):
+    for _ in range(3):
+        store.issue_ticket("A")
+    store.call_next(1)
+    store.act(1, "no_show")
+    clock.advance(minutes=5)
+    store.reinstate(1, "a001")  # staff type it in any case
+    assert store.call_next(1).ticket.label == "A001"
+
+
+def test_window_current_ticket_is_derived_and_survives_a_restart(store, hall, clock):
+    store.issue_ticket("A")
+    store.call_next(1)
+    store.act(1, "start")
+    store.set_window_state(4, paused=True)
+    store.close()
+    again = Store(store.path, hall, clock=clock)
+    states = {w.number: w for w in again.windows()}
+    assert states[1].current.label == "A001" and states[1].current.status == "serving"
+    assert states[4].state == "paused" and states[2].current is None
+    again.close()
+
+
+def test_one_current_ticket_per_window_is_enforced_by_the_database(store):
+    store.issue_ticket("A")
+    store.issue_ticket("A")
+    store.call_next(1)
+    with pytest.raises(sqlite3.IntegrityError):
+        store.conn.execute("UPDATE tickets SET status = 'called', window = 1 WHERE status = 'waiting'")
+
+
+def test_paused_windows_do_not_count_for_estimates(store):
+    for _ in range(4):
+        store.issue_ticket("F")  # F is served by window 8 only
+    last = store.tickets_of_day()[-1]
+    assert store.eta(last) == 3 * 20
+    store.set_window_state(8, paused=True)
+    assert store.open_windows()["F"] == 0 and store.eta(last) is None
+
+
+def test_rollover_restarts_numbering_and_closes_yesterday(store, clock):
+    store.issue_ticket("A")
+    store.issue_ticket("A")
+    store.issue_ticket("B")
+    store.call_next(1)
+    store.act(1, "start")
+    # The hall turns the day at 04:00 Shanghai time (20:00 UTC).
+    clock.now = clock.now.replace(hour=19, minute=59)
+    assert store.issue_ticket("A")[0].label == "A003"
+    clock.advance(minutes=1)
+    fresh, _ = store.issue_ticket("A")
+    assert (fresh.label, fresh.day.isoformat()) == ("A001", "2026-11-24")
+    yesterday = {t.label: t.status for t in store.tickets_of_day(fresh.day.replace(day=23))}
+    assert yesterday == {"A001": "done", "A002": "cancelled", "A003": "cancelled", "B001": "cancelled"}
+    assert store.waiting_counts()["A"] == 1 and store.waiting_counts()["B"] == 0
+    assert store.windows()[0].current is None
+    closing = [e for e in store.events_after(0) if "business day ended" in e.data]
+    assert len(closing) == 4
+
+
+def test_range_exhausted_is_refused_and_nothing_written(tmp_path, clock):
+    from kiosq.queue.config import parse_hall
+    small = parse_hall("""
+[hall]
+name = "小厅"
+[[services]]
+code = "A"
+name = "甲"
+name_en = "A"
+first_number = 8
+last_number = 9
+[[windows]]
+number = 1
+name = "1"
+services = ["A"]
+""")
+    s = Store(tmp_path / "k.db", small, clock=clock)
+    assert labels(s.issue_ticket("A")[0] for _ in range(2)) == ["A008", "A009"]
+    with pytest.raises(engine.RangeExhausted, match="A009"):
+        s.issue_ticket("A")
+    assert len(s.tickets_of_day()) == 2
+    s.close()
+
+
+def test_two_writers_on_one_file_never_share_a_number(tmp_path, hall):
+    """The failure of 'max + 1 outside a transaction': several processes' worth of
+    stores writing at once still number every ticket exactly once."""
+    path = tmp_path / "shared.db"
+    Store(path, hall).close()
+    results: list[str] = []
+    lock = threading.Lock()
+
+    def worker():
+        s = Store(path, hall)
+        mine = [s.issue_ticket("A")[0].label for _ in range(150)]
+        s.close()
+        with lock:
+            results.extend(mine)
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results) == [f"A{n:03d}" for n in range(1, 601)]
+
+
+def test_tokens_are_stored_hashed_and_can_be_revoked(store):
+    secret = store.create_token("staff", "张敏", (1, 2))
+    assert store.token(secret).windows == (1, 2)
+    store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    assert secret.encode() not in store.path.read_bytes()
+    assert store.revoke_tokens("张敏") == 1
+    assert store.token(secret) is None
+
+
+@pytest.mark.parametrize("role, windows, message", [
+    ("root", (), "unknown role"),
+    ("staff", (), "needs the windows"),
+    ("staff", (42,), "no window 42"),
+])
+def test_bad_tokens_are_refused(store, role, windows, message):
+    with pytest.raises(ValueError, match=message):
+        store.create_token(role, "x", windows)
