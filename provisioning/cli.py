@@ -138,6 +138,7 @@ def demo(port: int, data_dir: Path) -> None:
         store.revoke_tokens(f"demo-{role}")  # each run hands out new ones; old demo tokens stop working
         tokens[role] = store.create_token(role, f"demo-{role}", windows)
     base = f"http://127.0.0.1:{port}"
+    env_file = _write_demo_env(data_dir, base, tokens)
     click.echo(f"\nkiosq demo: hall {store.hall.info.name!r}, data in {data_dir.resolve()}\n"
                f"  API          {base}/api/services\n"
                f"  events (SSE) {base}/api/events\n"
@@ -145,6 +146,7 @@ def demo(port: int, data_dir: Path) -> None:
                f"  terminal token  {tokens['terminal']}\n"
                f"  staff token     {tokens['staff']}   (all windows)\n"
                f"  admin token     {tokens['admin']}\n"
+               f"The same, for a shell: . {env_file}\n"
                f"Stop with Ctrl-C.\n")
     sys.stdout.flush()
     try:
@@ -153,6 +155,16 @@ def demo(port: int, data_dir: Path) -> None:
         raise click.ClickException(str(exc)) from None
     finally:
         store.close()
+
+
+def _write_demo_env(data_dir: Path, base: str, tokens: dict[str, str]) -> Path:
+    """KIOSQ_URL and the demo tokens as shell variables (mode 0600: they are secrets)."""
+    path = data_dir / "demo-tokens.env"
+    lines = [f"KIOSQ_URL={base}"] + [f"KIOSQ_{role.upper()}_TOKEN={secret}" for role, secret in tokens.items()]
+    path.touch(mode=0o600, exist_ok=True)
+    path.chmod(0o600)
+    path.write_text("".join(f"export {line}\n" for line in lines), encoding="utf-8")
+    return path
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ import secrets
 import sqlite3
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -27,6 +27,7 @@ from kiosq.queue.engine import Event, Outcome, Ticket, WindowState
 
 ROLES = ("terminal", "staff", "admin")
 DB_FILE = "kiosq.db"
+IDEMPOTENCY_DAYS = 2  # how long an Idempotency-Key is remembered
 Clock = Callable[[], datetime]
 
 
@@ -253,6 +254,9 @@ class Store:
                 Event(f"ticket.{'finished' if t.status == engine.DONE else 'cancelled'}", t, t.window,
                       "business day ended") for t in closed)), now)
             self.conn.execute("INSERT OR REPLACE INTO meta VALUES ('business_day', ?)", (day.isoformat(),))
+            # A retry is seconds or minutes late, never days: old keys can go.
+            self.conn.execute("DELETE FROM idempotency WHERE created_at < ?",
+                              (_ts(now - timedelta(days=IDEMPOTENCY_DAYS)),))
         self._day = day
 
     def _apply(self, outcome: Outcome, now: datetime) -> None:

@@ -235,3 +235,12 @@ def test_tokens_are_stored_hashed_and_can_be_revoked(store):
 def test_bad_tokens_are_refused(store, role, windows, message):
     with pytest.raises(ValueError, match=message):
         store.create_token(role, "x", windows)
+
+
+def test_old_idempotency_keys_are_forgotten_at_rollover(store, clock):
+    first, _ = store.issue_ticket("A", caller="T01", idempotency_key="old")
+    clock.advance(days=1)
+    assert store.issue_ticket("A", caller="T01", idempotency_key="old")[0].id == first.id  # still remembered
+    clock.advance(days=2)
+    again, replayed = store.issue_ticket("A", caller="T01", idempotency_key="old")
+    assert again.id != first.id and not replayed
