@@ -175,6 +175,7 @@ class Store:
         self.new_id = new_id
         self.listeners: list[Callable[[int], None]] = []  # told the last event id after each commit
         self._day: date | None = None  # business day whose rollover is known to be done
+        self._last_written = 0  # id of the last event written by the open transaction
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")
@@ -220,6 +221,7 @@ class Store:
             yield
         except BaseException:
             self.conn.execute("ROLLBACK")
+            self._last_written = 0
             raise
         self.conn.execute("COMMIT")
 
@@ -236,10 +238,10 @@ class Store:
         self._notify()
 
     def _notify(self) -> None:
-        if self.listeners:
-            last = self.last_event_id()
+        if self._last_written:
             for listener in self.listeners:
-                listener(last)
+                listener(self._last_written)
+            self._last_written = 0
 
     # -- writing -------------------------------------------------------------------
 
@@ -280,10 +282,10 @@ class Store:
         if ev.type.startswith("window."):
             data["state"] = ev.type.removeprefix("window.")
         day = ev.ticket.day if ev.ticket else engine.business_day(now, self.hall)
-        self.conn.execute(
+        self._last_written = self.conn.execute(
             "INSERT INTO events (type, at, day, ticket, window, data) VALUES (?, ?, ?, ?, ?, ?)",
             (ev.type, _ts(now), day.isoformat(), ev.ticket.id if ev.ticket else None, ev.window,
-             json.dumps(data, ensure_ascii=False, separators=(",", ":"))))
+             json.dumps(data, ensure_ascii=False, separators=(",", ":")))).lastrowid
 
     def issue_ticket(self, service: str, priority: str = "normal", *, caller: str = "",
                      idempotency_key: str | None = None) -> tuple[Ticket, bool]:
