@@ -26,6 +26,7 @@ log = logging.getLogger("kiosq.server")
 MAX_BODY_BYTES = 16 * 1024
 SSE_RETRY_MS = 2000
 SSE_BATCH = 500
+MAX_EVENT_ID = 2**63 - 1  # SQLite's largest integer
 
 
 class ApiError(Exception):
@@ -74,6 +75,13 @@ class Notifier:
     def __init__(self) -> None:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._event = asyncio.Event()
+        self.closing = False  # the server is shutting down: streams end, clients reconnect
+
+    def close(self) -> None:
+        """Called from the signal handler: wake the loop through its self-pipe."""
+        self.closing = True
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._wake)
 
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
@@ -113,6 +121,7 @@ def create_app(store: Store) -> FastAPI:
                   lifespan=lifespan,
                   description="Queue tickets, service windows and the live event stream of one hall.")
     app.state.store = store
+    app.state.notifier = notifier
     app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
     _install_error_handlers(app)
     hall = store.hall
@@ -252,16 +261,17 @@ def create_app(store: Store) -> FastAPI:
             value = int(raw)
         except ValueError:
             raise ApiError(400, "bad_event_id", f"Last-Event-ID must be an event id (a whole number), not {raw!r}")
-        if value < 0:
-            raise ApiError(400, "bad_event_id", "Last-Event-ID must not be negative")
-        return value
+        if not 0 <= value <= MAX_EVENT_ID:
+            raise ApiError(400, "bad_event_id", f"Last-Event-ID must be an event id from 0 to {MAX_EVENT_ID}")
+        # An id ahead of the log (the database was restored from a backup) means: from now on.
+        return min(value, store.last_event_id())
 
     @app.get("/api/events", response_class=EventSourceResponse, tags=["events"])
     async def events(cursor: Annotated[int, Depends(event_cursor)]) -> AsyncIterator[ServerSentEvent]:
         """Every change as it happens. Without `Last-Event-ID` (or `?since=ID`) the stream
         starts now; with it, everything after that id is replayed from the event log first."""
         yield ServerSentEvent(comment=f"kiosq events after {cursor}", retry=SSE_RETRY_MS)
-        while True:
+        while not notifier.closing:
             batch = store.events_after(cursor, SSE_BATCH)
             for ev in batch:
                 yield ServerSentEvent(raw_data=ev.data, event=ev.type, id=str(ev.id))

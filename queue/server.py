@@ -4,7 +4,12 @@ import errno
 import logging
 import socket
 from pathlib import Path
+from types import FrameType
+from typing import Callable
 
+import uvicorn
+
+from kiosq.queue.api import create_app
 from kiosq.queue.config import Hall, load_hall
 from kiosq.queue.store import Store
 
@@ -42,15 +47,25 @@ def check_port(host: str, port: int) -> None:
             raise ServerError(f"cannot listen on {host}:{port} ({exc.strerror}); check --host and --port") from None
 
 
+class _Server(uvicorn.Server):
+    """Ends the open event streams as soon as shutdown begins: displays reconnect (with
+    Last-Event-ID) instead of holding the server until its grace period runs out."""
+
+    def __init__(self, config: uvicorn.Config, on_exit: Callable[[], None]) -> None:
+        super().__init__(config)
+        self.on_exit = on_exit
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        self.on_exit()
+        super().handle_exit(sig, frame)
+
+
 def serve(store: Store, host: str, port: int, access_log: bool = False) -> None:
-    import uvicorn
-
-    from kiosq.queue.api import create_app
-
     check_port(host, port)
     log.info("hall %r (%s), data in %s", store.hall.info.name, store.hall.source, store.path.parent)
+    app = create_app(store)
     # Access logs are off by default: they cost throughput, and URLs may one day carry
     # lookups that count as personal data.
-    uvicorn.run(create_app(store), host=host, port=port, http="httptools", loop="uvloop",
-                access_log=access_log, timeout_graceful_shutdown=2, log_level="info",
-                server_header=False)
+    config = uvicorn.Config(app, host=host, port=port, http="httptools", loop="uvloop", access_log=access_log,
+                            timeout_graceful_shutdown=5, log_level="info", server_header=False)
+    _Server(config, on_exit=app.state.notifier.close).run()
