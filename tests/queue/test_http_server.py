@@ -865,3 +865,20 @@ def test_event_stream_live_then_replay_after_reconnect_and_restart(hall_server):
             s.close()
         term.close()
         staff.close()
+
+
+@pytest.mark.slow
+def test_an_event_id_ahead_of_the_log_streams_from_now(shared_server):
+    """A display that remembers an id from a database since restored from backup must
+    not wait for the log to catch up: it gets the next change at once."""
+    last = health(shared_server)["last_event_id"]
+    stream = EventStream(shared_server, last + 1_000_000)
+    terminal = Api(shared_server, shared_server.tokens["terminal"])
+    try:
+        r = terminal.issue("C")
+        got = stream.next()
+        assert (got.event, got.data["ticket"]["number"]) == ("ticket.issued", r.json["number"])
+        assert got.id > last
+    finally:
+        terminal.close()
+        stream.close()
