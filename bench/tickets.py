@@ -1,0 +1,509 @@
+"""Ticket benchmark: how fast a real `kiosq server` issues queue tickets, and whether any
+number is handed out twice or skipped.
+
+Run it from the repository root with the project's virtualenv:
+
+    .venv/bin/python bench/tickets.py                  # 3 runs of 5,000 tickets, 16 clients
+    .venv/bin/python bench/tickets.py --json           # the same figures as one JSON object
+    .venv/bin/python bench/tickets.py --requests 2000 --clients 8 --runs 5
+
+Each HTTP run starts a fresh `kiosq server` subprocess on 127.0.0.1 with its own temporary
+data folder, creates a terminal token with `kiosq server token`, sends a short uncounted
+warm-up and then `--requests` POST /api/tickets from `--clients` threads, each with its own
+keep-alive `http.client.HTTPConnection`. Every request has a unique Idempotency-Key and asks
+for a service of the hall in turn. It reports tickets/s (201 answers / wall time), p50 and p99
+latency, non-201 answers, duplicate (service, number) pairs and gaps in each service's
+numbering (warm-up tickets included, since they take numbers too). The server is stopped
+(terminate, then kill) after every run, also on Ctrl-C or an error.
+
+It also measures the engine and store in process, without HTTP: `Store.issue_ticket` on a
+temporary SQLite file, and prints that rate beside the HTTP one with their ratio.
+
+The machine is a noisy shared VM, so the figures are the median of `--runs` runs with the
+spread (min-max). Progress goes to stderr; the report (or --json) to stdout. Exit code 0 when
+the runs were clean, 1 when any run saw a duplicate, a gap, a non-201 answer or a
+transport error, or could not run at all; timing targets are reported, never enforced.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import math
+import os
+import platform
+import secrets
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from kiosq.queue.config import Hall
+
+# The targets of issue 2 on a 2-core machine, and FQM measured on a machine like it.
+TARGET_TICKETS_PER_S = 2500
+TARGET_P99_MS = 20.0
+FQM = "FQM: 48-75 tickets/s, 214 duplicates of 2,000 with more than one worker"
+
+HOST = "127.0.0.1"
+
+
+class BenchError(Exception):
+    """The benchmark cannot run; the message says what to do."""
+
+
+# -- the machine -----------------------------------------------------------------------
+
+
+def machine_info() -> dict:
+    model = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"nproc": len(os.sched_getaffinity(0)), "cpu": model, "python": platform.python_version(),
+            "platform": platform.platform(terse=True)}
+
+
+# -- the server subprocess -------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return sock.getsockname()[1]
+
+
+def kiosq_cmd(args: argparse.Namespace, *words: str, data_dir: Path) -> list[str]:
+    cmd = [str(args.kiosq), "server", *words, "--data-dir", str(data_dir)]
+    return cmd + (["--hall", str(args.hall)] if args.hall else [])
+
+
+def create_token(args: argparse.Namespace, data_dir: Path) -> str:
+    cmd = kiosq_cmd(args, "token", "--role", "terminal", "--name", "bench", "--json", data_dir=data_dir)
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    except subprocess.TimeoutExpired:
+        raise BenchError(f"`{' '.join(cmd)}` did not finish within 60 s") from None
+    if done.returncode != 0:
+        raise BenchError(f"`{' '.join(cmd)}` failed: {done.stderr.strip()}")
+    try:
+        return json.loads(done.stdout)["token"]
+    except (ValueError, KeyError):
+        raise BenchError(f"`{' '.join(cmd)}` printed no token as JSON: {done.stdout.strip()!r}") from None
+
+
+class Server:
+    """A `kiosq server` subprocess on 127.0.0.1; a context manager that always stops it."""
+
+    def __init__(self, args: argparse.Namespace, data_dir: Path) -> None:
+        self.port = free_port()
+        self.log_path = data_dir / "server.log"
+        self.cmd = kiosq_cmd(args, "--host", HOST, "--port", str(self.port), data_dir=data_dir)
+        self.proc: subprocess.Popen | None = None
+
+    def __enter__(self) -> "Server":
+        with open(self.log_path, "wb") as log:
+            self.proc = subprocess.Popen(self.cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        try:
+            self._wait_healthy(timeout=30.0)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self.stop()
+
+    def _wait_healthy(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise BenchError(f"the server exited with code {self.proc.returncode}:\n{self.log_tail()}")
+            try:
+                status, _ = request(self.port, "GET", "/api/health", timeout=1.0)
+                if status == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise BenchError(f"the server did not answer /api/health within {timeout:.0f} s:\n{self.log_tail()}")
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=5)
+
+    def log_tail(self, lines: int = 20) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no server log)"
+
+
+def request(port: int, method: str, path: str, timeout: float = 5.0) -> tuple[int, object]:
+    conn = http.client.HTTPConnection(HOST, port, timeout=timeout)
+    try:
+        conn.request(method, path)
+        resp = conn.getresponse()
+        body = resp.read()
+        return resp.status, json.loads(body) if body else None
+    finally:
+        conn.close()
+
+
+def fetch_services(port: int) -> list[dict]:
+    status, services = request(port, "GET", "/api/services")
+    if status != 200 or not services:
+        raise BenchError(f"GET /api/services answered {status}; expected the hall's services")
+    return services
+
+
+# -- the load --------------------------------------------------------------------------
+
+
+@dataclass
+class ClientResult:
+    latencies: list[float] = field(default_factory=list)  # seconds, every answered request
+    statuses: Counter = field(default_factory=Counter)
+    tickets: list[tuple[str, str]] = field(default_factory=list)  # (service, number) of each 201
+    errors: int = 0  # transport errors: timeouts, resets
+    unsent: int = 0  # left over when the run's time limit passed
+
+
+def post_ticket(conn: http.client.HTTPConnection, body: bytes, headers: dict) -> tuple[int, bytes]:
+    conn.request("POST", "/api/tickets", body=body, headers=headers)
+    resp = conn.getresponse()
+    return resp.status, resp.read()
+
+
+def client_loop(conn: http.client.HTTPConnection, jobs: list[tuple[bytes, str]], token: str,
+                start: threading.Barrier, stop: threading.Event, deadline: float, out: ClientResult) -> None:
+    """One keep-alive client: send its jobs one after another, timing each."""
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json", "Idempotency-Key": ""}
+    clock = time.perf_counter
+    start.wait()
+    for i, (body, key) in enumerate(jobs):
+        if stop.is_set() or time.monotonic() > deadline:
+            out.unsent += len(jobs) - i
+            return
+        headers["Idempotency-Key"] = key
+        t0 = clock()
+        try:
+            status, raw = post_ticket(conn, body, headers)
+        except (OSError, http.client.HTTPException):
+            out.errors += 1
+            conn.close()  # http.client reconnects on the next request
+            continue
+        out.latencies.append(clock() - t0)
+        out.statuses[status] += 1
+        if status == 201:
+            data = json.loads(raw)
+            out.tickets.append((data["service"], data["number"]))
+
+
+def make_jobs(services: list[str], n: int, key_prefix: str) -> list[tuple[bytes, str]]:
+    """n requests, services in turn, each with its own Idempotency-Key."""
+    bodies = [json.dumps({"service": code}).encode() for code in services]
+    return [(bodies[i % len(bodies)], f"{key_prefix}-{i}") for i in range(n)]
+
+
+@dataclass
+class Phase:
+    wall_s: float
+    results: list[ClientResult]
+
+
+def run_phase(token: str, conns: list[http.client.HTTPConnection], jobs: list[tuple[bytes, str]],
+              max_seconds: float) -> Phase:
+    """Send `jobs` over the connections, job i on client i % clients, all clients at once."""
+    n = len(conns)
+    results = [ClientResult() for _ in conns]
+    start, stop = threading.Barrier(n + 1), threading.Event()
+    deadline = time.monotonic() + max_seconds
+    threads = [threading.Thread(target=client_loop, daemon=True, name=f"client-{c}",
+                                args=(conns[c], jobs[c::n], token, start, stop, deadline, results[c]))
+               for c in range(n)]
+    for t in threads:
+        t.start()
+    try:
+        start.wait()
+        t0 = time.perf_counter()
+        for t in threads:
+            while t.is_alive():  # a timed join keeps Ctrl-C responsive
+                t.join(0.2)
+        wall = time.perf_counter() - t0
+    finally:
+        stop.set()
+    return Phase(wall, results)
+
+
+# -- checking the numbers ---------------------------------------------------------------
+
+
+def check_numbers(tickets: list[tuple[str, str]], prefixes: dict[str, str],
+                  first_numbers: dict[str, int]) -> tuple[int, int]:
+    """(duplicates, gaps): (service, number) pairs seen more than once, and numbers missing
+    from each service's run first_number, first_number+1, ... up to its highest number."""
+    counts = Counter(tickets)
+    duplicates = sum(1 for c in counts.values() if c > 1)
+    gaps = 0
+    for code, prefix in prefixes.items():
+        numbers = {int(label[len(prefix):]) for (svc, label) in counts if svc == code}
+        if numbers:
+            first = first_numbers.get(code, 1)
+            gaps += len(set(range(first, max(numbers) + 1)) - numbers)
+    return duplicates, gaps
+
+
+def percentile(sorted_values: list[float], q: float) -> float:
+    """Nearest-rank percentile of an ascending list (q in 0..100)."""
+    if not sorted_values:
+        return float("nan")
+    rank = max(1, math.ceil(q / 100 * len(sorted_values)))
+    return sorted_values[min(rank, len(sorted_values)) - 1]
+
+
+# -- one HTTP run ------------------------------------------------------------------------
+
+
+def http_run(args: argparse.Namespace, run: int, hall: Hall) -> dict:
+    with tempfile.TemporaryDirectory(prefix="kiosq-bench-") as tmp:
+        data_dir = Path(tmp)
+        token = create_token(args, data_dir)
+        with Server(args, data_dir) as server:
+            services = fetch_services(server.port)
+            codes = [s["code"] for s in services]
+            conns = [http.client.HTTPConnection(HOST, server.port, timeout=args.request_timeout)
+                     for _ in range(args.clients)]
+            tag = secrets.token_hex(4)
+            try:
+                warm = run_phase(token, conns, make_jobs(codes, args.warmup, f"warm-{tag}"), args.max_seconds)
+                main = run_phase(token, conns, make_jobs(codes, args.requests, f"run{run}-{tag}"), args.max_seconds)
+            finally:
+                for conn in conns:
+                    conn.close()
+            if server.proc.poll() is not None:
+                raise BenchError(f"the server died during the run:\n{server.log_tail()}")
+    return summarise_run(main, warm, services, hall)
+
+
+def summarise_run(main: Phase, warm: Phase, services: list[dict], hall: Hall) -> dict:
+    latencies = sorted(x for r in main.results for x in r.latencies)
+    statuses = sum((r.statuses for r in main.results), Counter())
+    created = statuses.get(201, 0)
+    tickets = [t for phase in (warm, main) for r in phase.results for t in r.tickets]
+    prefixes = {s["code"]: s["prefix"] for s in services}
+    firsts = {code: svc.first_number for code, svc in hall.services.items()}
+    duplicates, gaps = check_numbers(tickets, prefixes, firsts)
+    return {
+        "tickets_per_s": round(created / main.wall_s, 1) if main.wall_s > 0 else 0.0,
+        "p50_ms": round(percentile(latencies, 50) * 1000, 3),
+        "p99_ms": round(percentile(latencies, 99) * 1000, 3),
+        "max_ms": round((latencies[-1] if latencies else float("nan")) * 1000, 3),
+        "created": created,
+        "non_201": sum(n for status, n in statuses.items() if status != 201),
+        "statuses": {str(k): v for k, v in sorted(statuses.items())},
+        "transport_errors": sum(r.errors for r in main.results) + sum(r.errors for r in warm.results),
+        "unsent": sum(r.unsent for r in main.results) + sum(r.unsent for r in warm.results),
+        "duplicates": duplicates,
+        "gaps": gaps,
+        "tickets_checked": len(tickets),
+        "wall_s": round(main.wall_s, 3),
+    }
+
+
+# -- in process: engine + store, no HTTP ---------------------------------------------------
+
+
+def inprocess_run(n: int, hall: Hall) -> dict:
+    from kiosq.queue.store import Store
+
+    codes = list(hall.services)
+    with tempfile.TemporaryDirectory(prefix="kiosq-bench-store-") as tmp:
+        store = Store(Path(tmp) / "kiosq.db", hall)
+        try:
+            tag = secrets.token_hex(4)
+            t0 = time.perf_counter()
+            for i in range(n):
+                store.issue_ticket(codes[i % len(codes)], caller="bench", idempotency_key=f"{tag}-{i}")
+            wall = time.perf_counter() - t0
+        finally:
+            store.close()
+    return {"tickets_per_s": round(n / wall, 1), "wall_s": round(wall, 3), "tickets": n}
+
+
+# -- summaries and the report ----------------------------------------------------------------
+
+
+def spread(values: list[float]) -> dict:
+    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
+
+
+FIGURES = ("tickets_per_s", "p50_ms", "p99_ms", "max_ms", "non_201", "transport_errors", "duplicates", "gaps")
+
+
+def build_report(args: argparse.Namespace, runs: list[dict], inproc: list[dict]) -> dict:
+    summary = {name: spread([r[name] for r in runs]) for name in FIGURES}
+    store_rate = spread([r["tickets_per_s"] for r in inproc]) if inproc else None
+    http_rate = summary["tickets_per_s"]["median"]
+    clean = all(r["duplicates"] == r["gaps"] == r["non_201"] == r["transport_errors"] == r["unsent"] == 0
+                for r in runs)
+    return {
+        "benchmark": "tickets",
+        "machine": machine_info(),
+        "config": {"requests": args.requests, "warmup": args.warmup, "clients": args.clients, "runs": args.runs,
+                   "inprocess_tickets": args.inprocess, "hall": str(args.hall) if args.hall else "(built-in)"},
+        "runs": runs,
+        "http": summary,
+        "inprocess": {"runs": inproc, "tickets_per_s": store_rate},
+        "http_to_inprocess_ratio": round(http_rate / store_rate["median"], 3) if store_rate else None,
+        "target": {"tickets_per_s": TARGET_TICKETS_PER_S, "p99_ms": TARGET_P99_MS, "duplicates": 0,
+                   "met": bool(clean and http_rate >= TARGET_TICKETS_PER_S
+                               and summary["p99_ms"]["median"] <= TARGET_P99_MS)},
+        "clean": clean,
+    }
+
+
+def format_report(rep: dict) -> str:
+    m, cfg, http, inp = rep["machine"], rep["config"], rep["http"], rep["inprocess"]
+    lines = [
+        "kiosq ticket benchmark",
+        f"machine   {m['nproc']} cores, {m['cpu']}, Python {m['python']}, {m['platform']}",
+        f"load      {cfg['requests']} POST /api/tickets per run (+{cfg['warmup']} warm-up), "
+        f"{cfg['clients']} keep-alive clients, {cfg['runs']} runs, hall {cfg['hall']}",
+        "",
+        f"{'run':>4} {'tickets/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'non-201':>8} "
+        f"{'errors':>7} {'dups':>5} {'gaps':>5}",
+    ]
+    for i, r in enumerate(rep["runs"], 1):
+        lines.append(f"{i:>4} {r['tickets_per_s']:>10.0f} {r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f} "
+                     f"{r['max_ms']:>8.1f} {r['non_201']:>8} {r['transport_errors']:>7} {r['duplicates']:>5} "
+                     f"{r['gaps']:>5}")
+    rate, p50, p99 = http["tickets_per_s"], http["p50_ms"], http["p99_ms"]
+    store_rate, ratio = inp["tickets_per_s"], rep["http_to_inprocess_ratio"]
+    lines += [
+        "",
+        f"HTTP        {rate['median']:.0f} tickets/s median (spread {rate['min']:.0f}-{rate['max']:.0f})",
+        f"latency     p50 {p50['median']:.2f} ms ({p50['min']:.2f}-{p50['max']:.2f}), "
+        f"p99 {p99['median']:.2f} ms ({p99['min']:.2f}-{p99['max']:.2f})",
+        f"answers     non-201 {http['non_201']['max']:.0f}, transport errors {http['transport_errors']['max']:.0f}, "
+        f"unsent {max(r['unsent'] for r in rep['runs'])} (worst run)",
+        f"numbering   duplicates {http['duplicates']['max']:.0f}, gaps {http['gaps']['max']:.0f} (worst run; "
+        f"{rep['runs'][0]['tickets_checked']} tickets checked per run, warm-up included)",
+        f"in process  {store_rate['median']:.0f} tickets/s median (spread {store_rate['min']:.0f}-"
+        f"{store_rate['max']:.0f}), Store.issue_ticket x {cfg['inprocess_tickets']}, no HTTP"
+        if store_rate else "in process  skipped (--inprocess 0)",
+        f"ratio       HTTP / in process = {ratio:.2f}" if ratio else "ratio       n/a",
+        "",
+        f"target      >= {TARGET_TICKETS_PER_S} tickets/s, p99 <= {TARGET_P99_MS:.0f} ms, 0 duplicates: "
+        f"{'MET' if rep['target']['met'] else 'NOT MET'}",
+        f"compare     {FQM}",
+    ]
+    return "\n".join(lines)
+
+
+# -- command line ------------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description="Benchmark POST /api/tickets on a real kiosq server (127.0.0.1 only) and "
+                    "Store.issue_ticket in process; check that no number is duplicated or skipped.",
+        epilog="Example: .venv/bin/python bench/tickets.py --requests 5000 --clients 16 --runs 3")
+    parser.add_argument("--requests", type=int, default=5000, help="counted requests per HTTP run (default 5000)")
+    parser.add_argument("--clients", type=int, default=16, help="concurrent keep-alive clients (default 16)")
+    parser.add_argument("--warmup", type=int, default=200, help="uncounted requests before each run (default 200)")
+    parser.add_argument("--runs", type=int, default=3, help="HTTP and in-process runs; medians are reported (default 3)")
+    parser.add_argument("--inprocess", type=int, default=5000,
+                        help="tickets per in-process run, 0 to skip (default 5000)")
+    parser.add_argument("--hall", type=Path, default=None, help="hall file (TOML); default: the built-in hall")
+    parser.add_argument("--kiosq", type=Path, default=Path(sys.executable).parent / "kiosq",
+                        help="the kiosq command (default: beside this Python, i.e. .venv/bin/kiosq)")
+    parser.add_argument("--request-timeout", type=float, default=10.0, help="seconds per request (default 10)")
+    parser.add_argument("--max-seconds", type=float, default=300.0,
+                        help="time limit for each phase of a run; requests left are counted as unsent (default 300)")
+    parser.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+    args = parser.parse_args(argv)
+    for name in ("requests", "clients", "runs"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name} must be at least 1")
+    if args.warmup < 0 or args.inprocess < 0:
+        parser.error("--warmup and --inprocess must not be negative")
+    if args.clients > 256 or args.runs > 20:
+        parser.error("use at most 256 --clients and 20 --runs: this benchmark is a bounded load")
+    if not args.kiosq.exists():
+        parser.error(f"no kiosq command at {args.kiosq}; run with the project's .venv/bin/python or pass --kiosq")
+    return args
+
+
+def check_capacity(hall: Hall, args: argparse.Namespace) -> None:
+    """Each run starts a fresh server, but one run must fit in every service's number range."""
+    n = len(hall.services)
+    per_service = -(-max(args.requests + args.warmup, args.inprocess) // n)
+    for code, svc in hall.services.items():
+        room = svc.last_number - svc.first_number + 1
+        if per_service > room:
+            raise BenchError(f"a run needs {per_service} numbers of service {code} but it has {room} "
+                             f"({svc.label(svc.first_number)}-{svc.label(svc.last_number)}); lower --requests "
+                             f"or pass a --hall with a larger last_number")
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def _sigterm(_signum, _frame) -> None:
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    signal.signal(signal.SIGTERM, _sigterm)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even when started with SIGINT ignored
+    from kiosq.queue.config import HallConfigError, load_hall
+
+    try:
+        hall = load_hall(args.hall)
+        check_capacity(hall, args)
+        inproc = []
+        for i in range(1, args.runs + 1) if args.inprocess else ():
+            inproc.append(inprocess_run(args.inprocess, hall))
+            log(f"in process {i}/{args.runs}: {inproc[-1]['tickets_per_s']:.0f} tickets/s")
+        runs = []
+        for i in range(1, args.runs + 1):
+            runs.append(http_run(args, i, hall))
+            r = runs[-1]
+            log(f"HTTP run {i}/{args.runs}: {r['tickets_per_s']:.0f} tickets/s, p50 {r['p50_ms']:.2f} ms, "
+                f"p99 {r['p99_ms']:.2f} ms, non-201 {r['non_201']}, duplicates {r['duplicates']}, gaps {r['gaps']}")
+    except (BenchError, HallConfigError) as exc:
+        log(f"bench/tickets.py: {exc}")
+        return 1
+    except KeyboardInterrupt:
+        log("bench/tickets.py: interrupted; no server is left running")
+        return 130
+    rep = build_report(args, runs, inproc)
+    print(json.dumps(rep, indent=2) if args.json else format_report(rep))
+    return 0 if rep["clean"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
