@@ -15,7 +15,7 @@ from fastapi import Depends, FastAPI, Header, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.sse import EventSourceResponse, ServerSentEvent
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from kiosq.queue import engine
@@ -54,6 +54,17 @@ class TransferRequest(_Body):
 
 class ReinstateRequest(_Body):
     ticket: Annotated[str, Field(min_length=2, max_length=12, description="ticket number, e.g. A012")]
+
+
+_TICKET_REQUEST_DOC = {
+    "parameters": [
+        {"name": "Idempotency-Key", "in": "header", "required": True, "schema": {"type": "string", "maxLength": 200},
+         "description": "a new random key (e.g. a UUID) per ticket; a retry with the same key gets the same ticket"},
+        {"name": "Authorization", "in": "header", "required": True, "schema": {"type": "string"},
+         "description": "Bearer token of a terminal, staff member or admin"},
+    ],
+    "requestBody": {"required": True, "content": {"application/json": {"schema": TicketRequest.model_json_schema()}}},
+}
 
 
 class TicketOut(BaseModel):
@@ -128,7 +139,7 @@ def create_app(store: Store) -> FastAPI:
 
     # -- auth ----------------------------------------------------------------------
 
-    def caller(authorization: Annotated[str | None, Header()] = None) -> Token:
+    def authenticate(authorization: str | None) -> Token:
         if not authorization:
             raise ApiError(401, "unauthorized", "missing bearer token: send 'Authorization: Bearer <token>' "
                            "(create one with `kiosq server token`)", {"WWW-Authenticate": "Bearer"})
@@ -139,9 +150,15 @@ def create_app(store: Store) -> FastAPI:
                            {"WWW-Authenticate": "Bearer"})
         return token
 
+    # Dependencies are `async def` so that FastAPI runs them on the event loop: a plain `def`
+    # goes through the thread pool, costs 40 % of the throughput, and would touch the store's
+    # connection from another thread.
+    async def caller(authorization: Annotated[str | None, Header()] = None) -> Token:
+        return authenticate(authorization)
+
     Caller = Annotated[Token, Depends(caller)]
 
-    def window_staff(window: Annotated[int, Path(ge=1, le=999)], token: Caller) -> int:
+    async def window_staff(window: Annotated[int, Path(ge=1, le=999)], token: Caller) -> int:
         if window not in hall.windows:
             raise ApiError(404, "not_found", f"no window {window} in this hall; windows are: "
                            f"{', '.join(map(str, hall.windows))}")
@@ -194,19 +211,32 @@ def create_app(store: Store) -> FastAPI:
              "eta_minutes": engine.eta_minutes(waiting[s.code], s, open_windows[s.code])}
             for s in hall.services.values()])
 
+    # The busiest endpoint reads its request itself instead of through FastAPI's
+    # dependency and body machinery, which costs more than the ticket's SQL (BENCHMARKS.md).
+    # openapi_extra documents what it takes.
     @app.post("/api/tickets", status_code=201, tags=["tickets"],
-              responses={201: {"model": TicketOut, "description": "the ticket (the same one for a repeated key)"}})
-    async def issue_ticket(body: TicketRequest, request: Request, token: Caller,
-                           idempotency_key: Annotated[str | None, Header(max_length=200)] = None) -> JSONResponse:
+              responses={201: {"model": TicketOut, "description": "the ticket (the same one for a repeated key)"}},
+              openapi_extra=_TICKET_REQUEST_DOC)
+    async def issue_ticket(request: Request) -> JSONResponse:
+        token = authenticate(request.headers.get("authorization"))
         if token.role not in ("terminal", "staff", "admin"):
             raise ApiError(403, "forbidden", "issuing tickets needs a terminal, staff or admin token")
-        if body.priority == "green" and token.role == "terminal":
-            raise ApiError(403, "forbidden", "green-channel tickets are issued by staff or an admin, not at a terminal")
-        if not idempotency_key:
+        key = request.headers.get("idempotency-key")
+        if not key:
             raise ApiError(400, "idempotency_key_required", "send an Idempotency-Key header (a new UUID per ticket) "
                            "so that a retried request returns the same ticket instead of a second one")
-        ticket, replayed = store.issue_ticket(body.service, body.priority, caller=token.name,
-                                              idempotency_key=idempotency_key)
+        if len(key) > 200:
+            raise ApiError(400, "bad_idempotency_key", "the Idempotency-Key header is longer than 200 characters")
+        raw = await request.body()
+        if not raw.strip():
+            raise ApiError(422, "invalid_request", 'body: required; send a JSON object such as {"service": "A"}')
+        try:
+            body = TicketRequest.model_validate_json(raw)
+        except ValidationError as exc:
+            raise RequestValidationError(exc.errors(include_url=False)) from None
+        if body.priority == "green" and token.role == "terminal":
+            raise ApiError(403, "forbidden", "green-channel tickets are issued by staff or an admin, not at a terminal")
+        ticket, replayed = store.issue_ticket(body.service, body.priority, caller=token.name, idempotency_key=key)
         return JSONResponse(ticket_view(ticket, request), status_code=201,
                             headers={"Idempotent-Replayed": "true"} if replayed else None)
 

@@ -64,6 +64,7 @@ def serve(store: Store, host: str, port: int, access_log: bool = False) -> None:
     check_port(host, port)
     log.info("hall %r (%s), data in %s", store.hall.info.name, store.hall.source, store.path.parent)
     app = create_app(store)
+    store.start_checkpointer()
     # Access logs are off by default: they cost throughput, and URLs may one day carry
     # lookups that count as personal data.
     config = uvicorn.Config(app, host=host, port=port, http="httptools", loop="uvloop", access_log=access_log,

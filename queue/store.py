@@ -11,8 +11,10 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import logging
 import secrets
 import sqlite3
+import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
@@ -28,6 +30,8 @@ from kiosq.queue.engine import Event, Outcome, Ticket, WindowState
 ROLES = ("terminal", "staff", "admin")
 DB_FILE = "kiosq.db"
 IDEMPOTENCY_DAYS = 2  # how long an Idempotency-Key is remembered
+SAFETY_CHECKPOINT_PAGES = 20000  # ~80 MB of WAL: the writer checkpoints itself past this
+log = logging.getLogger("kiosq.store")
 Clock = Callable[[], datetime]
 
 
@@ -62,7 +66,7 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
     ("tickets, windows, events, tokens", [
         """CREATE TABLE tickets (
             seq INTEGER PRIMARY KEY,
-            id TEXT NOT NULL UNIQUE,
+            id TEXT NOT NULL,  -- "<seq>-<random>": found through seq, so it needs no index of its own
             day TEXT NOT NULL,
             number_service TEXT NOT NULL,
             number INTEGER NOT NULL,
@@ -70,7 +74,6 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
             service TEXT NOT NULL,
             priority TEXT NOT NULL,
             rank INTEGER NOT NULL,
-            queue_seq INTEGER NOT NULL,
             status TEXT NOT NULL,
             window INTEGER,
             issued_at TEXT NOT NULL,
@@ -83,11 +86,9 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
             UNIQUE (number_service, day, number)
         )""",
         # The head of each service's queue, and the count of people ahead.
-        "CREATE INDEX tickets_waiting ON tickets (day, service, rank DESC, queue_seq) WHERE status = 'waiting'",
+        "CREATE INDEX tickets_waiting ON tickets (day, service, rank DESC, seq) WHERE status = 'waiting'",
         # At most one ticket is called to or served at a window at a time.
         "CREATE UNIQUE INDEX tickets_at_window ON tickets (window) WHERE status IN ('called', 'serving')",
-        "CREATE INDEX tickets_label ON tickets (day, label)",
-        "CREATE INDEX tickets_open ON tickets (day) WHERE status IN ('waiting', 'called', 'serving')",
         """CREATE TABLE windows (
             number INTEGER PRIMARY KEY,
             state TEXT NOT NULL DEFAULT 'open',
@@ -120,10 +121,37 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
         )""",
         "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
     ]),
+    # How many tickets wait, per day, service and priority class, kept by triggers in the
+    # transaction of each change: counting a long queue's index costs more than the rest
+    # of issuing a ticket (BENCHMARKS.md).
+    ("waiting counts", [
+        """CREATE TABLE waiting_counts (
+            day TEXT NOT NULL,
+            service TEXT NOT NULL,
+            rank INTEGER NOT NULL,
+            n INTEGER NOT NULL,
+            PRIMARY KEY (day, service, rank)
+        ) WITHOUT ROWID""",
+        """CREATE TRIGGER waiting_insert AFTER INSERT ON tickets WHEN NEW.status = 'waiting' BEGIN
+            INSERT INTO waiting_counts VALUES (NEW.day, NEW.service, NEW.rank, 1)
+                ON CONFLICT DO UPDATE SET n = n + 1;
+        END""",
+        """CREATE TRIGGER waiting_leave AFTER UPDATE OF status, service ON tickets WHEN OLD.status = 'waiting' BEGIN
+            UPDATE waiting_counts SET n = n - 1 WHERE day = OLD.day AND service = OLD.service AND rank = OLD.rank;
+        END""",
+        """CREATE TRIGGER waiting_enter AFTER UPDATE OF status, service ON tickets WHEN NEW.status = 'waiting' BEGIN
+            INSERT INTO waiting_counts VALUES (NEW.day, NEW.service, NEW.rank, 1)
+                ON CONFLICT DO UPDATE SET n = n + 1;
+        END""",
+        """INSERT INTO waiting_counts SELECT day, service, rank, COUNT(*) FROM tickets
+            WHERE status = 'waiting' GROUP BY day, service, rank""",
+    ]),
 ]
 
+# seq is the order of issue, and so the place in line (engine.Ticket.queue_seq): a transfer
+# or reinstatement keeps it.
 _TICKET_COLUMNS = ("id, day, number_service, number, label, service, priority, status, issued_at, "
-                   "queue_seq, window, called_at, started_at, ended_at, recalls, transfers")
+                   "seq, window, called_at, started_at, ended_at, recalls, transfers")
 
 
 def hash_token(secret: str) -> str:
@@ -168,18 +196,24 @@ class Store:
     """Tickets, windows, events and tokens in one SQLite file."""
 
     def __init__(self, path: str | Path, hall: Hall, clock: Clock = utcnow,
-                 new_id: Callable[[], str] = lambda: secrets.token_urlsafe(12)) -> None:
+                 new_secret: Callable[[], str] = lambda: secrets.token_urlsafe(12)) -> None:
         self.path = Path(path)
         self.hall = hall
         self.clock = clock
-        self.new_id = new_id
+        self.new_secret = new_secret
         self.listeners: list[Callable[[int], None]] = []  # told the last event id after each commit
         self._day: date | None = None  # business day whose rollover is known to be done
         self._last_written = 0  # id of the last event written by the open transaction
+        self._checkpointer: threading.Thread | None = None
+        self._stop_checkpoints = threading.Event()
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")
         conn.execute("PRAGMA busy_timeout = 10000")
+        # Checkpoints (copying the WAL into the database, with fsyncs) cost a ticket request
+        # ~30 us on average and spikes of milliseconds; start_checkpointer() moves them to a
+        # thread. This threshold stays as a safety net should that thread fall behind.
+        conn.execute(f"PRAGMA wal_autocheckpoint = {SAFETY_CHECKPOINT_PAGES}")
         self.db = sqlite_utils.Database(conn)
         self.conn = conn
         self.migrate()
@@ -192,7 +226,32 @@ class Store:
         return cls(data_dir / DB_FILE, hall, **kwargs)
 
     def close(self) -> None:
+        if self._checkpointer is not None:
+            self._stop_checkpoints.set()
+            self._checkpointer.join()
+            self._checkpointer = None
         self.conn.close()
+
+    def start_checkpointer(self, interval: float = 1.0) -> None:
+        """Checkpoint the WAL from a thread of its own every `interval` seconds, so that
+        requests never wait for it (SQLite releases the GIL while it works)."""
+        if self._checkpointer is not None:
+            return
+
+        def run() -> None:
+            conn = sqlite3.connect(self.path, isolation_level=None)
+            try:
+                conn.execute("PRAGMA busy_timeout = 10000")
+                while not self._stop_checkpoints.wait(interval):
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            except sqlite3.Error:
+                log.exception("WAL checkpoints stopped; the writer's own checkpoints take over")
+            finally:
+                conn.close()
+
+        self._stop_checkpoints.clear()
+        self._checkpointer = threading.Thread(target=run, name="kiosq-checkpoint", daemon=True)
+        self._checkpointer.start()
 
     # -- schema --------------------------------------------------------------------
 
@@ -248,9 +307,11 @@ class Store:
     def _rollover(self, now: datetime, day: date) -> None:
         row = self.conn.execute("SELECT value FROM meta WHERE key = 'business_day'").fetchone()
         if row is None or row[0] < day.isoformat():
+            # Two index-backed queries rather than one more index that every insert would pay for.
             stale = [_row_ticket(r) for r in self.conn.execute(
-                f"SELECT {_TICKET_COLUMNS} FROM tickets WHERE status IN ('waiting', 'called', 'serving') "
-                "AND day < ?", (day.isoformat(),))]
+                f"SELECT {_TICKET_COLUMNS} FROM tickets WHERE status = 'waiting' AND day < ? UNION ALL "
+                f"SELECT {_TICKET_COLUMNS} FROM tickets WHERE status IN ('called', 'serving') AND day < ?",
+                (day.isoformat(), day.isoformat()))]
             closed = engine.close_day(stale, now)
             self._apply(Outcome(tuple(closed), None, tuple(
                 Event(f"ticket.{'finished' if t.status == engine.DONE else 'cancelled'}", t, t.window,
@@ -265,9 +326,9 @@ class Store:
         for t in outcome.tickets:
             self.conn.execute(
                 "UPDATE tickets SET service = ?, status = ?, window = ?, called_at = ?, started_at = ?, "
-                "ended_at = ?, recalls = ?, transfers = ? WHERE id = ?",
+                "ended_at = ?, recalls = ?, transfers = ? WHERE seq = ?",
                 (t.service, t.status, t.window, _ts(t.called_at), _ts(t.started_at), _ts(t.ended_at),
-                 t.recalls, t.transfers, t.id))
+                 t.recalls, t.transfers, t.queue_seq))
         if outcome.window is not None:
             self.conn.execute("UPDATE windows SET state = ?, changed_at = ? WHERE number = ?",
                               (outcome.window.state, _ts(now), outcome.window.number))
@@ -307,13 +368,13 @@ class Store:
             last, seq = self.conn.execute(
                 "SELECT (SELECT MAX(number) FROM tickets WHERE number_service = ? AND day = ?), "
                 "(SELECT COALESCE(MAX(seq), 0) + 1 FROM tickets)", (service, day.isoformat())).fetchone()
-            ticket = engine.issue(svc, last, day, now, self.new_id(), priority)
+            ticket = engine.issue(svc, last, day, now, f"{seq}-{self.new_secret()}", priority)
             ticket = dataclasses.replace(ticket, queue_seq=seq)
             self.conn.execute(
                 "INSERT INTO tickets (seq, id, day, number_service, number, label, service, priority, rank, "
-                "queue_seq, status, issued_at, issued_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "status, issued_at, issued_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (seq, ticket.id, day.isoformat(), ticket.number_service, ticket.number, ticket.label,
-                 ticket.service, ticket.priority, ticket.rank, seq, ticket.status, _ts(now), caller or None))
+                 ticket.service, ticket.priority, ticket.rank, ticket.status, _ts(now), caller or None))
             if idempotency_key is not None:
                 self.conn.execute("INSERT INTO idempotency VALUES (?, ?, ?, ?, ?)",
                                   (caller, idempotency_key, fingerprint, ticket.id, _ts(now)))
@@ -391,18 +452,26 @@ class Store:
     def _head(self, service: str, day: date) -> Ticket | None:
         row = self.conn.execute(
             f"SELECT {_TICKET_COLUMNS} FROM tickets WHERE day = ? AND service = ? AND status = 'waiting' "
-            "ORDER BY rank DESC, queue_seq LIMIT 1", (day.isoformat(), service)).fetchone()
+            "ORDER BY rank DESC, seq LIMIT 1", (day.isoformat(), service)).fetchone()
         return _row_ticket(row) if row else None
 
     def _ticket_by_id(self, ticket_id: str) -> Ticket:
-        row = self.conn.execute(f"SELECT {_TICKET_COLUMNS} FROM tickets WHERE id = ?", (ticket_id,)).fetchone()
+        seq, _, secret = ticket_id.partition("-")
+        row = None if not (seq.isdigit() and secret) else self.conn.execute(
+            f"SELECT {_TICKET_COLUMNS} FROM tickets WHERE seq = ? AND id = ?", (int(seq), ticket_id)).fetchone()
         if row is None:
             raise NotFound("no such ticket; check the link or the QR code on the slip")
         return _row_ticket(row)
 
     def _ticket_by_label(self, label: str, day: date) -> Ticket:
-        row = self.conn.execute(f"SELECT {_TICKET_COLUMNS} FROM tickets WHERE day = ? AND label = ?",
-                                (day.isoformat(), label.strip().upper())).fetchone()
+        """A ticket of `day` by its printed number ("A012"), through the numbering index."""
+        text = label.strip().upper()
+        prefix = text.rstrip("0123456789")
+        svc = next((s for s in self.hall.services.values() if s.prefix == prefix), None)
+        digits = text[len(prefix):]
+        row = None if svc is None or not digits else self.conn.execute(
+            f"SELECT {_TICKET_COLUMNS} FROM tickets WHERE number_service = ? AND day = ? AND number = ?",
+            (svc.code, day.isoformat(), int(digits))).fetchone()
         if row is None:
             raise NotFound(f"no ticket {label} today")
         return _row_ticket(row)
@@ -414,10 +483,13 @@ class Store:
         """People who will be called before this ticket in its service's queue."""
         if ticket.status != engine.WAITING:
             return 0
+        # Everyone waiting in its class or a higher one, less itself and those behind it in
+        # its class: for a new ticket nobody is behind, so nothing is walked.
         return self.conn.execute(
-            "SELECT COUNT(*) FROM tickets WHERE day = ? AND service = ? AND status = 'waiting' "
-            "AND (rank > ? OR (rank = ? AND queue_seq < ?))",
-            (ticket.day.isoformat(), ticket.service, ticket.rank, ticket.rank, ticket.queue_seq)).fetchone()[0]
+            "SELECT (SELECT COALESCE(SUM(n), 0) FROM waiting_counts WHERE day = ?1 AND service = ?2 AND rank >= ?3)"
+            " - 1 - (SELECT COUNT(*) FROM tickets WHERE day = ?1 AND service = ?2 AND status = 'waiting' "
+            "AND rank = ?3 AND seq > ?4)",
+            (ticket.day.isoformat(), ticket.service, ticket.rank, ticket.queue_seq)).fetchone()[0]
 
     def open_windows(self) -> dict[str, int]:
         """For each service, how many windows serving it are open (not paused)."""
@@ -432,7 +504,7 @@ class Store:
     def waiting_counts(self) -> dict[str, int]:
         counts = dict.fromkeys(self.hall.services, 0)
         for service, n in self.conn.execute(
-                "SELECT service, COUNT(*) FROM tickets WHERE day = ? AND status = 'waiting' GROUP BY service",
+                "SELECT service, SUM(n) FROM waiting_counts WHERE day = ? GROUP BY service",
                 (self.today().isoformat(),)):
             counts[service] = n
         return counts

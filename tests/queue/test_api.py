@@ -157,7 +157,7 @@ def test_revoked_token_is_refused_at_once(client, tokens, store):
     (b'{"service": "A", "priority": "vip"}', 422, "invalid_request", "priority: Input should be"),
     (b'{"service": "A", "colour": 1}', 422, "invalid_request", "colour: unknown field"),
     (b'{}', 422, "invalid_request", "service: required"),
-    (b'["A"]', 422, "invalid_request", "body: Input should be a valid dictionary"),
+    (b'["A"]', 422, "invalid_request", "body: Input should be an object"),
     (b'{"service": "Q"}', 404, "not_found", "unknown service 'Q'; services are: A, B, C, D, E, F"),
     (b'{"service": "' + b"A" * 20000 + b'"}', 413, "too_large", "larger than 16384 bytes"),
 ])

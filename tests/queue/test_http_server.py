@@ -505,7 +505,7 @@ BAD_REQUESTS = [
     ("unknown-field", "POST", "/api/tickets", b'{"service": "A", "colour": "red"}', _key, "terminal", 422,
      "invalid_request"),
     ("long-idempotency-key", "POST", "/api/tickets", b'{"service": "A"}',
-     lambda: {**JSON, "Idempotency-Key": "k" * 201}, "terminal", 422, "invalid_request"),
+     lambda: {**JSON, "Idempotency-Key": "k" * 201}, "terminal", 400, "bad_idempotency_key"),
     ("missing-idempotency-key", "POST", "/api/tickets", b'{"service": "A"}', lambda: dict(JSON), "terminal", 400,
      "idempotency_key_required"),
     ("terminal-issues-green", "POST", "/api/tickets", b'{"service": "A", "priority": "green"}', _key, "terminal",

@@ -3,6 +3,7 @@
 import random
 import sqlite3
 import threading
+import time
 
 import pytest
 
@@ -15,10 +16,10 @@ def labels(tickets):
 
 
 def test_schema_is_migrated_once_and_recorded(store, hall, clock):
-    assert store.schema_version() == 1
+    assert store.schema_version() == 2
     store.close()
     again = Store(store.path, hall, clock=clock)  # reopening applies nothing twice
-    assert again.conn.execute("SELECT COUNT(*) FROM migrations").fetchone()[0] == 1
+    assert again.conn.execute("SELECT COUNT(*) FROM migrations").fetchone()[0] == 2
     again.close()
 
 
@@ -36,8 +37,8 @@ def test_database_refuses_a_duplicate_number(store):
     store.issue_ticket("A")
     with pytest.raises(sqlite3.IntegrityError, match="UNIQUE"):
         store.conn.execute("INSERT INTO tickets (id, day, number_service, number, label, service, priority, rank, "
-                           "queue_seq, status, issued_at) SELECT 'other', day, number_service, number, label, "
-                           "service, priority, rank, queue_seq, status, issued_at FROM tickets")
+                           "status, issued_at) SELECT 'other', day, number_service, number, label, "
+                           "service, priority, rank, status, issued_at FROM tickets")
 
 
 def test_idempotency_key_returns_the_same_ticket(store):
@@ -244,3 +245,67 @@ def test_old_idempotency_keys_are_forgotten_at_rollover(store, clock):
     clock.advance(days=2)
     again, replayed = store.issue_ticket("A", caller="T01", idempotency_key="old")
     assert again.id != first.id and not replayed
+
+
+def test_waiting_counts_follow_every_kind_of_change(store, clock):
+    """The trigger-kept counts equal a fresh count after issues, calls, no-shows,
+    reinstatements, transfers, cancellations and a rollover."""
+    def fresh():
+        return {(d, s, r): n for d, s, r, n in store.conn.execute(
+            "SELECT day, service, rank, COUNT(*) FROM tickets WHERE status = 'waiting' GROUP BY 1, 2, 3")}
+
+    def kept():
+        return {(d, s, r): n for d, s, r, n in store.conn.execute(
+            "SELECT day, service, rank, n FROM waiting_counts WHERE n > 0")}
+
+    rng = random.Random(3)
+    for step in range(300):
+        kind = rng.random()
+        try:
+            if kind < 0.45:
+                store.issue_ticket(rng.choice("ABC"), rng.choice(engine.PRIORITIES))
+            elif kind < 0.65:
+                store.call_next(rng.choice([1, 2, 4]))
+            elif kind < 0.75:
+                store.act(rng.choice([1, 2, 4]), rng.choice(["no_show", "start", "finish", "recall"]))
+            elif kind < 0.85:
+                store.act(rng.choice([1, 2, 4]), "transfer", rng.choice("ABC"))
+            elif kind < 0.9:
+                gone = [t for t in store.tickets_of_day() if t.status == "no_show"]
+                if gone:
+                    store.reinstate(8, gone[0].label)
+            elif kind < 0.97:
+                waiting = [t for t in store.tickets_of_day() if t.status == "waiting"]
+                if waiting:
+                    store.cancel(rng.choice(waiting).id)
+            else:
+                clock.advance(hours=24)
+        except engine.Refusal:
+            pass
+        assert kept() == fresh(), f"after step {step}"
+    assert store.waiting_counts() == {code: sum(n for (d, s, _), n in fresh().items()
+                                                if s == code and d == store.today().isoformat())
+                                      for code in store.hall.services}
+
+
+def test_the_checkpointer_thread_copies_the_wal_into_the_database(store):
+    for _ in range(300):
+        store.issue_ticket("A")
+    before = store.path.stat().st_size  # the writer does not checkpoint below the safety threshold
+    store.start_checkpointer(interval=0.01)
+    deadline = time.monotonic() + 10
+    while store.path.stat().st_size == before and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert store.path.stat().st_size > before, "the checkpointer did not copy the WAL into the database"
+    store.close()
+    assert store._checkpointer is None  # close() stopped and joined it
+
+
+def test_ticket_ids_are_unguessable_and_checked_whole(store):
+    ticket, _ = store.issue_ticket("A")
+    seq, _, secret = ticket.id.partition("-")
+    assert len(secret) >= 16
+    assert store.ticket(ticket.id) == ticket
+    for forged in (f"{seq}-{'x' * len(secret)}", seq, f"{seq}-", f"x-{secret}", secret):
+        with pytest.raises(NotFound):
+            store.ticket(forged)
