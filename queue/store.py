@@ -207,6 +207,10 @@ class Store:
         self._checkpointer: threading.Thread | None = None
         self._stop_checkpoints = threading.Event()
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        # Small pages: a ticket's transaction dirties about six pages (table, indexes, event,
+        # idempotency key), and the commit writes each whole into the WAL; 1 KiB instead of
+        # 4 KiB pages gave +8 % tickets/s (BENCHMARKS.md). Applies to new databases only.
+        conn.execute("PRAGMA page_size = 1024")
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")
         conn.execute("PRAGMA busy_timeout = 10000")

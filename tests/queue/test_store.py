@@ -309,3 +309,7 @@ def test_ticket_ids_are_unguessable_and_checked_whole(store):
     for forged in (f"{seq}-{'x' * len(secret)}", seq, f"{seq}-", f"x-{secret}", secret):
         with pytest.raises(NotFound):
             store.ticket(forged)
+
+
+def test_new_databases_use_small_pages(store):
+    assert store.conn.execute("PRAGMA page_size").fetchone()[0] == 1024
