@@ -26,6 +26,8 @@ log = logging.getLogger("kiosq.server")
 MAX_BODY_BYTES = 16 * 1024
 SSE_RETRY_MS = 2000
 SSE_BATCH = 500
+SSE_HEARTBEAT_SECONDS = 15.0
+SSE_POLL_SECONDS = 2.0
 MAX_EVENT_ID = 2**63 - 1  # SQLite's largest integer
 
 
@@ -118,7 +120,7 @@ class Notifier:
             pass
 
 
-def create_app(store: Store) -> FastAPI:
+def create_app(store: Store, heartbeat_seconds: float = SSE_HEARTBEAT_SECONDS) -> FastAPI:
     notifier = Notifier()
     store.listeners.append(notifier.notify)
 
@@ -301,14 +303,22 @@ def create_app(store: Store) -> FastAPI:
         """Every change as it happens. Without `Last-Event-ID` (or `?since=ID`) the stream
         starts now; with it, everything after that id is replayed from the event log first."""
         yield ServerSentEvent(comment=f"kiosq events after {cursor}", retry=SSE_RETRY_MS)
+        loop = asyncio.get_running_loop()
+        last_sent = loop.time()
         while not notifier.closing:
             batch = store.events_after(cursor, SSE_BATCH)
             for ev in batch:
                 yield ServerSentEvent(raw_data=ev.data, event=ev.type, id=str(ev.id))
                 cursor = ev.id
+            if batch:
+                last_sent = loop.time()
+            elif loop.time() - last_sent >= heartbeat_seconds:
+                # A comment on a quiet stream, so that proxies and displays know it is alive.
+                yield ServerSentEvent(comment="ping")
+                last_sent = loop.time()
             if len(batch) < SSE_BATCH:
                 # Woken by a commit in this process; the timeout also picks up other writers.
-                await notifier.wait(timeout=2.0)
+                await notifier.wait(timeout=min(SSE_POLL_SECONDS, heartbeat_seconds))
 
     return app
 

@@ -445,8 +445,10 @@ class Store:
 
     def _window_state(self, window: int, day: date) -> WindowState:
         state = self.conn.execute("SELECT state FROM windows WHERE number = ?", (window,)).fetchone()[0]
+        # Today's only: until the first change of a new day rolls it over, yesterday's last
+        # call must not show as current.
         row = self.conn.execute(f"SELECT {_TICKET_COLUMNS} FROM tickets WHERE window = ? AND "
-                                "status IN ('called', 'serving')", (window,)).fetchone()
+                                "status IN ('called', 'serving') AND day = ?", (window, day.isoformat())).fetchone()
         return WindowState(window, state, _row_ticket(row) if row else None)
 
     def windows(self) -> list[WindowState]:

@@ -313,3 +313,10 @@ def test_ticket_ids_are_unguessable_and_checked_whole(store):
 
 def test_new_databases_use_small_pages(store):
     assert store.conn.execute("PRAGMA page_size").fetchone()[0] == 1024
+
+
+def test_yesterdays_last_call_is_not_current_after_the_day_turns(store, clock):
+    store.issue_ticket("A")
+    store.call_next(1)
+    clock.advance(days=1)  # nothing has been written since: the rollover has not run yet
+    assert store.windows()[0].current is None
