@@ -298,6 +298,8 @@ class Store:
             if day != self._day:
                 self._rollover(now, day)
             yield now, day
+        # Only now: a refused change rolls its transaction back, the rollover with it.
+        self._day = day
         self._notify()
 
     def _notify(self) -> None:
@@ -324,7 +326,6 @@ class Store:
             # A retry is seconds or minutes late, never days: old keys can go.
             self.conn.execute("DELETE FROM idempotency WHERE created_at < ?",
                               (_ts(now - timedelta(days=IDEMPOTENCY_DAYS)),))
-        self._day = day
 
     def _apply(self, outcome: Outcome, now: datetime) -> None:
         for t in outcome.tickets:

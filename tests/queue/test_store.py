@@ -4,6 +4,7 @@ import random
 import sqlite3
 import threading
 import time
+from datetime import timedelta
 
 import pytest
 
@@ -320,3 +321,14 @@ def test_yesterdays_last_call_is_not_current_after_the_day_turns(store, clock):
     store.call_next(1)
     clock.advance(days=1)  # nothing has been written since: the rollover has not run yet
     assert store.windows()[0].current is None
+
+
+def test_a_refused_first_change_of_the_day_does_not_skip_the_rollover(store, clock):
+    store.issue_ticket("A")
+    store.call_next(1)
+    clock.advance(days=1)
+    with pytest.raises(engine.NothingWaiting):
+        store.call_next(3)  # the rollover runs in this transaction, which is rolled back
+    store.issue_ticket("B")
+    yesterday = store.tickets_of_day(store.today() - timedelta(days=1))
+    assert [t.status for t in yesterday] == ["cancelled"]
