@@ -13,8 +13,8 @@ from typing import Annotated, AsyncIterator, Literal
 
 from fastapi import Depends, FastAPI, Header, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from fastapi.sse import EventSourceResponse, ServerSentEvent
+from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -58,13 +58,26 @@ class ReinstateRequest(_Body):
     ticket: Annotated[str, Field(min_length=2, max_length=12, description="ticket number, e.g. A012")]
 
 
+class ErrorOut(BaseModel):
+    error: str = Field(description="a stable code, e.g. not_allowed")
+    detail: str = Field(description="what went wrong and what to do, in one sentence")
+
+
+# Every route documents the one error shape; this also replaces FastAPI's own 422 schema.
+ERROR_RESPONSES: dict[int | str, dict] = {
+    status: {"model": ErrorOut, "description": text} for status, text in (
+        (400, "malformed request"), (401, "missing, unknown or revoked token"), (403, "wrong role or window"),
+        (404, "no such ticket, window, service or route"), (409, "refused by the queue rules"),
+        (413, "body too large"), (422, "wrong fields or types"))}
+
+
 _TICKET_REQUEST_DOC = {
     "parameters": [
-        {"name": "Idempotency-Key", "in": "header", "required": True, "schema": {"type": "string", "maxLength": 200},
+        {"name": "Idempotency-Key", "in": "header", "required": True,
+         "schema": {"type": "string", "minLength": 1, "maxLength": 200},
          "description": "a new random key (e.g. a UUID) per ticket; a retry with the same key gets the same ticket"},
-        {"name": "Authorization", "in": "header", "required": True, "schema": {"type": "string"},
-         "description": "Bearer token of a terminal, staff member or admin"},
     ],
+    "security": [{"HTTPBearer": []}],
     "requestBody": {"required": True, "content": {"application/json": {"schema": TicketRequest.model_json_schema()}}},
 }
 
@@ -131,7 +144,7 @@ def create_app(store: Store, heartbeat_seconds: float = SSE_HEARTBEAT_SECONDS) -
 
     # No /docs: Swagger UI loads from a CDN, and a hall network often has no internet.
     app = FastAPI(title="kiosq hall server", version="0.1.0", docs_url=None, redoc_url=None,
-                  lifespan=lifespan,
+                  lifespan=lifespan, responses=ERROR_RESPONSES,
                   description="Queue tickets, service windows and the live event stream of one hall.")
     app.state.store = store
     app.state.notifier = notifier
@@ -142,11 +155,11 @@ def create_app(store: Store, heartbeat_seconds: float = SSE_HEARTBEAT_SECONDS) -
     # -- auth ----------------------------------------------------------------------
 
     def authenticate(authorization: str | None) -> Token:
-        if not authorization:
+        scheme, _, secret = (authorization or "").partition(" ")
+        if scheme.lower() != "bearer" or not secret.strip():
             raise ApiError(401, "unauthorized", "missing bearer token: send 'Authorization: Bearer <token>' "
                            "(create one with `kiosq server token`)", {"WWW-Authenticate": "Bearer"})
-        scheme, _, secret = authorization.partition(" ")
-        token = store.token(secret.strip()) if scheme.lower() == "bearer" and secret.strip() else None
+        token = store.token(secret.strip())
         if token is None:
             raise ApiError(401, "unauthorized", "unknown or revoked token: ask the hall admin for a valid one",
                            {"WWW-Authenticate": "Bearer"})
@@ -155,8 +168,10 @@ def create_app(store: Store, heartbeat_seconds: float = SSE_HEARTBEAT_SECONDS) -
     # Dependencies are `async def` so that FastAPI runs them on the event loop: a plain `def`
     # goes through the thread pool, costs 40 % of the throughput, and would touch the store's
     # connection from another thread.
-    async def caller(authorization: Annotated[str | None, Header()] = None) -> Token:
-        return authenticate(authorization)
+    bearer = HTTPBearer(auto_error=False, description="a terminal, staff or admin token from `kiosq server token`")
+
+    async def caller(request: Request, _doc: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Token:
+        return authenticate(request.headers.get("authorization"))
 
     Caller = Annotated[Token, Depends(caller)]
 
@@ -192,8 +207,7 @@ def create_app(store: Store, heartbeat_seconds: float = SSE_HEARTBEAT_SECONDS) -
                 "current": None if state.current is None else ticket_data(state.current, hall)}
 
     def action_result(window: int, outcome: engine.Outcome) -> JSONResponse:
-        state = next(s for s in store.windows() if s.number == window)
-        return JSONResponse({"window": window_view(state),
+        return JSONResponse({"window": window_view(store.window(window)),
                              "ticket": None if outcome.ticket is None else ticket_data(outcome.ticket, hall),
                              "events": [e.type for e in outcome.events]})
 
@@ -236,18 +250,32 @@ def create_app(store: Store, heartbeat_seconds: float = SSE_HEARTBEAT_SECONDS) -
             raise RequestValidationError(exc.errors(include_url=False)) from None
         if body.priority == "green" and token.role == "terminal":
             raise ApiError(403, "forbidden", "green-channel tickets are issued by staff or an admin, not at a terminal")
-        ticket, replayed = store.issue_ticket(body.service, body.priority, caller=token.name, idempotency_key=key)
+        ticket, replayed = store.issue_ticket(body.service, body.priority, caller=token.key, issued_by=token.name,
+                                              idempotency_key=key)
         return JSONResponse(ticket_view(ticket, request), status_code=201,
                             headers={"Idempotent-Replayed": "true"} if replayed else None)
 
+    # Not checked against a pattern here: a mistyped or truncated link is "no such ticket"
+    # (404, from the store), which says more to a citizen than a 422 quoting a regex.
+    TicketId = Annotated[str, Path(max_length=64, description="the id from the ticket's answer or QR code: "
+                                   "<seq>-<16 random characters>")]
+
     @app.get("/api/tickets/{ticket_id}", tags=["tickets"], responses={200: {"model": TicketOut}})
-    async def get_ticket(ticket_id: Annotated[str, Path(max_length=64)], request: Request) -> JSONResponse:
+    async def get_ticket(ticket_id: TicketId, request: Request) -> JSONResponse:
         return JSONResponse(ticket_view(store.ticket(ticket_id), request))
 
-    @app.post("/api/tickets/{ticket_id}/cancel", tags=["tickets"])
-    async def cancel_ticket(ticket_id: Annotated[str, Path(max_length=64)], request: Request,
-                            token: Caller) -> JSONResponse:
-        return JSONResponse(ticket_view(store.cancel(ticket_id).ticket, request))
+    @app.post("/api/tickets/{ticket_id}/cancel", tags=["tickets"], responses={200: {"model": TicketOut}})
+    async def cancel_ticket(ticket_id: TicketId, request: Request, token: Caller) -> JSONResponse:
+        """A waiting ticket: anyone holding its id. A called one: staff of its window, or admin."""
+        def may_cancel(ticket: engine.Ticket) -> None:
+            if ticket.window is None or token.role == "admin":
+                return  # not at a window: the queue rules decide
+            if token.role == "staff" and ticket.window in token.windows:
+                return
+            raise ApiError(403, "forbidden", f"ticket {ticket.label} is {ticket.status.replace('_', '-')} at window "
+                           f"{ticket.window}; only staff of that window or an admin can cancel it now")
+
+        return JSONResponse(ticket_view(store.cancel(ticket_id, guard=may_cancel).ticket, request))
 
     @app.get("/api/windows", tags=["windows"])
     async def windows() -> JSONResponse:
@@ -281,7 +309,7 @@ def create_app(store: Store, heartbeat_seconds: float = SSE_HEARTBEAT_SECONDS) -
     async def resume(window: StaffWindow) -> JSONResponse:
         return action_result(window, store.set_window_state(window, paused=False))
 
-    def event_cursor(last_event_id: Annotated[str | None, Header()] = None,
+    async def event_cursor(last_event_id: Annotated[str | None, Header()] = None,
                      since: Annotated[int | None, Query(description="replay events after this id")] = None) -> int:
         """Where a stream starts; checked before the stream opens, so a bad id is a 400."""
         raw = last_event_id if last_event_id is not None else since
@@ -296,23 +324,31 @@ def create_app(store: Store, heartbeat_seconds: float = SSE_HEARTBEAT_SECONDS) -
         # An id ahead of the log (the database was restored from a backup) means: from now on.
         return min(value, store.last_event_id())
 
-    @app.get("/api/events", response_class=EventSourceResponse, tags=["events"])
-    async def events(cursor: Annotated[int, Depends(event_cursor)]) -> AsyncIterator[ServerSentEvent]:
+    @app.get("/api/events", tags=["events"], response_class=StreamingResponse, responses={200: {
+        "description": "Server-Sent Events: `id:` the event id, `event:` its type, `data:` JSON",
+        "content": {"text/event-stream": {"schema": {"type": "string"}}}}})
+    async def events(cursor: Annotated[int, Depends(event_cursor)]) -> StreamingResponse:
         """Every change as it happens. Without `Last-Event-ID` (or `?since=ID`) the stream
         starts now; with it, everything after that id is replayed from the event log first."""
-        yield ServerSentEvent(comment=f"kiosq events after {cursor}", retry=SSE_RETRY_MS)
+        # Written out by hand rather than with FastAPI's EventSourceResponse, whose own
+        # keep-alive task logs a traceback when a client disconnects (FastAPI #15725);
+        # displays reconnect all the time.
+        return StreamingResponse(_stream(cursor), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+    async def _stream(cursor: int) -> AsyncIterator[bytes]:
+        yield f": kiosq events after {cursor}\nretry: {SSE_RETRY_MS}\n\n".encode()
         loop = asyncio.get_running_loop()
         last_sent = loop.time()
         while not notifier.closing:
             batch = store.events_after(cursor, SSE_BATCH)
-            for ev in batch:
-                yield ServerSentEvent(raw_data=ev.data, event=ev.type, id=str(ev.id))
-                cursor = ev.id
             if batch:
-                last_sent = loop.time()
+                # Event data is one line of JSON (json.dumps escapes newlines).
+                yield "".join(f"id: {ev.id}\nevent: {ev.type}\ndata: {ev.data}\n\n" for ev in batch).encode()
+                cursor, last_sent = batch[-1].id, loop.time()
             elif loop.time() - last_sent >= heartbeat_seconds:
                 # A comment on a quiet stream, so that proxies and displays know it is alive.
-                yield ServerSentEvent(comment="ping")
+                yield b": ping\n\n"
                 last_sent = loop.time()
             if len(batch) < SSE_BATCH:
                 # Woken by a commit in this process; the timeout also picks up other writers.
@@ -331,8 +367,8 @@ class BodyLimit:
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
             return await self.app(scope, receive, send)
-        declared = next((v for k, v in scope["headers"] if k == b"content-length"), None)
-        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
+        declared = next((v for k, v in scope["headers"] if k == b"content-length"), b"")
+        if declared.isdigit() and int(declared) > self.max_bytes:
             return await self._too_large(scope, receive, send)
         chunks, size, more = [], 0, True
         while more:
@@ -399,5 +435,7 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def bug(req: Request, exc: Exception) -> JSONResponse:
-        log.exception("internal error on %s %s", req.method, req.url.path)
+        # The route's template, not the path: paths carry ticket ids, the holders' secrets.
+        route = req.scope.get("route")
+        log.exception("internal error on %s %s", req.method, getattr(route, "path", "(no route)"))
         return _error(500, "internal", "the server hit a bug; it is logged. Try again, and tell the hall IT staff")

@@ -197,3 +197,54 @@ def test_rollover_through_the_api_with_an_injected_clock(client, tokens, clock):
     r = take(client, tokens)
     assert (r.json()["number"], r.json()["day"]) == ("A001", "2026-11-24")
     assert client.get("/api/health").json()["business_day"] == "2026-11-24"
+
+
+@pytest.mark.parametrize("ticket_id", ["%C2%B2-abcdefghijklmnop", "99999999999999999999-abcdefghijklmnop",
+                                       "1-" + "x" * 16, "1", "-", "abc-def"])
+def test_malformed_or_unknown_ticket_ids_are_404(client, tokens, ticket_id):
+    take(client, tokens)
+    for r in (client.get(f"/api/tickets/{ticket_id}"),
+              client.post(f"/api/tickets/{ticket_id}/cancel", headers=auth(tokens["admin"]))):
+        assert r.status_code == 404 and r.json()["error"] == "not_found"
+
+
+@pytest.mark.parametrize("role, status", [("terminal", 403), ("other_staff", 403), ("staff", 200), ("admin", 200)])
+def test_a_called_ticket_is_cancelled_only_by_its_window_or_an_admin(client, tokens, store, role, status):
+    tokens["other_staff"] = store.create_token("staff", "李华", (5,))
+    t = take(client, tokens, "B").json()
+    act(client, tokens, 2, "call-next")  # window 2 belongs to the "staff" token
+    r = client.post(f"/api/tickets/{t['id']}/cancel", headers=auth(tokens[role]))
+    assert r.status_code == status
+    window_2 = client.get("/api/windows").json()[1]
+    assert (window_2["current"] is None) == (status == 200)
+
+
+def test_a_waiting_ticket_is_cancelled_by_whoever_holds_its_id(client, tokens):
+    t = take(client, tokens).json()
+    r = client.post(f"/api/tickets/{t['id']}/cancel", headers=auth(tokens["terminal"]))
+    assert r.status_code == 200 and r.json()["status"] == "cancelled"
+
+
+def test_transfer_to_an_unknown_service_is_404(client, tokens):
+    take(client, tokens)
+    act(client, tokens, 1, "call-next")
+    r = act(client, tokens, 1, "transfer", service="Q")
+    assert r.status_code == 404 and "unknown service 'Q'" in r.json()["detail"]
+
+
+def test_openapi_documents_the_error_shape_and_bearer_auth(client):
+    spec = client.get("/openapi.json").json()
+    assert spec["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
+    issue = spec["paths"]["/api/tickets"]["post"]
+    assert issue["security"] == [{"HTTPBearer": []}]
+    for status in ("401", "404", "409", "422"):
+        assert issue["responses"][status]["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorOut")
+    assert "HTTPValidationError" not in spec["components"]["schemas"]
+    assert "text/event-stream" in spec["paths"]["/api/events"]["get"]["responses"]["200"]["content"]
+
+
+def test_reads_close_the_previous_day_before_anyone_writes(client, tokens, clock):
+    t = take(client, tokens).json()
+    clock.advance(days=1)
+    assert client.get(f"/api/tickets/{t['id']}").json()["status"] == "cancelled"
+    assert client.get("/api/services").json()[0]["waiting"] == 0

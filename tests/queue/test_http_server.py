@@ -882,3 +882,24 @@ def test_an_event_id_ahead_of_the_log_streams_from_now(shared_server):
     finally:
         terminal.close()
         stream.close()
+
+
+@pytest.mark.slow
+def test_displays_that_come_and_go_leave_no_tracebacks(hall_server):
+    """Displays reconnect all day; a stream closed by its client is not a server error
+    (FastAPI's own SSE keep-alive logged one now and then, FastAPI #15725)."""
+    srv = hall_server()
+    terminal = Api(srv, srv.tokens["terminal"])
+    try:
+        for _ in range(5):
+            terminal.issue("A")
+        for _ in range(300):
+            with socket.create_connection((srv.host, srv.port), timeout=TIMEOUT) as sock:
+                sock.sendall(f"GET /api/events HTTP/1.1\r\nHost: {srv.host}\r\nLast-Event-ID: 0\r\n\r\n".encode())
+                assert sock.recv(64).startswith(b"HTTP/1.1 200")
+        assert health(srv)["ok"]
+    finally:
+        terminal.close()
+    srv.stop()
+    log = srv.log(full=True)
+    assert "Traceback" not in log and "ERROR" not in log, log[-3000:]
