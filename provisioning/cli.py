@@ -66,6 +66,12 @@ def server(ctx: click.Context, host: str, port: int, data_dir: Path, hall_file: 
       kiosq server --host 0.0.0.0 --port 8000 --data-dir /var/lib/kiosq --hall hall.toml
     """
     if ctx.invoked_subcommand is not None:
+        given = [p.opts[0] for p in ctx.command.params
+                 if ctx.get_parameter_source(p.name) is not click.core.ParameterSource.DEFAULT]
+        if given:
+            # `kiosq server --data-dir X token` would otherwise make a token in ./data.
+            raise click.UsageError(f"{', '.join(given)} belongs after the subcommand: "
+                                   f"kiosq server {ctx.invoked_subcommand} {given[0]} ...")
         return
     from kiosq.queue.server import ServerError, serve
 
@@ -106,6 +112,8 @@ def token(role: str, name: str, windows: tuple[int, ...], data_dir: Path, hall_f
     """
     if windows and role != "staff":
         raise click.UsageError("--windows is for staff tokens only")
+    if role == "staff" and not windows:
+        raise click.UsageError("a staff token needs --windows, the windows it may act at, e.g. --windows 1,2")
     store = _open(data_dir, hall_file)
     try:
         secret = store.create_token(role, name, windows)

@@ -67,7 +67,7 @@ class HallInfo(_Strict):
     def _known_zone(cls, value: str) -> str:
         try:
             ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError, OSError):  # "America" is a folder of zones
             raise ValueError(f"unknown time zone {value!r}; use an IANA name such as 'Asia/Shanghai'")
         return value
 

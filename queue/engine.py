@@ -276,8 +276,6 @@ def eta_minutes(ahead: int, service: Service, open_windows: int) -> int | None:
 
     None when no open window serves the service (nobody can say how long).
     """
-    if ahead == 0:
-        return 0
     if open_windows <= 0:
         return None
     return round(ahead * service.avg_service_minutes / open_windows)

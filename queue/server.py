@@ -3,6 +3,7 @@
 import errno
 import logging
 import socket
+import sqlite3
 from pathlib import Path
 from types import FrameType
 from typing import Callable
@@ -11,7 +12,7 @@ import uvicorn
 
 from kiosq.queue.api import create_app
 from kiosq.queue.config import Hall, load_hall
-from kiosq.queue.store import Store
+from kiosq.queue.store import DB_FILE, Store
 
 HALL_FILE = "hall.toml"
 log = logging.getLogger("kiosq.server")
@@ -34,6 +35,9 @@ def open_store(data_dir: Path, hall: Hall) -> Store:
         return Store.in_dir(data_dir, hall)
     except OSError as exc:
         raise ServerError(f"cannot use the data folder {data_dir} ({exc.strerror}); pass a writable --data-dir") from None
+    except sqlite3.DatabaseError as exc:
+        raise ServerError(f"{data_dir / DB_FILE} is not a usable kiosq database ({exc}); restore it from a backup "
+                          "or pass another --data-dir") from None
 
 
 def check_port(host: str, port: int) -> None:

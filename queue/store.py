@@ -52,6 +52,7 @@ class Token:
     name: str
     role: str
     windows: tuple[int, ...]  # staff: the windows this token may act at
+    key: str = ""  # the stored hash: identifies the holder (idempotency keys are scoped by it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,6 +207,9 @@ class Store:
         self._last_written = 0  # id of the last event written by the open transaction
         self._checkpointer: threading.Thread | None = None
         self._stop_checkpoints = threading.Event()
+        # The database holds token hashes and ticket ids now, personal data later: owner only
+        # (SQLite gives its -wal and -shm files the database file's mode).
+        self.path.touch(mode=0o600, exist_ok=True)
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         # Small pages: a ticket's transaction dirties about six pages (table, indexes, event,
         # idempotency key), and the commit writes each whole into the WAL; 1 KiB instead of
@@ -226,7 +230,7 @@ class Store:
     @classmethod
     def in_dir(cls, data_dir: str | Path, hall: Hall, **kwargs) -> "Store":
         data_dir = Path(data_dir)
-        data_dir.mkdir(parents=True, exist_ok=True)
+        data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         return cls(data_dir / DB_FILE, hall, **kwargs)
 
     def close(self) -> None:
@@ -353,9 +357,12 @@ class Store:
             (ev.type, _ts(now), day.isoformat(), ev.ticket.id if ev.ticket else None, ev.window,
              json.dumps(data, ensure_ascii=False, separators=(",", ":")))).lastrowid
 
-    def issue_ticket(self, service: str, priority: str = "normal", *, caller: str = "",
+    def issue_ticket(self, service: str, priority: str = "normal", *, caller: str = "", issued_by: str = "",
                      idempotency_key: str | None = None) -> tuple[Ticket, bool]:
-        """Issue a ticket; returns it and whether it was an earlier answer to the same key."""
+        """Issue a ticket; returns it and whether it was an earlier answer to the same key.
+
+        `caller` scopes idempotency keys (the token's hash); `issued_by` is recorded (its name).
+        """
         svc = self.hall.services.get(service)
         if svc is None:
             raise NotFound(f"unknown service {service!r}; services are: {', '.join(self.hall.services)}")
@@ -379,7 +386,7 @@ class Store:
                 "INSERT INTO tickets (seq, id, day, number_service, number, label, service, priority, rank, "
                 "status, issued_at, issued_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (seq, ticket.id, day.isoformat(), ticket.number_service, ticket.number, ticket.label,
-                 ticket.service, ticket.priority, ticket.rank, ticket.status, _ts(now), caller or None))
+                 ticket.service, ticket.priority, ticket.rank, ticket.status, _ts(now), issued_by or None))
             if idempotency_key is not None:
                 self.conn.execute("INSERT INTO idempotency VALUES (?, ?, ?, ?, ?)",
                                   (caller, idempotency_key, fingerprint, ticket.id, _ts(now)))
@@ -398,6 +405,8 @@ class Store:
     def act(self, window: int, action: str, to_service: str | None = None) -> Outcome:
         """recall, start, finish, no_show or transfer the ticket at a window."""
         win = self._window_config(window)
+        if action == "transfer" and to_service not in self.hall.services:
+            raise NotFound(f"unknown service {to_service!r}; services are: {', '.join(self.hall.services)}")
         with self._change() as (now, day):
             outcome = engine.act_on_current(action, win, self._window_state(window, day), now, self.hall,
                                             to_service)
@@ -416,9 +425,12 @@ class Store:
             self._apply(outcome, now)
         return outcome
 
-    def cancel(self, ticket_id: str) -> Outcome:
+    def cancel(self, ticket_id: str, guard: Callable[[Ticket], None] | None = None) -> Outcome:
+        """Cancel a ticket; `guard` sees it first, inside the transaction, and may refuse."""
         with self._change() as (now, _day):
             ticket = self._ticket_by_id(ticket_id)
+            if guard is not None:
+                guard(ticket)
             gone = engine.cancel(ticket, now)
             outcome = Outcome((gone,), None, (Event("ticket.cancelled", gone, ticket.window),))
             self._apply(outcome, now)
@@ -453,8 +465,21 @@ class Store:
         return WindowState(window, state, _row_ticket(row) if row else None)
 
     def windows(self) -> list[WindowState]:
+        self.roll_over_if_due()
         day = self.today()
         return [self._window_state(n, day) for n in self.hall.windows]
+
+    def window(self, window: int) -> WindowState:
+        self._window_config(window)
+        self.roll_over_if_due()
+        return self._window_state(window, self.today())
+
+    def roll_over_if_due(self) -> None:
+        """Close the previous business day now if no change has done it yet, so that
+        readers never see yesterday's tickets as still waiting."""
+        if self.today() != self._day:
+            with self._change():
+                pass
 
     def _head(self, service: str, day: date) -> Ticket | None:
         row = self.conn.execute(
@@ -464,7 +489,8 @@ class Store:
 
     def _ticket_by_id(self, ticket_id: str) -> Ticket:
         seq, _, secret = ticket_id.partition("-")
-        row = None if not (seq.isdigit() and secret) else self.conn.execute(
+        ok = seq.isascii() and seq.isdigit() and len(seq) <= 18 and secret
+        row = None if not ok else self.conn.execute(
             f"SELECT {_TICKET_COLUMNS} FROM tickets WHERE seq = ? AND id = ?", (int(seq), ticket_id)).fetchone()
         if row is None:
             raise NotFound("no such ticket; check the link or the QR code on the slip")
@@ -484,6 +510,7 @@ class Store:
         return _row_ticket(row)
 
     def ticket(self, ticket_id: str) -> Ticket:
+        self.roll_over_if_due()
         return self._ticket_by_id(ticket_id)
 
     def ahead(self, ticket: Ticket) -> int:
@@ -509,6 +536,7 @@ class Store:
         return counts
 
     def waiting_counts(self) -> dict[str, int]:
+        self.roll_over_if_due()
         counts = dict.fromkeys(self.hall.services, 0)
         for service, n in self.conn.execute(
                 "SELECT service, SUM(n) FROM waiting_counts WHERE day = ? GROUP BY service",
@@ -517,9 +545,11 @@ class Store:
         return counts
 
     def eta(self, ticket: Ticket, ahead: int | None = None) -> int | None:
+        service = self.hall.services.get(ticket.service)
+        if service is None:  # a service since removed from the hall file: nobody can say
+            return None
         ahead = self.ahead(ticket) if ahead is None else ahead
-        return engine.eta_minutes(ahead, self.hall.services[ticket.service],
-                                  self.open_windows()[ticket.service])
+        return engine.eta_minutes(ahead, service, self.open_windows()[ticket.service])
 
     def tickets_of_day(self, day: date | None = None) -> list[Ticket]:
         day = day or self.today()
@@ -539,6 +569,10 @@ class Store:
         """Make a token and return its secret; only its hash is stored."""
         if role not in ROLES:
             raise ValueError(f"unknown role {role!r}; use one of: {', '.join(ROLES)}")
+        if not name.strip():
+            raise ValueError("a token needs a name: who or what holds it, e.g. T01 or 张敏")
+        if any(t["name"] == name for t in self.tokens()):
+            raise ValueError(f"an active token is already named {name!r}; choose another name")
         if role == "staff" and not windows:
             raise ValueError("a staff token needs the windows it may act at, e.g. --windows 1,2")
         unknown = [w for w in windows if w not in self.hall.windows]
@@ -556,9 +590,10 @@ class Store:
             "revoked_at IS NULL", select="name, role, windows, created_at", order_by="created_at")]
 
     def token(self, secret: str) -> Token | None:
+        hashed = hash_token(secret)
         row = self.conn.execute("SELECT name, role, windows FROM tokens WHERE hash = ? AND revoked_at IS NULL",
-                                (hash_token(secret),)).fetchone()
-        return None if row is None else Token(row[0], row[1], tuple(json.loads(row[2])))
+                                (hashed,)).fetchone()
+        return None if row is None else Token(row[0], row[1], tuple(json.loads(row[2])), hashed)
 
     def revoke_tokens(self, name: str) -> int:
         with self._transaction():

@@ -51,7 +51,8 @@ def test_token_is_printed_once_and_works(tmp_path):
     (["server", "token", "--role", "king", "--name", "x"], 2, "Invalid value for '--role'"),
     (["server", "token", "--role", "staff", "--name", "x", "--windows", "a,b"], 2, "window numbers separated"),
     (["server", "token", "--role", "terminal", "--name", "x", "--windows", "1"], 2, "staff tokens only"),
-    (["server", "token", "--role", "staff", "--name", "x"], 1, "needs the windows it may act at"),
+    (["server", "token", "--role", "staff", "--name", "x"], 2, "a staff token needs --windows"),
+    (["server", "token", "--role", "admin", "--name", " "], 1, "a token needs a name"),
     (["server", "token", "--role", "staff", "--name", "x", "--windows", "42"], 1, "no window 42 in this hall"),
     (["server", "--port", "0"], 2, "Invalid value for '--port'"),
 ])
@@ -77,3 +78,28 @@ def test_server_says_when_its_port_is_taken(tmp_path):
         result = CliRunner().invoke(main, ["server", "--data-dir", str(tmp_path), "--port", str(port)])
     assert result.exit_code == 1
     assert f"port {port} on 127.0.0.1 is already in use" in result.output
+
+
+def test_server_options_before_a_subcommand_are_refused(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, ["server", "--data-dir", str(tmp_path), "token", "--role", "admin",
+                                       "--name", "x"])
+    assert result.exit_code == 2
+    assert "--data-dir belongs after the subcommand" in result.output
+    assert not (tmp_path / "kiosq.db").exists() and not (tmp_path / "data").exists()
+
+
+def test_a_corrupt_database_is_one_clear_line(tmp_path):
+    (tmp_path / "kiosq.db").write_bytes(b"this is not sqlite" * 100)
+    result = CliRunner().invoke(main, ["server", "token", "--role", "admin", "--name", "x",
+                                       "--data-dir", str(tmp_path)])
+    assert result.exit_code == 1
+    assert "is not a usable kiosq database" in result.output and "Traceback" not in result.output
+
+
+def test_data_folder_and_database_are_private(tmp_path):
+    data = tmp_path / "fresh"
+    result = CliRunner().invoke(main, ["server", "token", "--role", "admin", "--name", "x", "--data-dir", str(data)])
+    assert result.exit_code == 0
+    assert data.stat().st_mode & 0o777 == 0o700
+    assert (data / "kiosq.db").stat().st_mode & 0o777 == 0o600

@@ -59,6 +59,7 @@ def test_file_from_disk_and_missing_file(tmp_path):
     (lambda s: s.replace('name = "户籍"\n', ''), r"services\[1\]\.name: required key is missing"),
     (lambda s: s.replace('services = ["A", "B"]', 'services = ["A"]'), r"windows: no window serves service 'B'"),
     (lambda s: s.replace('[hall]', '[hall]\ntimezone = "Mars/Olympus"'), r"hall\.timezone: unknown time zone"),
+    (lambda s: s.replace('[hall]', '[hall]\ntimezone = "America"'), r"hall\.timezone: unknown time zone"),
     (lambda s: s.replace('services = ["A", "B"]', 'services = ["A", "B"]\npolicy = "random"'),
      r"windows\[1\]\.policy: Input should be 'oldest' or 'service_order'"),
     (lambda s: s.replace('code = "A"', 'code = "hukou"'), r"services\[1\]\.prefix: required when the code"),

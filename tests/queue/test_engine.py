@@ -231,7 +231,8 @@ class TestDayAndEstimates:
 
     def test_eta_is_people_ahead_times_average_over_open_windows(self):
         assert engine.eta_minutes(10, A, 2) == 30
-        assert engine.eta_minutes(0, A, 0) == 0
+        assert engine.eta_minutes(0, A, 2) == 0
+        assert engine.eta_minutes(0, A, 0) is None  # next, but every window serving it is paused
         assert engine.eta_minutes(3, A, 0) is None
 
     def test_queue_key_orders_rank_then_place(self):

@@ -332,3 +332,34 @@ def test_a_refused_first_change_of_the_day_does_not_skip_the_rollover(store, clo
     store.issue_ticket("B")
     yesterday = store.tickets_of_day(store.today() - timedelta(days=1))
     assert [t.status for t in yesterday] == ["cancelled"]
+
+
+def test_token_names_are_required_and_unique_among_active_tokens(store):
+    store.create_token("terminal", "T01")
+    with pytest.raises(ValueError, match="already named 'T01'"):
+        store.create_token("admin", "T01")
+    store.revoke_tokens("T01")
+    store.create_token("terminal", "T01")  # a revoked name can be used again
+
+
+def test_a_ticket_of_a_service_since_removed_still_reads(tmp_path, hall, clock):
+    from kiosq.queue.config import parse_hall
+    s = Store(tmp_path / "k.db", hall, clock=clock)
+    ticket, _ = s.issue_ticket("F")
+    s.close()
+    smaller = parse_hall("""
+[hall]
+name = "小厅"
+[[services]]
+code = "A"
+name = "户籍"
+name_en = "Household"
+[[windows]]
+number = 1
+name = "1"
+services = ["A"]
+""")
+    s = Store(tmp_path / "k.db", smaller, clock=clock)
+    again = s.ticket(ticket.id)
+    assert (again.label, s.eta(again)) == ("F001", None)
+    s.close()
