@@ -5,8 +5,10 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-# Debian packages the demo and the tests use: curl for the README's examples.
-APT_PACKAGES := curl
+# Debian packages the demo and the tests use: curl for the README's examples; espeak-ng
+# and sox for the spoken calls; Chromium for the page tests (driven by Playwright, which
+# downloads no browser of its own here); a CJK font so that pages and screenshots show Hanzi.
+APT_PACKAGES := curl espeak-ng sox chromium fonts-wqy-microhei
 
 .PHONY: demo test apt clean
 

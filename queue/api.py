@@ -7,19 +7,24 @@ one connection on the event loop is the single writer the store wants. Every err
 
 
 import asyncio
+import json
 import logging
 from contextlib import asynccontextmanager
+from datetime import date, datetime, timedelta
 from typing import Annotated, AsyncIterator, Literal
 
 from fastapi import Depends, FastAPI, Header, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
+from starlette.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from kiosq.queue import engine
+from kiosq.queue import engine, stats
+from kiosq.queue.pages import install_pages
 from kiosq.queue.store import IdempotencyConflict, NotFound, Store, Token, ticket_data
+from kiosq.queue.voice import Voice, VoiceError
 
 log = logging.getLogger("kiosq.server")
 
@@ -28,6 +33,7 @@ SSE_RETRY_MS = 2000
 SSE_BATCH = 500
 SSE_HEARTBEAT_SECONDS = 15.0
 SSE_POLL_SECONDS = 2.0
+RECENT_CALLS = 8
 MAX_EVENT_ID = 2**63 - 1  # SQLite's largest integer
 
 
@@ -56,6 +62,10 @@ class TransferRequest(_Body):
 
 class ReinstateRequest(_Body):
     ticket: Annotated[str, Field(min_length=2, max_length=12, description="ticket number, e.g. A012")]
+
+
+class NoticeRequest(_Body):
+    notice: Annotated[str, Field(max_length=200, description="one line under the calls; empty clears it")]
 
 
 class ErrorOut(BaseModel):
@@ -133,7 +143,9 @@ class Notifier:
             pass
 
 
-def create_app(store: Store, heartbeat_seconds: float = SSE_HEARTBEAT_SECONDS) -> FastAPI:
+def create_app(store: Store, heartbeat_seconds: float = SSE_HEARTBEAT_SECONDS, voice: Voice | None = None) -> FastAPI:
+    """The hall server's app. `voice` synthesises announcements; without it (or without
+    espeak-ng) displays still work, silently, and /admin says why."""
     notifier = Notifier()
     store.listeners.append(notifier.notify)
 
@@ -218,14 +230,105 @@ def create_app(store: Store, heartbeat_seconds: float = SSE_HEARTBEAT_SECONDS) -
         return {"ok": True, "hall": hall.info.name, "business_day": store.today().isoformat(),
                 "schema_version": store.schema_version(), "last_event_id": store.last_event_id()}
 
+    def services_view() -> list[dict]:
+        waiting, open_windows = store.waiting_counts(), store.open_windows()
+        return [{"code": s.code, "name": s.name, "name_en": s.name_en, "prefix": s.prefix, "waiting": waiting[s.code],
+                 "open_windows": open_windows[s.code], "avg_service_minutes": s.avg_service_minutes,
+                 "eta_minutes": engine.eta_minutes(waiting[s.code], s, open_windows[s.code])}
+                for s in hall.services.values()]
+
+    def voice_status() -> dict:
+        if voice is None:
+            return {"available": False, "reason": "voice is not configured on this server"}
+        return {"available": voice.available, "reason": voice.reason}
+
     @app.get("/api/services", tags=["hall"])
     async def services() -> JSONResponse:
-        waiting, open_windows = store.waiting_counts(), store.open_windows()
-        return JSONResponse([
-            {"code": s.code, "name": s.name, "name_en": s.name_en, "prefix": s.prefix, "waiting": waiting[s.code],
-             "open_windows": open_windows[s.code], "avg_service_minutes": s.avg_service_minutes,
-             "eta_minutes": engine.eta_minutes(waiting[s.code], s, open_windows[s.code])}
-            for s in hall.services.values()])
+        return JSONResponse(services_view())
+
+    @app.get("/api/me", tags=["hall"])
+    async def me(token: Caller) -> dict:
+        """Who a token belongs to: the consoles check a token with this before using it."""
+        return {"name": token.name, "role": token.role, "windows": list(token.windows)}
+
+    @app.get("/api/display", tags=["displays"])
+    async def display() -> JSONResponse:
+        """Everything a display shows, in one snapshot, with the event id to stream from."""
+        return JSONResponse({
+            "hall": {"name": hall.info.name, "name_en": hall.info.name_en, "notice": store.notice(),
+                     "sla_wait_minutes": hall.info.sla_wait_minutes},
+            "now": store.clock().astimezone(hall.tz).isoformat(timespec="milliseconds"),
+            "business_day": store.today().isoformat(), "windows": [window_view(w) for w in store.windows()],
+            "services": services_view(), "last_event_id": store.last_event_id(), "voice": voice_status(),
+            "calls": [{"id": e.id, "type": e.type, **json.loads(e.data)} for e in store.recent_calls(RECENT_CALLS)]})
+
+    @app.put("/api/hall/notice", tags=["displays"])
+    async def set_notice(body: NoticeRequest, token: Caller) -> dict:
+        if token.role != "admin":
+            raise ApiError(403, "forbidden", "only an admin token can change the hall notice")
+        store.set_notice(body.notice)
+        return {"notice": body.notice}
+
+    def admin_only(token: Token) -> None:
+        if token.role != "admin":
+            raise ApiError(403, "forbidden", f"the hall's figures need an admin token; {token.name!r} is a "
+                           f"{token.role} token")
+
+    def day_figures(day: date | None) -> tuple[date, list[engine.Ticket], datetime, datetime]:
+        """The tickets of a business day (today by default) and the moment to measure at."""
+        now = store.clock()
+        today = store.today()
+        day = day or today
+        if day > today:
+            raise ApiError(404, "not_found", f"{day} has not begun; figures exist up to today ({today})")
+        start, end = stats.day_bounds(day, hall)
+        # A past day is measured at its last instant, so its figures no longer move.
+        as_of = now if day == today else end - timedelta(microseconds=1)
+        store.roll_over_if_due()
+        return day, store.tickets_of_day(day), start, as_of
+
+    Day = Annotated[date | None, Query(description="business day, YYYY-MM-DD; default today")]
+
+    @app.get("/api/stats", tags=["stats"])
+    async def get_stats(token: Caller, day: Day = None) -> JSONResponse:
+        """Today's (or a past day's) figures: waits, service times, throughput, no-shows, SLA."""
+        admin_only(token)
+        _day, tickets, _start, as_of = day_figures(day)
+        return JSONResponse(stats.day_stats(tickets, hall, as_of))
+
+    @app.get("/api/stats/export.csv", tags=["stats"], response_class=Response,
+             responses={200: {"content": {"text/csv": {}}, "description": "one row per hall, service and window"}})
+    async def export_csv(token: Caller, day: Day = None, lang: Literal["zh", "en"] = "zh") -> Response:
+        admin_only(token)
+        the_day, tickets, _start, as_of = day_figures(day)
+        return Response(stats.stats_csv(stats.day_stats(tickets, hall, as_of), lang), media_type="text/csv; charset=utf-8",
+                        headers={"Content-Disposition": f'attachment; filename="kiosq-{the_day}.csv"'})
+
+    @app.get("/api/stats/chart.svg", tags=["stats"], response_class=Response,
+             responses={200: {"content": {"image/svg+xml": {}}, "description": "waiting count over the day"}})
+    async def chart(token: Caller, day: Day = None, lang: Literal["zh", "en"] = "zh") -> Response:
+        admin_only(token)
+        _day, tickets, start, as_of = day_figures(day)
+        series = stats.waiting_series(tickets, start, as_of)
+        return Response(stats.chart_svg(series, lang=lang), media_type="image/svg+xml")
+
+    @app.get("/api/announcements", tags=["displays"], response_class=FileResponse, responses={
+        200: {"description": "chime and spoken call, WAV", "content": {"audio/wav": {}}},
+        503: {"model": ErrorOut, "description": "no voice on this server (the reason says why)"}})
+    async def announcement(number: Annotated[str, Query(pattern=r"^[A-Z]{1,3}[0-9]{1,5}$")],
+                           window: Annotated[int, Query(ge=1, le=999)]) -> FileResponse:
+        """The announcement of one call, 「请 A001 号到 3 号窗口办理」, made once and cached."""
+        if window not in hall.windows:
+            raise ApiError(404, "not_found", f"no window {window} in this hall")
+        status = voice_status()
+        if not status["available"]:
+            raise ApiError(503, "voice_unavailable", status["reason"])
+        try:
+            path = await run_in_threadpool(voice.announcement, number, window)  # espeak-ng takes ~50 ms
+        except VoiceError as exc:
+            log.error("announcement failed: %s", exc)
+            raise ApiError(503, "voice_unavailable", f"speech synthesis failed: {exc}")
+        return FileResponse(path, media_type="audio/wav", headers={"Cache-Control": "public, max-age=86400"})
 
     # The busiest endpoint reads its request itself instead of through FastAPI's
     # dependency and body machinery, which costs more than the ticket's SQL (BENCHMARKS.md).
@@ -354,6 +457,7 @@ def create_app(store: Store, heartbeat_seconds: float = SSE_HEARTBEAT_SECONDS) -
                 # Woken by a commit in this process; the timeout also picks up other writers.
                 await notifier.wait(timeout=min(SSE_POLL_SECONDS, heartbeat_seconds))
 
+    install_pages(app)
     return app
 
 

@@ -13,6 +13,7 @@ import uvicorn
 from kiosq.queue.api import create_app
 from kiosq.queue.config import Hall, load_hall
 from kiosq.queue.store import DB_FILE, Store
+from kiosq.queue.voice import Voice
 
 HALL_FILE = "hall.toml"
 log = logging.getLogger("kiosq.server")
@@ -67,7 +68,10 @@ class _Server(uvicorn.Server):
 def serve(store: Store, host: str, port: int, access_log: bool = False) -> None:
     check_port(host, port)
     log.info("hall %r (%s), data in %s", store.hall.info.name, store.hall.source, store.path.parent)
-    app = create_app(store)
+    voice = Voice(store.path.parent / "voice")
+    if not voice.available:
+        log.warning("no voice announcements: %s", voice.reason)
+    app = create_app(store, voice=voice)
     store.start_checkpointer()
     # Access logs are off by default: they cost throughput, and URLs may one day carry
     # lookups that count as personal data.

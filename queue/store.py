@@ -147,6 +147,10 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
         """INSERT INTO waiting_counts SELECT day, service, rank, COUNT(*) FROM tickets
             WHERE status = 'waiting' GROUP BY day, service, rank""",
     ]),
+    # The last calls of the day, for a display that opens (or reopens) in the middle of it.
+    ("recent calls", [
+        "CREATE INDEX events_calls ON events (day, id) WHERE type IN ('ticket.called', 'ticket.recalled')",
+    ]),
 ]
 
 # seq is the order of issue, and so the place in line (engine.Ticket.queue_seq): a transfer
@@ -344,9 +348,10 @@ class Store:
         for ev in outcome.events:
             self._append_event(ev, now)
 
-    def _append_event(self, ev: Event, now: datetime) -> None:
+    def _append_event(self, ev: Event, now: datetime, extra: dict | None = None) -> None:
         data: dict = {"ticket": None if ev.ticket is None else ticket_data(ev.ticket, self.hall),
-                      "window": ev.window}
+                      "window": ev.window, "at": now.astimezone(self.hall.tz).isoformat(timespec="seconds"),
+                      **(extra or {})}
         if ev.reason:
             data["reason"] = ev.reason
         if ev.type.startswith("window."):
@@ -555,6 +560,22 @@ class Store:
         day = day or self.today()
         return [_row_ticket(r) for r in self.conn.execute(
             f"SELECT {_TICKET_COLUMNS} FROM tickets WHERE day = ? ORDER BY seq", (day.isoformat(),))]
+
+    def recent_calls(self, limit: int = 8) -> list[StoredEvent]:
+        """Today's last calls and recalls, newest first."""
+        return [StoredEvent(*row) for row in self.conn.execute(
+            "SELECT id, type, data FROM events WHERE day = ? AND type IN ('ticket.called', 'ticket.recalled') "
+            "ORDER BY id DESC LIMIT ?", (self.today().isoformat(), limit))]
+
+    def notice(self) -> str:
+        row = self.conn.execute("SELECT value FROM meta WHERE key = 'notice'").fetchone()
+        return row[0] if row else ""
+
+    def set_notice(self, text: str) -> None:
+        """The line the hall display shows under the calls; an event tells open displays."""
+        with self._change() as (now, _day):
+            self.conn.execute("INSERT OR REPLACE INTO meta VALUES ('notice', ?)", (text,))
+            self._append_event(Event("hall.notice", None, None), now, {"notice": text})
 
     def last_event_id(self) -> int:
         return self.conn.execute("SELECT COALESCE(MAX(id), 0) FROM events").fetchone()[0]

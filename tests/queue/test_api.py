@@ -248,3 +248,81 @@ def test_reads_close_the_previous_day_before_anyone_writes(client, tokens, clock
     clock.advance(days=1)
     assert client.get(f"/api/tickets/{t['id']}").json()["status"] == "cancelled"
     assert client.get("/api/services").json()[0]["waiting"] == 0
+
+
+def test_me_names_the_token(client, tokens):
+    assert client.get("/api/me", headers=auth(tokens["staff"])).json() == {"name": "张敏", "role": "staff",
+                                                                           "windows": [1, 2]}
+    assert client.get("/api/me").status_code == 401
+
+
+def test_display_snapshot_has_everything_a_display_shows(client, tokens, store):
+    for _ in range(3):
+        take(client, tokens, "A")
+    act(client, tokens, 1, "call-next")
+    act(client, tokens, 1, "recall")
+    snap = client.get("/api/display").json()
+    assert snap["hall"]["name"] == "示范区政务服务中心" and snap["hall"]["sla_wait_minutes"] == 10
+    assert [(c["type"], c["ticket"]["number"], c["window"]) for c in snap["calls"]] == \
+        [("ticket.recalled", "A001", 1), ("ticket.called", "A001", 1)]
+    assert snap["last_event_id"] == store.last_event_id()
+    assert next(s for s in snap["services"] if s["code"] == "A")["waiting"] == 2
+    assert snap["windows"][0]["current"]["number"] == "A001"
+    assert snap["voice"] == {"available": False, "reason": "voice is not configured on this server"}
+
+
+def test_only_an_admin_sets_the_notice(client, tokens):
+    r = client.put("/api/hall/notice", json={"notice": "今日下午 3 点起 8 号窗口暂停"}, headers=auth(tokens["staff"]))
+    assert r.status_code == 403
+    r = client.put("/api/hall/notice", json={"notice": "今日下午 3 点起 8 号窗口暂停"}, headers=auth(tokens["admin"]))
+    assert r.status_code == 200
+    assert client.get("/api/display").json()["hall"]["notice"] == "今日下午 3 点起 8 号窗口暂停"
+    too_long = client.put("/api/hall/notice", json={"notice": "长" * 201}, headers=auth(tokens["admin"]))
+    assert too_long.status_code == 422
+
+
+def test_announcements_without_voice_say_why(client):
+    r = client.get("/api/announcements", params={"number": "A001", "window": 3})
+    assert r.status_code == 503 and r.json()["error"] == "voice_unavailable"
+    assert client.get("/api/announcements", params={"number": "a;rm", "window": 3}).status_code == 422
+    assert client.get("/api/announcements", params={"number": "A001", "window": 99}).status_code == 404
+
+
+def test_announcement_is_a_cached_wav(store, tokens, tmp_path):
+    from kiosq.queue.voice import Voice
+    with TestClient(create_app(store, voice=Voice(tmp_path / "voice"))) as c:
+        r = c.get("/api/announcements", params={"number": "A001", "window": 3})
+        assert r.status_code == 200 and r.headers["content-type"] == "audio/wav"
+        assert r.content[:4] == b"RIFF" and len(r.content) > 22050  # over half a second of 16-bit audio
+        assert c.get("/api/announcements", params={"number": "A001", "window": 3}).content == r.content
+        assert len(list((tmp_path / "voice").glob("*.wav"))) == 1
+
+
+def test_stats_are_for_admins_and_cover_the_day(client, tokens, clock):
+    for _ in range(2):
+        take(client, tokens, "A")
+    act(client, tokens, 1, "call-next")
+    clock.advance(minutes=4)
+    act(client, tokens, 1, "finish")
+    assert client.get("/api/stats", headers=auth(tokens["staff"])).status_code == 403
+    figures = client.get("/api/stats", headers=auth(tokens["admin"])).json()
+    assert figures["day"] == "2026-11-23"
+    assert (figures["hall"]["issued"], figures["hall"]["served"], figures["hall"]["waiting"]) == (2, 1, 1)
+    assert figures["hall"]["service_minutes"]["mean"] == 4.0
+    csv_answer = client.get("/api/stats/export.csv", headers=auth(tokens["admin"]))
+    assert csv_answer.headers["content-type"].startswith("text/csv")
+    assert csv_answer.text.lstrip("\ufeff").splitlines()[1].startswith("2026-11-23,")
+    chart = client.get("/api/stats/chart.svg", headers=auth(tokens["admin"]))
+    assert chart.headers["content-type"] == "image/svg+xml" and chart.text.startswith("<svg")
+    future = client.get("/api/stats", params={"day": "2026-12-31"}, headers=auth(tokens["admin"]))
+    assert future.status_code == 404
+    past = client.get("/api/stats", params={"day": "2026-11-01"}, headers=auth(tokens["admin"])).json()
+    assert (past["day"], past["hall"]["issued"]) == ("2026-11-01", 0)
+
+
+@pytest.mark.parametrize("path", ["/display/hall", "/display/window/3", "/window/1", "/t/1-abcdefghijklmnop", "/admin"])
+def test_pages_are_served_as_html(client, path):
+    r = client.get(path)
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+    assert '<script src="/static/common.js">' in r.text
+    assert client.get("/static/common.js").status_code == 200

@@ -1,5 +1,6 @@
 """The SQLite store on real files: numbering, transactions, events, rollover, tokens."""
 
+import json
 import random
 import sqlite3
 import threading
@@ -9,7 +10,7 @@ from datetime import timedelta
 import pytest
 
 from kiosq.queue import engine
-from kiosq.queue.store import IdempotencyConflict, NotFound, Store
+from kiosq.queue.store import MIGRATIONS, IdempotencyConflict, NotFound, Store
 
 
 def labels(tickets):
@@ -17,10 +18,10 @@ def labels(tickets):
 
 
 def test_schema_is_migrated_once_and_recorded(store, hall, clock):
-    assert store.schema_version() == 2
+    assert store.schema_version() == len(MIGRATIONS)
     store.close()
     again = Store(store.path, hall, clock=clock)  # reopening applies nothing twice
-    assert again.conn.execute("SELECT COUNT(*) FROM migrations").fetchone()[0] == 2
+    assert again.conn.execute("SELECT COUNT(*) FROM migrations").fetchone()[0] == len(MIGRATIONS)
     again.close()
 
 
@@ -363,3 +364,24 @@ services = ["A"]
     again = s.ticket(ticket.id)
     assert (again.label, s.eta(again)) == ("F001", None)
     s.close()
+
+
+def test_recent_calls_are_todays_newest_first(store, clock):
+    for _ in range(3):
+        store.issue_ticket("A")
+    store.call_next(1)
+    store.call_next(1)
+    store.act(1, "recall")
+    calls = store.recent_calls(limit=2)
+    assert [(e.type, json.loads(e.data)["ticket"]["number"]) for e in calls] == \
+        [("ticket.recalled", "A002"), ("ticket.called", "A002")]
+    clock.advance(days=1)
+    assert store.recent_calls() == []
+
+
+def test_notice_is_kept_and_announced(store):
+    assert store.notice() == ""
+    store.set_notice("午间 12:00-13:30 部分窗口暂停")
+    assert store.notice() == "午间 12:00-13:30 部分窗口暂停"
+    last = store.events_after(0)[-1]
+    assert last.type == "hall.notice" and json.loads(last.data)["notice"] == "午间 12:00-13:30 部分窗口暂停"

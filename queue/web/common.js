@@ -1,0 +1,174 @@
+/* kiosq pages: messages in two languages, the JSON API, and the live event stream.
+   Plain script (no build step): everything hangs off window.Kiosq. */
+(function () {
+  "use strict";
+
+  const messages = {
+    zh: {
+      "display.now": "请", "display.to": "到", "display.window_suffix": "号窗口", "display.do": "办理",
+      "display.recent": "最近呼叫", "display.windows": "窗口", "display.waiting": "等候人数",
+      "display.idle": "暂无呼叫", "display.paused": "暂停服务", "display.people": "人",
+      "display.enable_sound": "点击开启语音播报", "display.reconnecting": "正在重新连接…",
+      "display.no_voice": "语音不可用",
+      "lang.switch": "English",
+      "console.title": "窗口工作台", "console.token": "工作人员令牌", "console.sign_in": "登录",
+      "console.sign_out": "退出", "console.current": "当前号码", "console.none": "无",
+      "console.elapsed": "已用时", "console.call_next": "叫下一位", "console.recall": "重呼",
+      "console.start": "开始办理", "console.finish": "办结", "console.no_show": "过号",
+      "console.pause": "暂停", "console.resume": "恢复", "console.transfer": "转移到",
+      "console.reinstate": "恢复过号", "console.waiting": "本窗口业务等候",
+      "console.shortcuts": "快捷键：F1 叫号 · F2 重呼 · F3 开始 · F4 办结 · F6 过号 · F8 暂停/恢复",
+      "console.state_open": "服务中", "console.state_paused": "已暂停", "console.signed_in_as": "已登录：",
+      "follow.title": "我的排队", "follow.number": "您的号码", "follow.ahead": "前面还有",
+      "follow.eta": "预计等候", "follow.minutes": "分钟", "follow.called": "请到", "follow.now": "现在轮到您了",
+      "follow.done": "已办结，谢谢", "follow.gone": "此号码已失效", "follow.waiting": "等候中",
+      "follow.not_found": "找不到此号码，请检查链接或小票上的二维码",
+      "admin.title": "大厅管理", "admin.token": "管理员令牌", "admin.waiting_now": "当前等候",
+      "admin.sla": "超时等候（超过 {minutes} 分钟）", "admin.no_breach": "无超时等候",
+      "admin.by_service": "按业务", "admin.by_window": "按窗口", "admin.chart": "全天等候人数",
+      "admin.notice": "大厅公告", "admin.save": "保存", "admin.export": "导出 CSV",
+      "admin.voice": "语音播报", "admin.voice_ok": "可用", "admin.day": "营业日",
+      "col.name": "名称", "col.issued": "取号", "col.served": "办结", "col.no_show": "过号",
+      "col.waiting": "等候", "col.wait_mean": "平均等候(分)", "col.wait_median": "等候中位数(分)",
+      "col.wait_p90": "等候P90(分)", "col.service_mean": "平均办理(分)", "col.service_p90": "办理P90(分)",
+      "col.no_show_rate": "过号率", "col.per_hour": "每小时办结", "col.waited": "已等(分)",
+      "error.network": "连接服务器失败", "saved": "已保存",
+      "status.waiting": "等候中", "status.called": "已呼叫", "status.serving": "办理中", "status.done": "已办结",
+      "status.no_show": "过号", "status.cancelled": "已取消", "status.transferred": "已转移",
+      "window.paused": "本窗口已暂停", "window.resumed": "本窗口已恢复服务",
+    },
+    en: {
+      "display.now": "", "display.to": "to", "display.window_suffix": "", "display.do": "",
+      "display.recent": "Recent calls", "display.windows": "Windows", "display.waiting": "Waiting",
+      "display.idle": "No calls yet", "display.paused": "Paused", "display.people": "",
+      "display.enable_sound": "Tap to enable announcements", "display.reconnecting": "Reconnecting…",
+      "display.no_voice": "No voice",
+      "lang.switch": "中文",
+      "console.title": "Window console", "console.token": "Staff token", "console.sign_in": "Sign in",
+      "console.sign_out": "Sign out", "console.current": "Current ticket", "console.none": "none",
+      "console.elapsed": "Elapsed", "console.call_next": "Call next", "console.recall": "Recall",
+      "console.start": "Start", "console.finish": "Finish", "console.no_show": "No-show",
+      "console.pause": "Pause", "console.resume": "Resume", "console.transfer": "Transfer to",
+      "console.reinstate": "Reinstate", "console.waiting": "Waiting for this window",
+      "console.shortcuts": "Keys: F1 call · F2 recall · F3 start · F4 finish · F6 no-show · F8 pause/resume",
+      "console.state_open": "Open", "console.state_paused": "Paused", "console.signed_in_as": "Signed in: ",
+      "follow.title": "My ticket", "follow.number": "Your number", "follow.ahead": "People ahead",
+      "follow.eta": "Estimated wait", "follow.minutes": "min", "follow.called": "Please go to",
+      "follow.now": "It is your turn", "follow.done": "Done, thank you", "follow.gone": "This ticket is no longer valid",
+      "follow.waiting": "Waiting", "follow.not_found": "No such ticket: check the link or the QR code on your slip",
+      "admin.title": "Hall dashboard", "admin.token": "Admin token", "admin.waiting_now": "Waiting now",
+      "admin.sla": "Waiting too long (over {minutes} min)", "admin.no_breach": "Nobody waits too long",
+      "admin.by_service": "By service", "admin.by_window": "By window", "admin.chart": "Waiting over the day",
+      "admin.notice": "Hall notice", "admin.save": "Save", "admin.export": "Export CSV",
+      "admin.voice": "Voice", "admin.voice_ok": "available", "admin.day": "Business day",
+      "col.name": "Name", "col.issued": "Issued", "col.served": "Served", "col.no_show": "No-shows",
+      "col.waiting": "Waiting", "col.wait_mean": "Wait mean (min)", "col.wait_median": "Wait median (min)",
+      "col.wait_p90": "Wait p90 (min)", "col.service_mean": "Service mean (min)", "col.service_p90": "Service p90 (min)",
+      "col.no_show_rate": "No-show rate", "col.per_hour": "Served per hour", "col.waited": "Waited (min)",
+      "error.network": "Cannot reach the server", "saved": "Saved",
+      "status.waiting": "waiting", "status.called": "called", "status.serving": "being served", "status.done": "done",
+      "status.no_show": "no-show", "status.cancelled": "cancelled", "status.transferred": "transferred",
+      "window.paused": "This window is paused", "window.resumed": "This window is open again",
+    },
+  };
+
+  const params = new URLSearchParams(location.search);
+  const K = {
+    lang: params.get("lang") || localStorage.getItem("kiosq.lang") || "zh",
+    // Every event type the server sends (docs/architecture.md).
+    eventTypes: ["ticket.issued", "ticket.called", "ticket.recalled", "ticket.started", "ticket.finished",
+                 "ticket.no_show", "ticket.reinstated", "ticket.transferred", "ticket.cancelled",
+                 "window.paused", "window.resumed", "hall.notice"],
+  };
+  if (!messages[K.lang]) K.lang = "zh";
+
+  K.t = function (key, vars) {
+    let text = messages[K.lang][key];
+    if (text === undefined) text = messages.zh[key] !== undefined ? messages.zh[key] : key;
+    for (const [name, value] of Object.entries(vars || {})) text = text.replace("{" + name + "}", value);
+    return text;
+  };
+
+  K.applyLang = function (root) {
+    document.documentElement.lang = K.lang === "zh" ? "zh-CN" : "en";
+    (root || document).querySelectorAll("[data-i18n]").forEach((el) => { el.textContent = K.t(el.dataset.i18n); });
+  };
+
+  K.setLang = function (lang) {
+    K.lang = messages[lang] ? lang : "zh";
+    localStorage.setItem("kiosq.lang", K.lang);
+    K.applyLang();
+    document.dispatchEvent(new CustomEvent("kiosq:lang"));
+  };
+
+  K.toggleLang = function () { K.setLang(K.lang === "zh" ? "en" : "zh"); };
+
+  /* The name of a service or window in the current language. */
+  K.name = function (thing) {
+    if (!thing) return "";
+    if (K.lang === "en") return thing.name_en || thing.service_name_en || thing.name || thing.service_name || "";
+    return thing.name || thing.service_name || "";
+  };
+
+  /* JSON API call. Errors carry the server's {"error", "detail"} as .code and .message. */
+  K.api = async function (path, options) {
+    const opts = options || {};
+    const headers = { Accept: "application/json" };
+    if (opts.token) headers.Authorization = "Bearer " + opts.token;
+    if (opts.body !== undefined) headers["Content-Type"] = "application/json";
+    let response;
+    try {
+      response = await fetch(path, { method: opts.method || "GET", headers,
+                                     body: opts.body === undefined ? undefined : JSON.stringify(opts.body) });
+    } catch (err) {
+      const e = new Error(K.t("error.network")); e.code = "network"; throw e;
+    }
+    const type = response.headers.get("Content-Type") || "";
+    const data = type.includes("json") ? await response.json() : await response.text();
+    if (!response.ok) {
+      const e = new Error((data && data.detail) || ("HTTP " + response.status));
+      e.code = (data && data.error) || String(response.status); e.status = response.status; throw e;
+    }
+    return data;
+  };
+
+  /* The event stream from `since` on. EventSource reconnects by itself and sends
+     Last-Event-ID, so the server replays what happened while the page was cut off
+     (a server restart included). onState(true|false) reports the connection. */
+  K.stream = function (since, onEvent, onState) {
+    const source = new EventSource("/api/events?since=" + encodeURIComponent(since));
+    for (const type of K.eventTypes) {
+      source.addEventListener(type, (msg) => {
+        let data;
+        try { data = JSON.parse(msg.data); } catch (err) { console.error("bad event", msg.data); return; }
+        onEvent(type, data, Number(msg.lastEventId));
+      });
+    }
+    source.onopen = () => onState && onState(true);
+    source.onerror = () => onState && onState(false);
+    return source;
+  };
+
+  K.debounce = function (fn, ms) {
+    let timer = null;
+    return function () { clearTimeout(timer); timer = setTimeout(fn, ms); };
+  };
+
+  K.pad = (n) => String(n).padStart(2, "0");
+  K.clockText = function (date) {
+    return K.pad(date.getHours()) + ":" + K.pad(date.getMinutes()) + ":" + K.pad(date.getSeconds());
+  };
+  K.elapsedText = function (ms) {
+    const s = Math.max(0, Math.floor(ms / 1000));
+    return K.pad(Math.floor(s / 60)) + ":" + K.pad(s % 60);
+  };
+
+  K.el = function (tag, attrs, text) {
+    const node = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) node.setAttribute(k, v);
+    if (text !== undefined && text !== null) node.textContent = text;
+    return node;
+  };
+
+  window.Kiosq = K;
+})();
