@@ -1,0 +1,193 @@
+"""How long a call takes to reach every hall display: 200 SSE clients on 127.0.0.1.
+
+Starts a real `kiosq server`, opens N event streams (GET /api/events, as the display pages
+do), then calls tickets one at a time at a window and times, for every stream, the
+arrival of that call's `ticket.called` event: from the moment the call-next request was
+sent, and from the moment its response came back. Prints p50, p99 and max over all
+(call, stream) pairs, and any call a stream never received. Run from the repository root:
+
+    .venv/bin/python bench/display_latency.py            # 200 streams, 50 calls, 3 runs
+
+The streams are asyncio connections in this one process, so the figures include the time
+this process needs to read 200 sockets; the server and the clients share 2 cores.
+"""
+
+import argparse
+import asyncio
+import http.client
+import json
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+# The ticket benchmark's server handling, machine description and percentile.
+from tickets import HOST, BenchError, Server, kiosq_cmd, machine_info, percentile
+
+WINDOW = 8  # the general window of the default hall: it serves every service
+SERVICE = "A"
+
+
+def make_token(args: argparse.Namespace, data_dir: Path, role: str, windows: str | None = None) -> str:
+    import subprocess
+
+    extra = ["--windows", windows] if windows else []
+    cmd = kiosq_cmd(args, "token", "--role", role, "--name", f"bench-{role}", "--json", *extra, data_dir=data_dir)
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    if done.returncode != 0:
+        raise BenchError(f"`{' '.join(cmd)}` failed: {done.stderr.strip()}")
+    return json.loads(done.stdout)["token"]
+
+
+class Stream:
+    """One display's event stream; records when each called number arrived."""
+
+    def __init__(self) -> None:
+        self.arrivals: dict[str, float] = {}
+        self.ready = asyncio.Event()
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def run(self, port: int) -> None:
+        reader, self.writer = await asyncio.open_connection(HOST, port)
+        self.writer.write(f"GET /api/events HTTP/1.1\r\nHost: {HOST}:{port}\r\nAccept: text/event-stream\r\n\r\n"
+                          .encode())
+        await self.writer.drain()
+        status = await reader.readline()
+        if b" 200 " not in status:
+            raise BenchError(f"event stream refused: {status!r}")
+        event = None
+        while line := await reader.readline():
+            text = line.decode().rstrip("\r\n")
+            if text.startswith(": kiosq events after"):
+                self.ready.set()  # the cursor is set: every later call will come through
+            elif text.startswith("event: "):
+                event = text[7:]
+            elif text.startswith("data: ") and event == "ticket.called":
+                number = json.loads(text[6:])["ticket"]["number"]
+                self.arrivals.setdefault(number, time.perf_counter())
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+def post(conn: http.client.HTTPConnection, path: str, token: str, body: dict | None = None) -> dict:
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json",
+               "Idempotency-Key": uuid.uuid4().hex}
+    conn.request("POST", path, body=json.dumps(body or {}) if body is not None else None, headers=headers)
+    resp = conn.getresponse()
+    data = json.loads(resp.read())
+    if resp.status >= 300:
+        raise BenchError(f"POST {path} answered {resp.status}: {data}")
+    return data
+
+
+def call_one(conn: http.client.HTTPConnection, terminal: str, staff: str) -> tuple[str, float, float]:
+    """Issue a ticket and call it at WINDOW; the called number and when the call was sent/answered."""
+    post(conn, "/api/tickets", terminal, {"service": SERVICE})
+    sent = time.perf_counter()
+    answer = post(conn, f"/api/windows/{WINDOW}/call-next", staff)
+    return answer["ticket"]["number"], sent, time.perf_counter()
+
+
+async def run_once(args: argparse.Namespace) -> dict:
+    with tempfile.TemporaryDirectory(prefix="kiosq-display-bench-") as tmp:
+        data_dir = Path(tmp)
+        terminal = make_token(args, data_dir, "terminal")
+        staff = make_token(args, data_dir, "staff", str(WINDOW))
+        with Server(args, data_dir) as server:
+            streams = [Stream() for _ in range(args.clients)]
+            tasks = [asyncio.create_task(s.run(server.port)) for s in streams]
+            try:
+                await asyncio.wait_for(asyncio.gather(*(s.ready.wait() for s in streams)), timeout=30)
+                return await measure(args, streams, server.port, terminal, staff)
+            finally:
+                for s in streams:
+                    s.close()
+                for t in tasks:
+                    t.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def measure(args, streams: list[Stream], port: int, terminal: str, staff: str) -> dict:
+    loop = asyncio.get_running_loop()
+    conn = http.client.HTTPConnection(HOST, port, timeout=10)
+    from_sent, from_answer, missing = [], [], 0
+    try:
+        for _ in range(args.calls):
+            number, sent, answered = await loop.run_in_executor(None, call_one, conn, terminal, staff)
+            deadline = time.perf_counter() + args.timeout
+            while time.perf_counter() < deadline and not all(number in s.arrivals for s in streams):
+                await asyncio.sleep(0.002)
+            for s in streams:
+                if number in s.arrivals:
+                    from_sent.append((s.arrivals[number] - sent) * 1000)
+                    from_answer.append((s.arrivals[number] - answered) * 1000)
+                else:
+                    missing += 1
+            await asyncio.sleep(args.gap)
+    finally:
+        conn.close()
+    return {"deliveries": len(from_sent), "missing": missing, "from_sent": figures(from_sent),
+            "from_answer": figures(from_answer)}
+
+
+def figures(ms: list[float]) -> dict:
+    ordered = sorted(ms)
+    if not ordered:
+        return {"p50": None, "p99": None, "max": None}
+    return {"p50": round(percentile(ordered, 50), 2), "p99": round(percentile(ordered, 99), 2),
+            "max": round(ordered[-1], 2)}
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     epilog="Example: .venv/bin/python bench/display_latency.py --clients 200 --calls 50")
+    parser.add_argument("--clients", type=int, default=200, help="event streams (default 200)")
+    parser.add_argument("--calls", type=int, default=50, help="calls per run (default 50)")
+    parser.add_argument("--runs", type=int, default=3, help="runs; medians are reported (default 3)")
+    parser.add_argument("--gap", type=float, default=0.05, help="seconds between calls (default 0.05)")
+    parser.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for a call at every stream")
+    parser.add_argument("--kiosq", type=Path, default=Path(sys.executable).parent / "kiosq", help="the kiosq command")
+    parser.add_argument("--hall", type=Path, default=None, help="hall file (default: the built-in hall)")
+    parser.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    runs = []
+    for i in range(args.runs):
+        result = asyncio.run(run_once(args))
+        runs.append(result)
+        print(f"run {i + 1}/{args.runs}: {result['deliveries']} deliveries, missing {result['missing']}, "
+              f"from response p50 {result['from_answer']['p50']} ms p99 {result['from_answer']['p99']} ms, "
+              f"from request p50 {result['from_sent']['p50']} ms p99 {result['from_sent']['p99']} ms",
+              file=sys.stderr)
+    report = {"machine": machine_info(), "clients": args.clients, "calls": args.calls, "runs": runs,
+              "median": {kind: {q: statistics.median(r[kind][q] for r in runs) for q in ("p50", "p99", "max")}
+                         for kind in ("from_answer", "from_sent")},
+              "missing": sum(r["missing"] for r in runs)}
+    if args.json:
+        print(json.dumps(report, ensure_ascii=False))
+    else:
+        m = report["median"]
+        print(f"kiosq display latency: {args.clients} SSE clients, {args.calls} calls x {args.runs} runs")
+        print(f"machine  {report['machine']}")
+        print(f"from call-next response to event: p50 {m['from_answer']['p50']} ms, p99 {m['from_answer']['p99']} ms, "
+              f"max {m['from_answer']['max']} ms (medians of runs)")
+        print(f"from call-next request to event:  p50 {m['from_sent']['p50']} ms, p99 {m['from_sent']['p99']} ms, "
+              f"max {m['from_sent']['max']} ms")
+        print(f"missing deliveries: {report['missing']}")
+        print("target: p99 <= 100 ms: " + ("MET" if m["from_answer"]["p99"] <= 100 and not report["missing"] else "NOT MET"))
+    return 0 if not report["missing"] else 1
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except BenchError as exc:
+        print(f"display_latency: {exc}", file=sys.stderr)
+        sys.exit(1)
