@@ -255,7 +255,7 @@ def _waiting_until(ticket: Ticket) -> datetime | None:
 
 def waiting_series(tickets: Iterable[Ticket], day_start: datetime, now: datetime,
                    step_minutes: int = 5) -> Series:
-    """The number of tickets waiting at day_start, day_start + step, ... up to `now`.
+    """The number of tickets waiting at day_start, day_start + step, ... and at `now`.
 
     A ticket counts as waiting from issued_at (inclusive) until called_at, or ended_at if it
     was never called (exclusive); still waiting if it has neither. Only the final timestamps
@@ -272,8 +272,10 @@ def waiting_series(tickets: Iterable[Ticket], day_start: datetime, now: datetime
     first, step, zone = day_start.astimezone(timezone.utc), timedelta(minutes=step_minutes), day_start.tzinfo
     samples = int((now - first).total_seconds() // step.total_seconds()) + 1 if now >= first else 0
     series: Series = []
-    for i in range(samples):
-        at = first + i * step
+    times = [first + i * step for i in range(samples)]
+    if times and times[-1] < now:
+        times.append(now.astimezone(timezone.utc))  # a live chart ends at this moment, not at the last step
+    for at in times:
         series.append((at.astimezone(zone), bisect_right(starts, at) - bisect_right(ends, at)))
     return series
 

@@ -37,10 +37,12 @@
       div.append(K.el("span", null, K.name(s) + " "), K.el("b", { class: "waiting" }, String(s.waiting)));
       return div;
     }));
+    // Every other service than the current ticket's own (a transfer there is refused).
     const select = $("transfer-service");
-    if (!select.options.length) {
-      for (const s of state.services.values()) select.append(K.el("option", { value: s.code }, s.code + " " + K.name(s)));
-    }
+    const chosen = select.value;
+    select.replaceChildren(...[...state.services.values()].filter((s) => !t || s.code !== t.service)
+      .map((s) => K.el("option", { value: s.code }, s.code + " " + K.name(s))));
+    if ([...select.options].some((o) => o.value === chosen)) select.value = chosen;
     tick();
   }
 

@@ -77,11 +77,20 @@
   function renderAll() {
     K.applyLang();
     $("hall-name").textContent = K.name(state.hall);
-    $("notice").textContent = state.hall.notice || "";
+    renderNotice();
     renderCurrent(false);
     renderRecent();
     renderWindows();
     renderServices();
+  }
+
+  function renderNotice() {
+    const box = $("notice");
+    box.classList.remove("scroll");
+    box.replaceChildren();
+    if (!state.hall.notice) return;
+    box.append(K.el("span", null, state.hall.notice));
+    box.classList.toggle("scroll", box.scrollWidth > box.clientWidth);
   }
 
   /* Calls that come together are queued; each holds the big panel for HOLD_MS. */
@@ -117,7 +126,7 @@
   function onEvent(type, data, id) {
     if (type === "hall.notice") {
       state.hall.notice = data.notice;
-      $("notice").textContent = data.notice;
+      renderNotice();
       return;
     }
     const w = state.windows.get(data.window);

@@ -260,7 +260,7 @@ def test_waiting_series_at_known_instants(day, hall):
 
 def test_waiting_series_step_and_bounds(day):
     series = stats.waiting_series(day, at(0), at(29), step_minutes=10)
-    assert series == [(at(0), 4), (at(10), 6), (at(20), 4)]
+    assert series == [(at(0), 4), (at(10), 6), (at(20), 4), (at(29), 3)]  # ends at `now`
     assert stats.waiting_series(day, at(0), at(-1)) == []
     with pytest.raises(ValueError, match="step_minutes"):
         stats.waiting_series(day, at(0), at(30), step_minutes=0)
