@@ -61,6 +61,7 @@ class HallInfo(_Strict):
     sla_wait_minutes: Annotated[float, Field(gt=0)] = 10
     no_show_after_recalls: Annotated[int, Field(ge=0, le=20)] = 3
     reinstate_minutes: Annotated[float, Field(ge=0)] = 30
+    announce_in_english: bool = False  # after each Chinese call, the same in English
 
     @field_validator("timezone")
     @classmethod

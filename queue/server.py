@@ -13,7 +13,7 @@ import uvicorn
 from kiosq.queue.api import create_app
 from kiosq.queue.config import Hall, load_hall
 from kiosq.queue.store import DB_FILE, Store
-from kiosq.queue.voice import Voice
+from kiosq.queue.voice import Voice, VoiceOptions
 
 HALL_FILE = "hall.toml"
 log = logging.getLogger("kiosq.server")
@@ -68,7 +68,7 @@ class _Server(uvicorn.Server):
 def serve(store: Store, host: str, port: int, access_log: bool = False) -> None:
     check_port(host, port)
     log.info("hall %r (%s), data in %s", store.hall.info.name, store.hall.source, store.path.parent)
-    voice = Voice(store.path.parent / "voice")
+    voice = Voice(store.path.parent / "voice", VoiceOptions(english=store.hall.info.announce_in_english))
     if not voice.available:
         log.warning("no voice announcements: %s", voice.reason)
     app = create_app(store, voice=voice)

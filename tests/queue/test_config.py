@@ -69,3 +69,8 @@ def test_file_from_disk_and_missing_file(tmp_path):
 def test_each_mistake_names_file_key_and_problem(change, message):
     with pytest.raises(HallConfigError, match=message):
         parse_hall(change(GOOD), source="hall.toml")
+
+
+def test_english_announcements_are_off_unless_asked_for():
+    assert parse_hall(GOOD).info.announce_in_english is False
+    assert parse_hall(GOOD.replace("[hall]", "[hall]\nannounce_in_english = true")).info.announce_in_english
