@@ -7,8 +7,9 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 # Debian packages the demo and the tests use: curl for the README's examples; espeak-ng
 # and sox for the spoken calls; Chromium for the page tests (driven by Playwright, which
-# downloads no browser of its own here); a CJK font so that pages and screenshots show Hanzi.
-APT_PACKAGES := curl espeak-ng sox chromium fonts-wqy-microhei
+# downloads no browser of its own here); a CJK font for pages, slips and PDFs; poppler-utils
+# to read the A4 PDFs back in the tests.
+APT_PACKAGES := curl espeak-ng sox chromium fonts-wqy-microhei poppler-utils
 
 .PHONY: demo test apt clean
 
