@@ -375,5 +375,14 @@ def _write_demo_env(data_dir: Path, base: str, tokens: dict[str, str]) -> Path:
     return path
 
 
+def _add_devices() -> None:
+    from kiosq.provisioning.devices_cli import devices
+
+    main.add_command(devices)
+
+
+_add_devices()
+
+
 if __name__ == "__main__":
     main()
