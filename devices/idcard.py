@@ -37,7 +37,7 @@ from datetime import date
 
 import serial
 
-from kiosq.devices.uri import DeviceURI, DeviceURIError, parse_uri
+from kiosq.devices.uri import DeviceURI, backoff_delays, serial_uri
 
 log = logging.getLogger(__name__)
 
@@ -487,15 +487,6 @@ _PORT_ERRORS = (OSError, termios.error)  # serial.SerialException is an OSError
 _SETTLE = 0.1  # after a bad frame, how long to wait for a good one behind it
 
 
-def serial_uri(uri: str | DeviceURI, kind: str, baudrate: int = DEFAULT_BAUDRATE) -> DeviceURI:
-    """`uri` parsed, or DeviceURIError (naming the kind of device) if it is not a `serial:` one."""
-    parsed = uri if isinstance(uri, DeviceURI) else parse_uri(uri)
-    if parsed.scheme != "serial":
-        raise DeviceURIError(f"{kind} must be on a serial port, not {parsed}; "
-                             f"for example serial:/dev/ttyUSB0?baudrate={baudrate}")
-    return parsed
-
-
 class CardReader:
     """One ID card reader on a serial port; one command at a time, each with a timeout.
 
@@ -746,14 +737,6 @@ class Placement:
     def _removed(self) -> list[CardEvent]:
         self.present, self.identity, self.recheck, self._misses = False, None, False, 0
         return [CardRemoved()]
-
-
-def backoff_delays(initial: float, maximum: float) -> Iterator[float]:
-    """initial, 2×initial, 4×initial, … capped at maximum."""
-    delay = initial
-    while True:
-        yield delay
-        delay = min(delay * 2, maximum)
 
 
 class CardPoller:

@@ -16,9 +16,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import serial
-
-from kiosq.devices.idcard import backoff_delays, serial_uri
-from kiosq.devices.uri import DeviceURI, DeviceURIError
+from kiosq.devices.uri import DeviceURI, DeviceURIError, backoff_delays, serial_uri
 
 log = logging.getLogger(__name__)
 

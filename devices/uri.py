@@ -4,6 +4,7 @@
 Parsing is pure; opening a device is the driver's business (printer.py, idcard.py …).
 """
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl
 
@@ -65,3 +66,20 @@ def parse_uri(text: str) -> DeviceURI:
     if scheme == "serial":
         uri.option("baudrate", 9600)
     return uri
+
+
+def serial_uri(uri: "str | DeviceURI", kind: str, baudrate: int = 115200) -> DeviceURI:
+    """`uri` parsed, or DeviceURIError (naming the kind of device) if it is not a `serial:` one."""
+    parsed = uri if isinstance(uri, DeviceURI) else parse_uri(uri)
+    if parsed.scheme != "serial":
+        raise DeviceURIError(f"{kind} must be on a serial port, not {parsed}; "
+                             f"for example serial:/dev/ttyUSB0?baudrate={baudrate}")
+    return parsed
+
+
+def backoff_delays(initial: float, maximum: float) -> Iterator[float]:
+    """initial, 2×initial, 4×initial, … capped at maximum: waits between attempts to reopen a device."""
+    delay = initial
+    while True:
+        yield delay
+        delay = min(delay * 2, maximum)

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from typing import TextIO
 
 from kiosq.devices.scanner import suffix_bytes
-from kiosq.devices.sim.idcard import PtyDevice
+from kiosq.devices.sim.pty import PtyDevice
 
 
 def pieces(data: bytes, count: int) -> list[bytes]:

@@ -1,9 +1,7 @@
 """Bundles: built with a sha256 manifest, verified, installed atomically, rolled back."""
 
 import json
-import os
 import shutil
-import sqlite3
 from datetime import datetime, timezone
 
 import pytest
