@@ -133,12 +133,16 @@ def token(role: str, name: str, windows: tuple[int, ...], data_dir: Path, hall_f
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535), help="Port to listen on.")
 @data_dir_option
 def demo(port: int, data_dir: Path) -> None:
-    """Run the hall server on 127.0.0.1 with the built-in hall and print fresh demo tokens.
+    """Run the hall server on 127.0.0.1 with the built-in hall, fresh demo tokens, and
+    simulated devices (receipt printer, ID card reader with a test card, scanner).
 
     \b
     Example:
       kiosq demo --port 8000
     """
+    from kiosq.devices.sim.idcard import SimulatedCardReader
+    from kiosq.devices.sim.printer import PrinterSimulator
+    from kiosq.devices.sim.scanner import SimulatedScanner
     from kiosq.queue.server import ServerError, serve
 
     _setup_logging()
@@ -149,22 +153,35 @@ def demo(port: int, data_dir: Path) -> None:
         tokens[role] = store.create_token(role, f"demo-{role}", windows)
     base = f"http://127.0.0.1:{port}"
     env_file = _write_demo_env(data_dir, base, tokens)
-    click.echo(f"\nkiosq demo: hall {store.hall.info.name!r}, data in {data_dir.resolve()}\n"
-               f"  API          {base}/api/services\n"
-               f"  events (SSE) {base}/api/events\n"
-               f"  OpenAPI      {base}/openapi.json\n"
-               f"  terminal token  {tokens['terminal']}\n"
-               f"  staff token     {tokens['staff']}   (all windows)\n"
-               f"  admin token     {tokens['admin']}\n"
-               f"The same, for a shell: . {env_file}\n"
-               f"Stop with Ctrl-C.\n")
-    sys.stdout.flush()
-    try:
-        serve(store, "127.0.0.1", port)
-    except ServerError as exc:
-        raise click.ClickException(str(exc)) from None
-    finally:
-        store.close()
+    devices = data_dir / "devices"
+    devices.mkdir(parents=True, exist_ok=True)
+    with PrinterSimulator(preview=devices / "last-slip.png") as printer, \
+            SimulatedCardReader(devices / "idcard") as reader, SimulatedScanner(devices / "scanner") as scanner:
+        printer_link = devices / "printer"
+        printer_link.unlink(missing_ok=True)
+        printer_link.symlink_to(printer.path)
+        reader.place()
+        click.echo(f"\nkiosq demo: hall {store.hall.info.name!r}, data in {data_dir.resolve()}\n"
+                   f"  hall display {base}/display/hall\n"
+                   f"  staff console {base}/window/1   dashboard {base}/admin\n"
+                   f"  API          {base}/api/services   (OpenAPI: {base}/openapi.json)\n"
+                   f"  events (SSE) {base}/api/events\n"
+                   f"  terminal token  {tokens['terminal']}\n"
+                   f"  staff token     {tokens['staff']}   (all windows)\n"
+                   f"  admin token     {tokens['admin']}\n"
+                   f"The same, for a shell: . {env_file}\n"
+                   f"  printer  serial:{printer_link}   (slip preview {devices / 'last-slip.png'})\n"
+                   f"  reader   serial:{devices / 'idcard'}   (test card 1 on it)\n"
+                   f"  scanner  serial:{devices / 'scanner'}\n"
+                   f"Stop with Ctrl-C.\n")
+        sys.stdout.flush()
+        try:
+            serve(store, "127.0.0.1", port)
+        except ServerError as exc:
+            raise click.ClickException(str(exc)) from None
+        finally:
+            store.close()
+            printer_link.unlink(missing_ok=True)
 
 
 DEFAULT_CATALOG = DEFAULT_DATA_DIR / "catalog.sqlite"
