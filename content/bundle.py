@@ -16,6 +16,7 @@ The bundle in use before stays, so `rollback` can go back to it.
 import hashlib
 import json
 import os
+import re
 import shutil
 import sqlite3
 from contextlib import closing
@@ -70,14 +71,33 @@ def build(items: list[ItemGuide], out_dir: Path, now: datetime | None = None) ->
     return path
 
 
+# Versions and file names become paths: nothing that could climb out of a folder.
+VERSION = re.compile(r"^[0-9A-Za-z][0-9A-Za-z._-]{0,63}$")
+SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def _version_ok(value: object) -> bool:
+    return isinstance(value, str) and bool(VERSION.match(value)) and ".." not in value
+
+
 def read_manifest(path: Path) -> Manifest:
     try:
         data = json.loads(Path(path).read_text("utf-8"))
-        return Manifest(**{k: data[k] for k in Manifest.__dataclass_fields__})
+        manifest = Manifest(**{k: data[k] for k in Manifest.__dataclass_fields__})
     except OSError as exc:
         raise BundleError(f"{path}: cannot read the manifest ({exc.strerror})") from None
     except (ValueError, KeyError, TypeError) as exc:
         raise BundleError(f"{path}: not a bundle manifest ({exc})") from None
+    problems = [name for name, ok in (
+        ("format", manifest.format == FORMAT), ("version", _version_ok(manifest.version)),
+        ("items", isinstance(manifest.items, int) and manifest.items >= 0),
+        ("sha256", isinstance(manifest.sha256, str) and bool(SHA256.match(manifest.sha256))),
+        ("file", isinstance(manifest.file, str) and _version_ok(manifest.file) and Path(manifest.file).name == manifest.file),
+    ) if not ok]
+    if problems:
+        raise BundleError(f"{path}: not a usable bundle manifest (bad {', '.join(problems)}); build the bundle again "
+                          "with `kiosq content build`")
+    return manifest
 
 
 def verify(manifest_path: Path) -> Manifest:
@@ -90,11 +110,11 @@ def verify(manifest_path: Path) -> Manifest:
     if digest != manifest.sha256:
         raise BundleError(f"{db}: sha256 is {digest[:12]}…, the manifest says {manifest.sha256[:12]}…: "
                           "the file is damaged or incomplete; download the bundle again")
-    with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
-        try:
+    try:
+        with closing(sqlite3.connect(db.resolve().as_uri() + "?mode=ro", uri=True)) as conn:
             count = conn.execute("SELECT COUNT(*) FROM items").fetchone()[0]
-        except sqlite3.Error as exc:
-            raise BundleError(f"{db}: not a catalog database ({exc})") from None
+    except sqlite3.Error as exc:
+        raise BundleError(f"{db}: not a catalog database ({exc})") from None
     if count != manifest.items:
         raise BundleError(f"{db}: holds {count} items, the manifest says {manifest.items}")
     return manifest
@@ -104,23 +124,32 @@ def install(manifest_path: Path, content_dir: Path) -> Manifest:
     """Install a bundle into a terminal's content folder and make it the active one."""
     manifest = verify(manifest_path)
     content_dir = Path(content_dir)
-    target = content_dir / "bundles" / manifest.version
-    if not (target / "catalog.sqlite").is_file():
-        staging = content_dir / "bundles" / f".{manifest.version}.partial"
+    bundles = content_dir / "bundles"
+    target = bundles / manifest.version
+    if not _intact(target, manifest.sha256):  # absent, or damaged by a crash: copy it (again)
+        staging = bundles / f".{manifest.version}.partial"
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True)
         shutil.copyfile(Path(manifest_path).parent / manifest.file, staging / "catalog.sqlite")
+        _fsync(staging / "catalog.sqlite")
         if sha256_of(staging / "catalog.sqlite") != manifest.sha256:
             shutil.rmtree(staging)
             raise BundleError(f"copying {manifest.file} into {content_dir} damaged it; check the disk")
         _write_json(staging / "manifest.json", {**asdict(manifest), "file": "catalog.sqlite"})
+        _fsync(staging)
         shutil.rmtree(target, ignore_errors=True)
         os.replace(staging, target)
+        _fsync(bundles)  # the rename is on disk before active.json can name it
     state = active_state(content_dir)
     if state.get("version") != manifest.version:
         _write_json(content_dir / ACTIVE, {"version": manifest.version, "previous": state.get("version")})
     _prune(content_dir)
     return manifest
+
+
+def _intact(folder: Path, sha256: str) -> bool:
+    db = folder / "catalog.sqlite"
+    return db.is_file() and sha256_of(db) == sha256
 
 
 def rollback(content_dir: Path) -> str:
@@ -130,8 +159,13 @@ def rollback(content_dir: Path) -> str:
     previous = state.get("previous")
     if not previous:
         raise BundleError(f"{content_dir}: there is no previous bundle to go back to")
-    if not (content_dir / "bundles" / previous / "catalog.sqlite").is_file():
-        raise BundleError(f"{content_dir}: the previous bundle {previous} is no longer there")
+    folder = content_dir / "bundles" / previous
+    try:
+        intact = _intact(folder, read_manifest(folder / "manifest.json").sha256)
+    except BundleError:
+        intact = False
+    if not intact:
+        raise BundleError(f"{content_dir}: the previous bundle {previous} is gone or damaged; install a bundle instead")
     _write_json(content_dir / ACTIVE, {"version": previous, "previous": state.get("version")})
     return previous
 
@@ -141,9 +175,13 @@ def active_state(content_dir: Path) -> dict:
     if not path.is_file():
         return {}
     try:
-        return json.loads(path.read_text("utf-8"))
+        state = json.loads(path.read_text("utf-8"))
     except ValueError as exc:
         raise BundleError(f"{path}: damaged ({exc}); install a bundle again") from None
+    if not isinstance(state, dict) or not all(v is None or _version_ok(v) for v in
+                                              (state.get("version"), state.get("previous"))):
+        raise BundleError(f"{path}: not a content pointer written by kiosq; install a bundle again")
+    return state
 
 
 def active_catalog(content_dir: Path) -> Path:
@@ -168,6 +206,15 @@ def _prune(content_dir: Path) -> None:
 def _write_json(path: Path, data: dict) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(json.dumps(data, ensure_ascii=False, indent=2), encoding="utf-8")
-    with open(tmp, "rb") as f:
-        os.fsync(f.fileno())
+    _fsync(tmp)
     os.replace(tmp, path)
+    _fsync(path.parent)
+
+
+def _fsync(path: Path) -> None:
+    """Flush a file, or a folder's entries (renames), to the disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -29,7 +29,7 @@ def load_files(path: Path) -> list[ItemGuide]:
     items, problems = [], []
     for file in files:
         try:
-            data = json.loads(file.read_text("utf-8"))
+            data = json.loads(file.read_text("utf-8-sig"))  # Notepad's BOM is fine
         except OSError as exc:
             problems.append(f"{file}: cannot read it ({exc.strerror})")
             continue
@@ -120,7 +120,8 @@ def connect(db_path: Path) -> sqlite3.Connection:
     if not path.is_file():
         raise CatalogError([f"{path}: no catalog here; import one with `kiosq content import PATH --db {path}`"])
     try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+        # as_uri() escapes #, ? and %, which would otherwise end the path (and drop mode=ro).
+        conn = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True, check_same_thread=False)
     except sqlite3.Error as exc:
         raise CatalogError([f"{path}: cannot open it ({exc})"]) from None
     try:

@@ -5,6 +5,7 @@ one line that names the item's code and the field: `GA-HJ-001: materials[2].kind
 `check_values` checks what a citizen typed against an item's form.
 """
 
+import math
 import re
 from datetime import date
 from decimal import Decimal
@@ -32,8 +33,13 @@ class CatalogError(Exception):
 
 
 def id_number_valid(value: str) -> bool:
-    """A resident ID number of 18 characters whose last is its GB 11643 (ISO 7064 mod 11-2) check."""
-    if not ID_NUMBER.match(value):
+    """A resident ID number: 18 characters, a real birth date in characters 7-14, and the
+    GB 11643 (ISO 7064 mod 11-2) check character last."""
+    if not ID_NUMBER.fullmatch(value):
+        return False
+    try:
+        date(int(value[6:10]), int(value[10:12]), int(value[12:14]))
+    except ValueError:
         return False
     total = sum(int(d) * w for d, w in zip(value[:17], _WEIGHTS))
     return "10X98765432"[total % 11] == value[17]
@@ -243,7 +249,7 @@ def _check_value(field: FormField, value: object) -> str | None:
     if field.type == "checkbox":
         return None if isinstance(value, bool) else "must be true or false"
     if field.type == "number":
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
             return "must be a number"
         if field.min is not None and value < field.min:
             return f"must be at least {field.min:g}"
@@ -273,7 +279,7 @@ def _check_value(field: FormField, value: object) -> str | None:
     if field.type == "choice":
         return None if value in {c.value for c in field.choices or ()} else "not one of the choices"
     if field.type == "phone":
-        return None if PHONE.match(value.replace(" ", "")) else "must be a mobile (11 digits) or a landline with its area code"
+        return None if PHONE.fullmatch(value.replace(" ", "")) else "must be a mobile (11 digits) or a landline with its area code"
     if field.type == "id_number":
         return None if id_number_valid(value.upper()) else "not a valid resident ID number (check its last character)"
     return None

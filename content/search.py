@@ -11,6 +11,7 @@ way as the short fields for 1-2 (trigrams cannot match those). bench/search.py m
 
 import re
 import sqlite3
+import unicodedata
 from bisect import bisect_right
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,7 @@ PINYIN_WHOLE, PINYIN_PREFIX, PINYIN_CONTAINS = 75, 72, 70
 KEYWORD, KEYWORD_PINYIN = 60, 55
 TEXT = 40
 _LATIN = re.compile(r"^[a-z0-9' ]+$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _SEP = "\x00"
 _LENGTH = 10**6  # catalog positions stay below this
 _RANK = 10**12
@@ -37,7 +39,9 @@ class Hit:
 
 def normalise(query: str) -> tuple[str, str, str]:
     """(as typed, trimmed; English form; pinyin form: lower-case latin, no spaces or ')."""
-    q = " ".join(query.split())
+    # Full-width letters from a Chinese input method count as the plain ones; control
+    # characters (the column separator among them) are dropped.
+    q = " ".join(_CONTROL.sub("", unicodedata.normalize("NFKC", query)).split())
     low = q.lower()
     if not _LATIN.match(low):
         return q, "", ""

@@ -26,6 +26,7 @@ from typing import Any, Protocol
 
 import qrcode
 from fpdf import FPDF
+from kiosq.devices.privacy import mask_id_number, mask_name
 
 FONT = Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc")
 FAMILY = "wqy"
@@ -99,20 +100,6 @@ class Receipt:
     follow_url: str  # the QR code's payload: where the application's progress is shown
 
 
-def mask_name(name: str) -> str:
-    """王小明 -> 王*明, 欧阳小明 -> 欧**明, 王明 -> 王*."""
-    name = name.strip()
-    if len(name) > 2:
-        return name[0] + "*" * (len(name) - 2) + name[-1]
-    return name[:1] + "*"
-
-
-def mask_id_number(id_number: str) -> str:
-    """110101199003071234 -> 110***********1234: the first 3 and the last 4 stay."""
-    id_number = id_number.strip()
-    if len(id_number) <= 7:
-        return "*" * len(id_number)
-    return id_number[:3] + "*" * (len(id_number) - 7) + id_number[-4:]
 
 
 def _units(text: str) -> list[str]:

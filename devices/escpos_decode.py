@@ -13,10 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Literal, Union
 
+from kiosq.devices.receipts import COLUMN_DOTS, LINE_DOTS, PAPER_58, render_text, wrap
 from PIL import Image as PILImage
 from PIL import ImageDraw
-
-from kiosq.devices.receipts import COLUMN_DOTS, LINE_DOTS, PAPER_58, render_text, wrap
 
 try:  # python-escpos depends on qrcode, but the preview works without it
     import qrcode as _qrcode

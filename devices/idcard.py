@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 import serial
-
+from kiosq.devices.privacy import mask_id_number, mask_name
 from kiosq.devices.uri import DeviceURI, backoff_delays, serial_uri
 
 log = logging.getLogger(__name__)
@@ -346,16 +346,6 @@ def id_number_valid(id_number: str) -> bool:
     return id_number_problem(id_number) is None
 
 
-def mask_id_number(id_number: str) -> str:
-    """`110105194912310021` -> `110***********0021`: enough to tell cards apart on a screen."""
-    if len(id_number) <= 7:
-        return "*" * len(id_number)
-    return id_number[:3] + "*" * (len(id_number) - 7) + id_number[-4:]
-
-
-def mask_name(name: str) -> str:
-    """`王小明` -> `王**`."""
-    return name[:1] + "*" * (len(name) - 1)
 
 
 @dataclass(frozen=True, repr=False)

@@ -16,7 +16,6 @@ from typing import Any, Callable, Literal
 
 from escpos.escpos import Escpos
 from escpos.exceptions import DeviceNotFoundError
-
 from kiosq.devices.receipts import PAPER_58, Align, Paper, PrinterFont, SlipBuilder
 from kiosq.devices.uri import DeviceURI, parse_uri
 

@@ -17,6 +17,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal, Protocol, Sequence
 
+from kiosq.devices.privacy import mask_id_number, mask_name
 from PIL import Image, ImageDraw, ImageFont
 
 Align = Literal["left", "center", "right"]
@@ -119,8 +120,9 @@ def display_width(text: str) -> int:
 
 def clean(text: str) -> str:
     """Text safe to send: tabs become spaces, other control characters are dropped (a name
-    holding ESC must not become a printer command)."""
-    return _CONTROL.sub("", text.replace("\t", " "))
+    holding ESC must not become a printer command), ¥ becomes ￥."""
+    # ¥ (U+00A5) has no two-byte GB18030 code; its full-width twin prints as text.
+    return _CONTROL.sub("", text.replace("\t", " ").replace("\u00a5", "\uffe5"))
 
 
 def _units(text: str) -> list[str]:
@@ -202,14 +204,6 @@ def hanging(prefix: str, text: str, columns: int) -> list[str]:
     body = wrap(text, columns - indent) or [""]
     return [prefix + body[0]] + [" " * indent + line for line in body[1:]]
 
-
-def mask_id(number: str) -> str:
-    """An ID number as printed on a slip: the first 3 and last 4 characters kept, the rest
-    starred (110***********1234). A number of 7 characters or fewer is starred entirely."""
-    number = "".join(number.split()).upper()
-    if len(number) <= 7:
-        return "*" * len(number)
-    return number[:3] + "*" * (len(number) - 7) + number[-4:]
 
 
 # --- drawing text (raster lines here, previews in escpos_decode) -----------------------
@@ -454,8 +448,8 @@ def application_receipt(filed: ApplicationFiled, paper: Paper = PAPER_58, *, lan
     slip.hanging(w["tracking"], filed.tracking_no, bold=True)
     slip.hanging(w["item"], filed.item)
     if filed.applicant:
-        slip.hanging(w["applicant"], filed.applicant)
-    slip.hanging(w["id"], mask_id(filed.id_number))
+        slip.hanging(w["applicant"], mask_name(filed.applicant))
+    slip.hanging(w["id"], mask_id_number(filed.id_number))
     slip.hanging(w["filed"], filed.filed_at.strftime(TIME_FORMAT))
     if filed.promised_date is not None:
         slip.hanging(w["promised"], filed.promised_date.isoformat())

@@ -6,6 +6,7 @@ Each command imports what it runs lazily, so `kiosq server` never loads Kivy. Ex
 
 import json
 import logging
+import sqlite3
 import sys
 import tempfile
 from contextlib import contextmanager
@@ -207,6 +208,10 @@ def _catalog_errors(fn):
                                                            if len(exc.problems) > 1 else "")) from None
         except BundleError as exc:
             raise click.ClickException(str(exc)) from None
+        except sqlite3.Error as exc:
+            raise click.ClickException(f"the catalog database cannot be used ({exc}); pass another --db") from None
+        except OSError as exc:
+            raise click.ClickException(f"{exc.filename or 'a file'}: {exc.strerror or exc}; check the path") from None
     return wrapper
 
 
@@ -281,8 +286,10 @@ def content_search(query: str, db: Path | None, department: str | None, limit: i
       kiosq content search "shen fen zheng" --json
       kiosq content search 户口 --department 公安局
     """
-    from kiosq.content.search import Searcher
+    from kiosq.content.search import Searcher, normalise
 
+    if not normalise(query)[0]:
+        raise click.UsageError("give something to search for, e.g. sfz, 身份证 or passport")
     with _catalog_db(db) as path, Searcher(path) as searcher:
         hits = searcher.search(query, department=department, limit=limit)
     if as_json:

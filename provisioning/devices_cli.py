@@ -234,8 +234,12 @@ def test_print(printer_uri: str, paper: str) -> None:
     try:
         with Printer(printer_uri, paper=spec) as printer:
             status = printer.print_slip(slip, allow_unknown=True)
+        reports = printer.reports_status
     except (PrinterError, DeviceURIError) as exc:
         raise _fail(exc) from None
+    if reports and not status.known:
+        raise click.ClickException(f"{printer_uri} never answered a status query, so nothing confirms the ticket "
+                                   "printed: check the cable and the baud rate, and that this is the printer's port")
     click.echo(f"printed a test ticket on {printer_uri} (paper {status.paper})")
 
 

@@ -24,7 +24,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Literal, Sequence
 
-from kiosq.devices.escpos_decode import Element, decode, preview_png, qr_payloads, text_lines, tokenize
+from kiosq.devices.escpos_decode import (
+    Element,
+    decode,
+    preview_png,
+    qr_payloads,
+    text_lines,
+    tokenize,
+)
 from kiosq.devices.receipts import PAPER_58, PAPER_80, FontMissing
 
 log = logging.getLogger(__name__)

@@ -77,3 +77,49 @@ def test_rollback_without_a_previous_bundle(tmp_path, catalog_data):
     bundle.install(make(tmp_path, catalog_data, 8, 0), content)
     with pytest.raises(BundleError, match="no previous bundle"):
         bundle.rollback(content)
+
+
+def _tampered(tmp_path, catalog_data, **changes):
+    manifest = make(tmp_path, catalog_data, 8, 0)
+    data = json.loads(manifest.read_text())
+    data.update(changes)
+    evil = manifest.with_name("evil.json")
+    evil.write_text(json.dumps(data))
+    return evil
+
+
+@pytest.mark.parametrize("changes", [{"version": "../../victim"}, {"version": "."}, {"version": ".."},
+                                     {"file": "../b/catalog.sqlite"}, {"file": "/etc/passwd"}, {"items": "8"},
+                                     {"sha256": "abc"}])
+def test_a_manifest_cannot_point_outside_its_folders(tmp_path, catalog_data, changes):
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "important.txt").write_text("keep me")
+    evil = _tampered(tmp_path, catalog_data, **changes)
+    with pytest.raises(BundleError, match="not a usable bundle manifest"):
+        bundle.install(evil, tmp_path / "terminal" / "a" / "b")
+    assert (victim / "important.txt").read_text() == "keep me"
+
+
+def test_a_hand_edited_pointer_is_refused(tmp_path, catalog_data):
+    content = tmp_path / "terminal"
+    bundle.install(make(tmp_path, catalog_data, 8, 0), content)
+    for text in ('[]', '"x"', '{"version": 5}', '{"version": "v", "previous": "../../x"}'):
+        (content / "active.json").write_text(text)
+        with pytest.raises(BundleError, match="install a bundle again"):
+            bundle.rollback(content)
+
+
+def test_a_damaged_installed_copy_is_copied_again(tmp_path, catalog_data):
+    content = tmp_path / "terminal"
+    m = bundle.install(make(tmp_path, catalog_data, 8, 0), content)
+    (content / "bundles" / m.version / "catalog.sqlite").write_bytes(b"")  # a write lost in a power cut
+    bundle.install(make(tmp_path, catalog_data, 8, 0), content)
+    assert len(read_items(bundle.active_catalog(content))) == 8
+
+
+def test_folders_with_uri_characters_in_their_names(tmp_path, catalog_data):
+    odd = tmp_path / "h#x?y%41"
+    manifest = bundle.build(parse_catalog(catalog_data), odd)
+    assert bundle.verify(manifest).items == 8
+    assert not (tmp_path / "h").exists()

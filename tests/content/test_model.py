@@ -88,3 +88,11 @@ def test_form_values_are_checked_field_by_field(catalog_data):
         "postcode": "does not have the expected form", "promise": "must be ticked", "colour": "not a field of this form"}
     assert check_values(item, {})["applicant_name"] == "required"
     assert check_values(parse_catalog(catalog_data)[1], good) == {"": "GA-SFZ-002 cannot be filed at a terminal"}
+
+
+def test_values_that_only_look_right_are_refused(catalog_data):
+    item = parse_catalog(catalog_data)[0]
+    assert check_values(item, {"id_number": "11010519491231002X\n"})["id_number"].startswith("not a valid")
+    assert check_values(item, {"phone": "13800138000\n"})["phone"].startswith("must be a mobile")
+    assert check_values(item, {"rent": float("nan")})["rent"] == "must be a number"
+    assert not id_number_valid("11010519991340002X".replace("002X", "0028"))  # born on the 40th of the 13th month

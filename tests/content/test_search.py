@@ -87,3 +87,9 @@ def test_one_typed_letter_finds_names_that_start_with_it(searcher):
     # "j" is inside many pinyin strings; only 结婚登记 (jiehun…) and 居民身份证… (jumin…) start with it
     found = ranked(searcher, "j")
     assert found == [("MZ-HY-001", PINYIN_PREFIX), ("GA-SFZ-001", PINYIN_PREFIX), ("GA-SFZ-002", PINYIN_PREFIX)]
+
+
+def test_full_width_letters_and_control_characters(searcher):
+    assert ranked(searcher, "ｓｆｚ") == ranked(searcher, "sfz")  # as a Chinese input method types them
+    assert ranked(searcher, "\x00") == [] and ranked(searcher, "护\x00照")[0][0] == "GA-CRJ-001"
+    assert ranked(searcher, "a\x00b") == ranked(searcher, "ab")

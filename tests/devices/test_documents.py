@@ -13,12 +13,20 @@ from datetime import date, datetime
 
 import pytest
 import qrcode
-from PIL import Image
-
 from kiosq.content.catalog import SAMPLE, load_files
 from kiosq.content.document import Check, Document, Section, as_text, guide_document
-from kiosq.devices.documents import (CupsError, FontMissingError, Receipt, guide_pdf, mask_id_number, mask_name,
-                                     print_pdf, receipt_pdf, wrap_lines)
+from kiosq.devices.documents import (
+    CupsError,
+    FontMissingError,
+    Receipt,
+    guide_pdf,
+    mask_id_number,
+    mask_name,
+    print_pdf,
+    receipt_pdf,
+    wrap_lines,
+)
+from PIL import Image
 
 HALL = "杭州市民中心 24 小时自助服务区"
 PRINTED_AT = datetime(2026, 11, 23, 10, 5)

@@ -3,16 +3,32 @@ unknown and truncated commands; random bytes never raise; the PNG preview shows 
 
 from datetime import datetime
 
+import kiosq.devices.escpos_decode as escpos_decode
 import pytest
 from escpos.printer import Dummy
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from kiosq.devices.escpos_decode import (
+    Barcode,
+    Cut,
+    Image,
+    Line,
+    QRCode,
+    decode,
+    preview_png,
+    qr_payloads,
+    split_jobs,
+    text_lines,
+    tokenize,
+)
+from kiosq.devices.receipts import (
+    PAPER_80,
+    QueueTicket,
+    SlipBuilder,
+    render_text,
+    ticket_slip,
+)
 from PIL import Image as PILImage
-
-import kiosq.devices.escpos_decode as escpos_decode
-from kiosq.devices.escpos_decode import (Barcode, Cut, Image, Line, QRCode, decode, preview_png, qr_payloads,
-                                         split_jobs, text_lines, tokenize)
-from kiosq.devices.receipts import PAPER_80, QueueTicket, SlipBuilder, render_text, ticket_slip
 
 TICKET = QueueTicket(hall="杭州市民中心", number="B007", service="公积金业务", ahead=2, eta_minutes=6,
                      issued_at=datetime(2026, 11, 23, 9, 41), follow_url="https://hall.example/t/b007")

@@ -14,10 +14,19 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-
 from kiosq.devices.escpos_decode import Image, decode, text_lines, tokenize
-from kiosq.devices.printer import (UNKNOWN, CoverOpen, PaperOut, Printer, PrinterError, PrinterOffline,
-                                   PrinterStatus, PrinterTimeout, PrinterUnavailable, parse_status)
+from kiosq.devices.printer import (
+    UNKNOWN,
+    CoverOpen,
+    PaperOut,
+    Printer,
+    PrinterError,
+    PrinterOffline,
+    PrinterStatus,
+    PrinterTimeout,
+    PrinterUnavailable,
+    parse_status,
+)
 from kiosq.devices.receipts import PAPER_80, QueueTicket, ticket_slip
 from kiosq.devices.sim.printer import PrinterSimulator
 

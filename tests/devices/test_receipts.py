@@ -6,13 +6,35 @@ from datetime import date, datetime
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from kiosq.content.catalog import SAMPLE, load_files
 from kiosq.content.document import guide_document
-from kiosq.devices.escpos_decode import Cut, Image, Line, QRCode, decode, qr_payloads, text_lines, tokenize
-from kiosq.devices.receipts import (PAPER_58, PAPER_80, ApplicationFiled, PrinterFont, QueueTicket, SlipBuilder,
-                                    application_receipt, char_width, display_width, guide_slip, hanging, mask_id,
-                                    paper, ticket_slip, wrap)
+from kiosq.devices.escpos_decode import (
+    Cut,
+    Image,
+    Line,
+    QRCode,
+    decode,
+    qr_payloads,
+    text_lines,
+    tokenize,
+)
+from kiosq.devices.receipts import (
+    PAPER_58,
+    PAPER_80,
+    ApplicationFiled,
+    PrinterFont,
+    QueueTicket,
+    SlipBuilder,
+    application_receipt,
+    char_width,
+    display_width,
+    guide_slip,
+    hanging,
+    paper,
+    ticket_slip,
+    wrap,
+)
+from kiosq.devices.receipts import mask_id_number as mask_id
 
 PAPERS = [PAPER_58, PAPER_80]
 TICKET = QueueTicket(hall="杭州市上城区市民中心 24小时自助服务区", number="A012", service="户籍业务", ahead=5,
@@ -210,12 +232,18 @@ def images(data: bytes) -> list[Image]:
 def test_a_character_beyond_two_byte_gb18030_is_drawn_not_sent_as_text():
     from dataclasses import replace
 
-    data = application_receipt(replace(FILED, applicant="吉𠮷"))  # U+20BB7: four bytes in GB18030
+    data = application_receipt(replace(FILED, item="𠮷"))  # U+20BB7: four bytes in GB18030
     assert "𠮷".encode("gb18030") not in data
     (drawn,) = images(data)
-    assert drawn.width == (len("申请人：") * 2 + 4) * 12 and drawn.height == 24
-    assert any(drawn.rows)  # ink
-    assert "申请人：吉𠮷" not in text_lines(decode(data))
+    assert drawn.height == 24 and any(drawn.rows)  # a line of ink instead of the text
+    assert not any("𠮷" in line for line in text_lines(decode(data)))
+
+
+def test_the_applicant_is_masked_on_the_slip():
+    from dataclasses import replace
+
+    data = application_receipt(replace(FILED, applicant="王小明"))
+    assert "王小明".encode("gb18030") not in data and "王*明".encode("gb18030") in data
     check_slip(data, PAPER_58)
 
 
@@ -263,3 +291,8 @@ def test_qr_settings_reach_the_printer():
     (qr,) = [e for e in decode(SlipBuilder(PAPER_80).qr("https://x.example/1", level="H").build())
              if isinstance(e, QRCode)]
     assert (qr.payload, qr.module, qr.level, qr.align) == ("https://x.example/1", 8, "H", "center")
+
+
+def test_the_yen_sign_prints_as_text():
+    data = SlipBuilder(PAPER_58).init().line("工本费 ¥20.00").build()
+    assert "￥".encode("gb18030") in data and images(data) == []

@@ -8,10 +8,18 @@ import threading
 import time
 
 import pytest
-
 from kiosq.devices.scanner import (
-    CodeSplitter, Scanned, ScannerBack, ScannerError, ScannerLost, ScannerUnavailable, SerialScanner, Typed,
-    WedgeDecoder, clean_code, suffix_bytes,
+    CodeSplitter,
+    Scanned,
+    ScannerBack,
+    ScannerError,
+    ScannerLost,
+    ScannerUnavailable,
+    SerialScanner,
+    Typed,
+    WedgeDecoder,
+    clean_code,
+    suffix_bytes,
 )
 from kiosq.devices.sim import scanner as sim_module
 from kiosq.devices.sim.scanner import SimulatedScanner, pieces

@@ -49,7 +49,7 @@ def test_read_card_shows_it_masked(reader):
     result = run("read-card", "--reader", reader.uri, "--json")
     assert result.exit_code == 0, result.output
     shown = json.loads(result.output)
-    assert shown["id_number"] == "999***********0010" and shown["name"] == "测**" and shown["sex"] == "男"
+    assert shown["id_number"] == "999***********0010" and shown["name"] == "测*一" and shown["sex"] == "男"
     assert "999901199001010010" not in result.output and "测试一" not in result.output
     assert "address" not in shown and "birth" not in shown
 
@@ -87,3 +87,11 @@ def test_simulate_runs_the_devices_and_takes_commands(tmp_path):
     assert f"printer  serial:{folder / 'printer'}" in out and f"reader   serial:{folder / 'idcard'}" in out
     assert "printer: paper out" in out and "card removed" in out
     assert not (folder / "printer").exists()  # its link is gone with it
+
+
+def test_test_print_on_a_port_that_never_answers_is_a_failure(tmp_path):
+    from kiosq.devices.sim.scanner import SimulatedScanner
+
+    with SimulatedScanner(tmp_path / "scanner") as not_a_printer:
+        result = run("test-print", "--printer", not_a_printer.uri)
+    assert result.exit_code == 1 and "never answered a status query" in result.output
