@@ -399,6 +399,31 @@ def _write_demo_env(data_dir: Path, base: str, tokens: dict[str, str]) -> Path:
     return path
 
 
+@main.command(context_settings=CONTEXT)
+@click.option("--catalog", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Catalog database to show (default: the sample catalog).")
+@click.option("--printer", default=None, help="Receipt printer URI, e.g. serial:/dev/ttyUSB0.")
+@click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True)
+@click.option("--elder", is_flag=True, help="Start in 长辈模式 (large text, large targets).")
+@click.option("--idle", type=click.FloatRange(min=1), default=60.0, show_default=True,
+              help="Seconds without a touch before '还在吗？'.")
+@data_dir_option
+def kiosk(catalog: Path | None, printer: str | None, lang: str, elder: bool, idle: float, data_dir: Path) -> None:
+    """The touchscreen app: item guides with search by pinyin initials, printed guide slips.
+
+    Taking tickets, filing applications and the terminal config file come with their issues.
+
+    \b
+    Example:
+      kiosq kiosk --printer serial:data/devices/printer
+    """
+    from kiosq.kiosk.app import run_kiosk
+    from kiosq.kiosk.config import KioskConfig
+
+    run_kiosk(KioskConfig(catalog_db=catalog, data_dir=data_dir, printer_uri=printer, lang=lang, elder=elder,
+                          idle_timeout=idle))
+
+
 def _add_devices() -> None:
     from kiosq.provisioning.devices_cli import devices
 

@@ -1,0 +1,55 @@
+"""The kiosk's configuration and the catalog it shows: a catalog database given as is, a
+content folder built into one, or the sample catalog when neither is configured."""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from kiosq.content.catalog import SAMPLE, load_files, write_catalog
+
+LANGUAGES = ("zh", "en")
+
+
+@dataclass(frozen=True)
+class KioskConfig:
+    """How one kiosk runs.
+
+    catalog_db: a catalog database (kiosq.content.catalog) to show as is.
+    content: a folder of catalog JSON files, built into `data_dir/catalog.db` at start.
+    printer_uri: the receipt printer (`serial:/dev/ttyUSB0`); None: this kiosk has none.
+    idle_timeout: seconds without a touch before the "still there?" prompt;
+    idle_countdown: seconds that prompt counts down before the session is wiped.
+    """
+
+    catalog_db: Path | None = None
+    content: Path | None = None
+    printer_uri: str | None = None
+    lang: str = "zh"
+    elder: bool = False
+    idle_timeout: float = 60.0
+    idle_countdown: float = 10.0
+    data_dir: Path | None = None
+
+    def __post_init__(self) -> None:
+        if self.lang not in LANGUAGES:
+            raise ValueError(f"lang is one of {', '.join(LANGUAGES)}, not {self.lang!r}")
+        if self.idle_timeout <= 0 or self.idle_countdown <= 0:
+            raise ValueError("idle_timeout and idle_countdown are positive numbers of seconds")
+
+
+def catalog_path(config: KioskConfig) -> Path:
+    """The catalog database to open, building it from the content folder (or the sample
+    catalog) into the data folder when no database is configured."""
+    if config.catalog_db is not None:
+        if not Path(config.catalog_db).is_file():
+            raise FileNotFoundError(f"catalog database {config.catalog_db} does not exist")
+        return Path(config.catalog_db)
+    folder = Path(config.data_dir) if config.data_dir else Path(tempfile.mkdtemp(prefix="kiosq-kiosk-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    db = folder / "catalog.db"
+    if db.exists():
+        db.unlink()  # rebuilt from the files at every start: the files are the truth
+    write_catalog(db, load_files(Path(config.content) if config.content else SAMPLE))
+    return db

@@ -1,0 +1,56 @@
+"""Printing an item guide slip off the UI thread: the worker builds the slip, asks the
+printer and prints; the outcome comes back as a message key for the screen."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+from kiosq.content.document import guide_document
+from kiosq.content.model import ItemGuide
+from kiosq.devices.printer import (
+    CoverOpen,
+    PaperOut,
+    Printer,
+    PrinterError,
+    PrinterOffline,
+    PrinterTimeout,
+    PrinterUnavailable,
+)
+from kiosq.devices.receipts import guide_slip
+
+log = logging.getLogger(__name__)
+
+OUTCOMES: dict[type[PrinterError], str] = {
+    PaperOut: "print_paper_out",
+    CoverOpen: "print_cover_open",
+    PrinterUnavailable: "print_missing",
+    PrinterOffline: "print_offline",
+    PrinterTimeout: "print_offline",
+}
+
+
+def print_guide(printer: Printer | None, item: ItemGuide, lang: str) -> str:
+    """Print the guide slip; the message key of what happened. Blocks: call it from a worker."""
+    if printer is None:
+        return "print_missing"
+    try:
+        status = printer.print_slip(guide_slip(guide_document(item, lang)))
+    except PrinterError as e:
+        log.warning("guide slip for %s not printed: %s", item.code, e)
+        return next((key for kind, key in OUTCOMES.items() if isinstance(e, kind)), "print_failed")
+    except Exception:  # a device fault must never take the kiosk down
+        log.exception("guide slip for %s failed", item.code)
+        return "print_failed"
+    return "print_done_near_end" if status.paper == "near_end" else "print_done"
+
+
+def print_in_background(printer: Printer | None, item: ItemGuide, lang: str,
+                        done: Callable[[str], None]) -> threading.Thread:
+    """Start a worker that prints and then calls `done(message_key)` (from the worker:
+    decorate `done` with @mainthread)."""
+    worker = threading.Thread(target=lambda: done(print_guide(printer, item, lang)),
+                              name=f"print-{item.code}", daemon=True)
+    worker.start()
+    return worker

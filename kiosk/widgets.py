@@ -1,0 +1,80 @@
+"""The kiosk's shared widgets (styled in widgets.kv): tiles, list buttons, the on-screen
+keyboard and the idle prompt."""
+
+from __future__ import annotations
+
+from kivy.properties import NumericProperty, ObjectProperty, StringProperty
+from kivy.uix.boxlayout import BoxLayout
+from kivy.uix.button import Button
+from kivy.uix.label import Label
+from kivy.uix.modalview import ModalView
+
+KEY_ROWS: tuple[tuple[str, ...], ...] = (
+    tuple("1234567890"),
+    tuple("qwertyuiop"),
+    tuple("asdfghjkl") + ("backspace",),
+    tuple("zxcvbnm") + ("space", "clear"),
+)
+
+
+class Tile(Button):
+    """A big home-screen button with a second, smaller line."""
+
+    hint = StringProperty("")
+
+
+class ListButton(Button):
+    """One line of a list (a department, a category, an item); `code` is what it opens."""
+
+    code = StringProperty("")
+    level = NumericProperty(0)  # 1: indented under the line above
+
+
+class BodyLabel(Label):
+    """Dark text on the light background, wrapped to its width, as tall as its text."""
+
+
+class KeyButton(Button):
+    """One key: a letter or digit types itself; backspace, space and clear are named keys."""
+
+    key = StringProperty("")
+
+
+class OnScreenKeyboard(BoxLayout):
+    """Letters (for pinyin and initials), digits, space, backspace and clear; dispatches
+    on_key(key) for each key tapped. `keys` maps a key to its button."""
+
+    __events__ = ("on_key",)
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(orientation="vertical", **kwargs)
+        self.keys: dict[str, KeyButton] = {}
+        for row in KEY_ROWS:
+            line = BoxLayout(orientation="horizontal")
+            for key in row:
+                button = KeyButton(key=key)
+                button.bind(on_release=lambda b: self.dispatch("on_key", b.key))
+                self.keys[key] = button
+                line.add_widget(button)
+            self.add_widget(line)
+
+    def on_key(self, key: str) -> None:
+        """Default handler: the screen binds its own."""
+
+
+def typed(query: str, key: str, limit: int = 30) -> str:
+    """The query after a key press."""
+    if key == "backspace":
+        return query[:-1]
+    if key == "clear":
+        return ""
+    if key == "space":
+        return query + " " if query and not query.endswith(" ") and len(query) < limit else query
+    return query + key if len(query) < limit else query
+
+
+class IdlePrompt(ModalView):
+    """"还在吗？" with the seconds left; any touch closes it (the app's idle watcher)."""
+
+    seconds = NumericProperty(0)
+    app = ObjectProperty(None, allownone=True)
