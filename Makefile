@@ -8,8 +8,9 @@ BIN    := $(VENV)/bin
 # Debian packages the demo and the tests use: curl for the README's examples; espeak-ng
 # and sox for the spoken calls; Chromium for the page tests (driven by Playwright, which
 # downloads no browser of its own here); a CJK font for pages, slips and PDFs; poppler-utils
-# to read the A4 PDFs back in the tests.
-APT_PACKAGES := curl espeak-ng sox chromium fonts-wqy-microhei poppler-utils
+# to read the A4 PDFs back in the tests; Mesa for the kiosk's Kivy window (it renders
+# offscreen without a display) and libmtdev1, whose absence Kivy reports as an error.
+APT_PACKAGES := curl espeak-ng sox chromium fonts-wqy-microhei poppler-utils libgl1-mesa-dri libegl1 libmtdev1
 
 .PHONY: demo test apt clean
 

@@ -118,8 +118,11 @@ def test_a_touch_answers_the_idle_prompt(app):
     try:
         tap(app.manager.get_screen("guide").ids.keyboard.keys["1"])
         assert pump_until(lambda: app.prompt is not None and app.prompt.parent is not None, timeout=3)
+        pump(10)  # let the prompt finish opening (it animates) before touching it
         tap(app.prompt.children[0].children[0])  # 继续使用
-        assert app.prompt.parent is None and app.manager.current == "guide" and app.query == "sfz1"
+        # Closing animates too: wait for it, on a busy machine it takes more frames.
+        assert pump_until(lambda: app.prompt.parent is None, timeout=3)
+        assert app.manager.current == "guide" and app.query == "sfz1"
     finally:
         app.idle.timeout, app.idle.countdown = 60.0, 10.0
         app.idle.touched()
