@@ -13,13 +13,16 @@ prepare_environment()  # before Kivy reads its environment on import
 
 import argparse
 import importlib
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
 from kiosq.devices.printer import Printer
+from kiosq.devices.receipts import PAPER_58, PAPER_80
 from kiosq.kiosk.config import KioskConfig, catalog_path
 from kiosq.kiosk.guides import Guides
 from kiosq.kiosk.messages import messages
+from kiosq.kiosk.server import HallClient, new_key
 from kivy.app import App
 from kivy.clock import mainthread
 from kivy.core.text import DEFAULT_FONT, LabelBase
@@ -29,12 +32,14 @@ from kivy.properties import (
     DictProperty,
     ListProperty,
     NumericProperty,
+    ObjectProperty,
     StringProperty,
 )
 from kivy.uix.screenmanager import NoTransition, Screen, ScreenManager
 
 HERE = Path(__file__).parent
-SCREENS = {"home": "HomeScreen", "guide": "GuideScreen", "detail": "DetailScreen"}
+SCREENS = {"home": "HomeScreen", "guide": "GuideScreen", "detail": "DetailScreen",
+           "ticket": "TicketScreen", "ticket_confirm": "TicketConfirmScreen", "ticket_done": "TicketDoneScreen"}
 SIZES = {False: {"body_dp": 22, "title_dp": 32, "target_dp": 64},
          True: {"body_dp": 30, "title_dp": 40, "target_dp": 90}}  # 长辈模式: text ≥ 30 dp, targets ≥ 90 dp
 PRINT_OK = ("print_done", "print_done_near_end")
@@ -58,6 +63,20 @@ class KiosqApp(App):
     printing = BooleanProperty(False)
     print_message = StringProperty("")
     print_failed = BooleanProperty(False)
+    # taking a ticket: the services listed ("loading", "ready" or "error" with its kind and
+    # detail), the service chosen, the confirm in flight, the ticket issued and its slip
+    services_state = StringProperty("")
+    services = ListProperty()
+    services_error = StringProperty("")
+    services_error_kind = StringProperty("")
+    hall = DictProperty()
+    service = DictProperty()
+    ticket_busy = BooleanProperty(False)
+    ticket_error = StringProperty("")
+    ticket_error_kind = StringProperty("")
+    ticket = DictProperty()
+    ticket_print_key = StringProperty("")
+    ticket_windows = ObjectProperty({})
 
     def __init__(self, config: KioskConfig | None = None, *, kiosk: bool = False, **kwargs: object) -> None:
         self.kiosk_config = config or KioskConfig()
@@ -67,7 +86,11 @@ class KiosqApp(App):
         self.msg = messages(self.lang)
         self.on_elder(self, self.elder)
         self.guides: Guides | None = None
-        self.printer = Printer(self.kiosk_config.printer_uri) if self.kiosk_config.printer_uri else None
+        paper = PAPER_80 if self.kiosk_config.paper_mm == 80 else PAPER_58
+        self.printer = Printer(self.kiosk_config.printer_uri, paper=paper) if self.kiosk_config.printer_uri else None
+        self.server = (HallClient(self.kiosk_config.server_url, self.kiosk_config.terminal_token)
+                       if self.kiosk_config.server_url else None)
+        self.ticket_key: str | None = None  # the Idempotency-Key of the confirm in progress
         self.idle = None
         self.prompt = None
 
@@ -108,6 +131,8 @@ class KiosqApp(App):
             self.guides.close()
         if self.printer is not None:
             self.printer.close()
+        if self.server is not None:
+            self.server.close()
 
     # --- preferences
 
@@ -175,6 +200,69 @@ class KiosqApp(App):
         self.print_failed = key not in PRINT_OK
         self.print_message = self.msg[key]
 
+    # --- tickets
+
+    def open_tickets(self) -> None:
+        """The ticket screen, its services (re)loaded on a worker thread."""
+        self.show("ticket")
+        self.load_services()
+
+    def load_services(self) -> None:
+        from kiosq.kiosk.tickets import in_background, load_services
+
+        if self.server is None or self.services_state == "loading":
+            return
+        self.services_state, self.services_error, self.services_error_kind = "loading", "", ""
+        server = self.server
+        in_background(lambda: load_services(server), self._services_loaded, "load-services")
+
+    @mainthread
+    def _services_loaded(self, loaded) -> None:
+        self.ticket_windows = loaded.windows
+        self.hall = loaded.hall
+        self.services = loaded.services
+        self.services_error, self.services_error_kind = loaded.error, loaded.kind
+        self.services_state = "error" if loaded.error else "ready"
+
+    def choose_service(self, code: str) -> None:
+        """Confirm a ticket for this service next; a new service is a new confirm."""
+        service = next((s for s in self.services if s["code"] == code), None)
+        if service is None or self.ticket_busy:
+            return
+        if self.service.get("code") != code:
+            self.ticket_key = None
+        self.service = service
+        self.ticket_error = self.ticket_error_kind = ""
+        self.show("ticket_confirm")
+
+    def confirm_ticket(self) -> None:
+        """Take the ticket on a worker thread, then print its slip there. The key is made
+        once per confirm and reused when the citizen retries after a failure."""
+        from kiosq.kiosk.tickets import in_background, issue_and_print
+
+        if self.server is None or self.ticket_busy or not self.service:
+            return
+        if self.ticket_key is None:
+            self.ticket_key = new_key()
+        self.ticket_busy, self.ticket_error, self.ticket_error_kind = True, "", ""
+        server, printer, service, key, lang = self.server, self.printer, dict(self.service), self.ticket_key, self.lang
+        hall = self.hall.get("hall") or self.msg["app_title"]
+        in_background(lambda: issue_and_print(server, printer, service, key, hall, lang),
+                      lambda issued: self._ticket_issued(key, issued), f"ticket-{service['code']}")
+
+    @mainthread
+    def _ticket_issued(self, key: str, issued) -> None:
+        self.ticket_busy = False
+        if key != self.ticket_key:
+            return  # the session was wiped meanwhile: this result is no one's to see
+        if issued.ticket is None:
+            self.ticket_error, self.ticket_error_kind = issued.error, issued.kind
+            return  # the key stays: a retry asks for the same ticket
+        self.ticket_key = None
+        self.ticket, self.ticket_print_key = issued.ticket, issued.print_key
+        self.history = []
+        self.show("ticket_done", remember=False)
+
     # --- privacy
 
     def in_session(self) -> bool:
@@ -185,6 +273,9 @@ class KiosqApp(App):
         """Forget the session (search, choices, open item, screens, preferences) and go home."""
         self.query = self.department = self.category = self.item_code = self.print_message = ""
         self.print_failed = False
+        self.ticket_key = None
+        self.service, self.ticket, self.ticket_print_key = {}, {}, ""
+        self.ticket_error = self.ticket_error_kind = ""
         self.lang, self.elder = self.kiosk_config.lang, self.kiosk_config.elder
         self.go_home()
 
@@ -224,10 +315,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--printer", help="receipt printer URI, e.g. serial:/dev/ttyUSB0")
     parser.add_argument("--lang", choices=("zh", "en"), default="zh")
     parser.add_argument("--elder", action="store_true", help="start in 长辈模式 (large text)")
+    parser.add_argument("--server", help="the hall server's URL, e.g. http://10.0.0.2:8080 (enables tickets)")
+    parser.add_argument("--token-env", default="KIOSQ_TERMINAL_TOKEN",
+                        help="environment variable holding this terminal's token (default: %(default)s)")
     parser.add_argument("--idle", type=float, default=60.0, help="seconds without a touch before the prompt")
     args = parser.parse_args(argv)
     run_kiosk(KioskConfig(catalog_db=args.catalog, content=args.content, data_dir=args.data,
-                          printer_uri=args.printer, lang=args.lang, elder=args.elder, idle_timeout=args.idle))
+                          printer_uri=args.printer, lang=args.lang, elder=args.elder, idle_timeout=args.idle,
+                          server_url=args.server, terminal_token=os.environ.get(args.token_env)))
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from pathlib import Path
 from kiosq.content.catalog import SAMPLE, load_files, write_catalog
 
 LANGUAGES = ("zh", "en")
+PAPER_WIDTHS = (58, 80)
 
 
 @dataclass(frozen=True)
@@ -21,6 +22,10 @@ class KioskConfig:
     printer_uri: the receipt printer (`serial:/dev/ttyUSB0`); None: this kiosk has none.
     idle_timeout: seconds without a touch before the "still there?" prompt;
     idle_countdown: seconds that prompt counts down before the session is wiped.
+    server_url: the hall server (`http://10.0.0.2:8080`); None: no tickets at this kiosk.
+    terminal_token: this terminal's bearer token for the hall server.
+    paper_mm: the receipt paper's width, 58 or 80.
+    ticket_done_seconds: how long the issued ticket stays on screen before home.
     """
 
     catalog_db: Path | None = None
@@ -31,12 +36,22 @@ class KioskConfig:
     idle_timeout: float = 60.0
     idle_countdown: float = 10.0
     data_dir: Path | None = None
+    server_url: str | None = None
+    terminal_token: str | None = None
+    paper_mm: int = 58
+    ticket_done_seconds: float = 20.0
 
     def __post_init__(self) -> None:
         if self.lang not in LANGUAGES:
             raise ValueError(f"lang is one of {', '.join(LANGUAGES)}, not {self.lang!r}")
         if self.idle_timeout <= 0 or self.idle_countdown <= 0:
             raise ValueError("idle_timeout and idle_countdown are positive numbers of seconds")
+        if self.paper_mm not in PAPER_WIDTHS:
+            raise ValueError(f"paper_mm is one of {', '.join(map(str, PAPER_WIDTHS))}, not {self.paper_mm!r}")
+        if self.ticket_done_seconds <= 0:
+            raise ValueError("ticket_done_seconds is a positive number of seconds")
+        if self.server_url is not None and not self.server_url.startswith(("http://", "https://")):
+            raise ValueError(f"server_url starts with http:// or https://, not {self.server_url!r}")
 
 
 def catalog_path(config: KioskConfig) -> Path:

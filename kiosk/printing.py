@@ -35,13 +35,22 @@ def print_guide(printer: Printer | None, item: ItemGuide, lang: str) -> str:
     """Print the guide slip; the message key of what happened. Blocks: call it from a worker."""
     if printer is None:
         return "print_missing"
+    return print_bytes(printer, lambda: guide_slip(guide_document(item, lang), printer.paper),
+                       f"guide slip for {item.code}")
+
+
+def print_bytes(printer: Printer | None, build: Callable[[], bytes], what: str) -> str:
+    """Build a slip and print it; the message key of what happened. Blocks: call it from
+    a worker. Never raises: a device fault must never take the kiosk down."""
+    if printer is None:
+        return "print_missing"
     try:
-        status = printer.print_slip(guide_slip(guide_document(item, lang)))
+        status = printer.print_slip(build())
     except PrinterError as e:
-        log.warning("guide slip for %s not printed: %s", item.code, e)
+        log.warning("%s not printed: %s", what, e)
         return next((key for kind, key in OUTCOMES.items() if isinstance(e, kind)), "print_failed")
-    except Exception:  # a device fault must never take the kiosk down
-        log.exception("guide slip for %s failed", item.code)
+    except Exception:
+        log.exception("%s failed", what)
         return "print_failed"
     return "print_done_near_end" if status.paper == "near_end" else "print_done"
 

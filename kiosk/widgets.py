@@ -78,3 +78,9 @@ class IdlePrompt(ModalView):
 
     seconds = NumericProperty(0)
     app = ObjectProperty(None, allownone=True)
+
+
+class ServiceButton(Button):
+    """A queue service on the ticket screen: its name, and how many wait and how long."""
+
+    code = StringProperty("")

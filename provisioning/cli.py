@@ -407,21 +407,38 @@ def _write_demo_env(data_dir: Path, base: str, tokens: dict[str, str]) -> Path:
 @click.option("--elder", is_flag=True, help="Start in 长辈模式 (large text, large targets).")
 @click.option("--idle", type=click.FloatRange(min=1), default=60.0, show_default=True,
               help="Seconds without a touch before '还在吗？'.")
+@click.option("--server", "server_url", default=None, help="The hall server, e.g. http://127.0.0.1:8000 (for tickets).")
+@click.option("--token-env", default="KIOSQ_TERMINAL_TOKEN", show_default=True,
+              help="Environment variable holding the terminal token (kept out of the process list).")
 @data_dir_option
-def kiosk(catalog: Path | None, printer: str | None, lang: str, elder: bool, idle: float, data_dir: Path) -> None:
-    """The touchscreen app: item guides with search by pinyin initials, printed guide slips.
+def kiosk(catalog: Path | None, printer: str | None, lang: str, elder: bool, idle: float, server_url: str | None,
+          token_env: str, data_dir: Path) -> None:
+    """The touchscreen app: item guides (search by pinyin initials, printed slips) and, with
+    --server, queue tickets printed on the receipt printer.
 
-    Taking tickets, filing applications and the terminal config file come with their issues.
+    Filing applications and the terminal config file come with their issues.
 
     \b
     Example:
-      kiosq kiosk --printer serial:data/devices/printer
+      . data/demo-tokens.env     # from `make demo`
+      kiosq kiosk --server http://127.0.0.1:8000 --printer serial:data/devices/printer
     """
-    from kiosq.kiosk.app import run_kiosk
-    from kiosq.kiosk.config import KioskConfig
+    import os
 
-    run_kiosk(KioskConfig(catalog_db=catalog, data_dir=data_dir, printer_uri=printer, lang=lang, elder=elder,
-                          idle_timeout=idle))
+    from kiosq.kiosk.config import KioskConfig  # no Kivy yet: it takes over stderr once imported
+
+    token = os.environ.get(token_env)
+    if server_url and not token:
+        raise click.UsageError(f"--server needs a terminal token in ${token_env}: "
+                               "create one with `kiosq server token --role terminal --name T01`")
+    try:
+        config = KioskConfig(catalog_db=catalog, data_dir=data_dir, printer_uri=printer, lang=lang, elder=elder,
+                             idle_timeout=idle, server_url=server_url, terminal_token=token)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    from kiosq.kiosk.app import run_kiosk
+
+    run_kiosk(config)
 
 
 def _add_devices() -> None:

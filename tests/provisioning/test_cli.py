@@ -103,3 +103,9 @@ def test_data_folder_and_database_are_private(tmp_path):
     assert result.exit_code == 0
     assert data.stat().st_mode & 0o777 == 0o700
     assert (data / "kiosq.db").stat().st_mode & 0o777 == 0o600
+
+
+def test_kiosk_with_a_server_needs_a_token(monkeypatch):
+    monkeypatch.delenv("KIOSQ_TERMINAL_TOKEN", raising=False)
+    result = CliRunner().invoke(main, ["kiosk", "--server", "http://127.0.0.1:8000"])
+    assert result.exit_code == 2 and "needs a terminal token in $KIOSQ_TERMINAL_TOKEN" in result.output

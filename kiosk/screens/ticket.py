@@ -1,0 +1,63 @@
+"""The ticket screen: the hall's queue services with how many wait and the estimated wait
+(loaded by the app on a worker thread), or, when the server cannot be reached, a plain
+statement that tickets cannot be issued now and why (the guides still work)."""
+
+from __future__ import annotations
+
+from kiosq.kiosk.widgets import ServiceButton
+from kivy.app import App
+from kivy.metrics import dp
+from kivy.uix.screenmanager import Screen
+from kivy.utils import escape_markup
+
+
+def service_text(service: dict, msg: dict[str, str], lang: str, body_dp: float) -> str:
+    """Markup for one service button: the name, then the queue in smaller type."""
+    name = service.get("name_en" if lang == "en" else "name") or service["code"]
+    waiting = int(service.get("waiting") or 0)
+    eta = service.get("eta_minutes")
+    wait = msg["ticket_eta"].format(m=eta) if waiting and eta is not None else msg["ticket_eta_none"]
+    queue = msg["ticket_waiting"].format(n=waiting) + "  ·  " + wait
+    return f"{escape_markup(name)}\n[size={int(dp(body_dp))}]{escape_markup(queue)}[/size]"
+
+
+def why_text(kind: str, detail: str, msg: dict[str, str]) -> str:
+    """Why a ticket cannot be had, in plain words."""
+    if kind == "refused":
+        return msg["ticket_why_refused"].format(detail=detail)
+    if kind == "unreachable":
+        return msg["ticket_why_unreachable"]
+    return msg["ticket_why_failed"].format(detail=detail)
+
+
+class TicketScreen(Screen):
+    """Redraws when the services, their state or the language change."""
+
+    def on_kv_post(self, _base: object) -> None:
+        App.get_running_app().bind(services=self.refresh, services_state=self.refresh, lang=self.refresh,
+                                   elder=self.refresh)
+        self.refresh()
+
+    def service_buttons(self) -> list[ServiceButton]:
+        return list(reversed(self.ids.services.children))
+
+    def refresh(self, *_args: object) -> None:
+        app = App.get_running_app()
+        msg, state = app.msg, app.services_state
+        failed = state == "error"
+        self.ids.status.text = {"loading": msg["ticket_loading"], "error": msg["ticket_unavailable"]}.get(
+            state, msg["ticket_choose"])
+        self.ids.why.text = (why_text(app.services_error_kind, app.services_error, msg) + "\n"
+                             + msg["ticket_guides_work"]) if failed else ""
+        self.ids.detail.text = app.services_error if failed and app.services_error_kind == "unreachable" else ""
+        self.ids.retry_box.height = self.ids.retry_button.height if failed else 0
+        self.ids.retry_box.opacity = 1 if failed else 0
+        box = self.ids.services
+        box.clear_widgets()
+        if state != "ready":
+            return
+        for service in app.services:
+            button = ServiceButton(code=service["code"], text=service_text(service, msg, app.lang, app.body_dp))
+            button.bind(on_release=lambda b: App.get_running_app().choose_service(b.code))
+            box.add_widget(button)
+        self.ids.scroll.scroll_y = 1

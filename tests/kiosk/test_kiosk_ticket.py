@@ -1,0 +1,216 @@
+"""Taking a ticket at the kiosk, as a citizen does: real touches on the (offscreen) window,
+against a real `kiosq server` on 127.0.0.1 and the receipt printer simulator."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.kiosk.conftest import pump, pump_until, screenshot, tap
+
+KIOSQ = [str(Path(sys.executable).parent / "kiosq")]
+if not Path(KIOSQ[0]).is_file():
+    KIOSQ = [sys.executable, "-m", "kiosq.provisioning.cli"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Server:
+    """A `kiosq server` subprocess on one data folder and port; it can be stopped and started."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir, self.port, self.proc = data_dir, free_port(), None
+        self.url = f"http://127.0.0.1:{self.port}"
+        done = subprocess.run([*KIOSQ, "server", "token", "--role", "terminal", "--name", "K1",
+                               "--data-dir", str(data_dir), "--json"], capture_output=True, text=True, timeout=30, check=False)
+        assert done.returncode == 0, done.stderr
+        self.token = json.loads(done.stdout)["token"]
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen([*KIOSQ, "server", "--host", "127.0.0.1", "--port", str(self.port),
+                                      "--data-dir", str(self.data_dir)],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            assert self.proc.poll() is None, "kiosq server exited while starting"
+            try:
+                if requests.get(self.url + "/api/health", timeout=1).ok:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.05)
+        self.stop()
+        pytest.fail("kiosq server did not answer /api/health within 15 s")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+
+    def waiting(self, service: str) -> int:
+        return next(s["waiting"] for s in requests.get(self.url + "/api/services", timeout=3).json()
+                    if s["code"] == service)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    srv = Server(tmp_path_factory.mktemp("kiosq-server"))
+    srv.start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="module")
+def kiosk_app(tmp_path_factory, printer_sim, server):
+    """The whole app, this time with a hall server (conftest's `app` fixture uses this one)."""
+    from kiosq.kiosk.app import KiosqApp
+    from kiosq.kiosk.config import KioskConfig
+    from kivy.base import EventLoop
+
+    app = KiosqApp(KioskConfig(printer_uri=printer_sim.uri, data_dir=tmp_path_factory.mktemp("kiosk"),
+                               server_url=server.url, terminal_token=server.token, ticket_done_seconds=30))
+    EventLoop.ensure_window()
+    app._run_prepare()
+    EventLoop.start()
+    pump(5)
+    yield app
+    app._stop()
+
+
+def screen(app, name):
+    return app.manager.get_screen(name)
+
+
+def open_services(app):
+    tap(screen(app, "home").ids.ticket_tile)
+    assert app.manager.current == "ticket"
+    assert pump_until(lambda: app.services_state != "loading")
+    pump(3)
+    return screen(app, "ticket")
+
+
+def take_ticket(app, service="A") -> int:
+    """取号 → the service → confirm; the number of taps."""
+    page = open_services(app)
+    assert app.services_state == "ready", app.services_error
+    tap(next(b for b in page.service_buttons() if b.code == service))
+    assert app.manager.current == "ticket_confirm"
+    tap(screen(app, "ticket_confirm").ids.confirm_button)
+    assert pump_until(lambda: app.manager.current == "ticket_done" and not app.ticket_busy, timeout=10)
+    pump(3)
+    return 3
+
+
+def test_ticket_tile_lists_services_with_waiting_counts(app, server):
+    page = open_services(app)
+    buttons = page.service_buttons()
+    assert [b.code for b in buttons] == [s["code"] for s in requests.get(server.url + "/api/services").json()]
+    assert "户籍与身份证" in buttons[0].text and "等候" in buttons[0].text
+    screenshot("ticket-services")
+
+
+def test_three_taps_issue_a_ticket_and_print_its_slip(app, server, printer_sim):
+    before_jobs, before_waiting = len(printer_sim.jobs), server.waiting("A")
+    assert take_ticket(app, "A") == 3
+    ticket = app.ticket
+    done = screen(app, "ticket_done")
+    assert done.ids.number.text == ticket["number"] and ticket["number"].startswith("A")
+    assert done.ids.number.font_size >= 4 * done.ids.ahead.font_size  # very large
+    assert "等候区" in done.ids.where.text and "取走排队凭条" in done.ids.slip.text
+    # the server agrees
+    assert server.waiting("A") == before_waiting + 1
+    got = requests.get(f"{server.url}/api/tickets/{ticket['id']}", timeout=3).json()
+    assert got["number"] == ticket["number"] and got["status"] == "waiting"
+    # and the slip carries the number and the follow link as a QR code
+    job = printer_sim.wait_for_jobs(before_jobs + 1)[-1]
+    assert job.printed and any(ticket["number"] in line for line in job.lines)
+    assert job.qr_payloads == [ticket["follow_url"]]
+    screenshot("ticket-done")
+
+
+def test_the_result_goes_home_by_itself(app):
+    take_ticket(app, "B")
+    page = screen(app, "ticket_done")
+    page.left = 1
+    assert pump_until(lambda: app.manager.current == "home", timeout=3)
+
+
+def test_a_retry_reuses_the_key_and_never_issues_twice(app, server):
+    waiting = server.waiting("C")
+    # the app keeps its key after a failed confirm and sends it again on the next tap
+    page = open_services(app)
+    tap(next(b for b in page.service_buttons() if b.code == "C"))
+    # the server away for the first confirm: no ticket, the key kept
+    real, app.server.base_url = app.server.base_url, f"http://127.0.0.1:{free_port()}"
+    try:
+        tap(screen(app, "ticket_confirm").ids.confirm_button)
+        assert pump_until(lambda: not app.ticket_busy, timeout=15)
+        assert app.manager.current == "ticket_confirm" and "没有取到号" in screen(app, "ticket_confirm").ids.status.text
+        key = app.ticket_key
+        assert key
+    finally:
+        app.server.base_url = real
+    # the citizen taps again: the same key, one ticket
+    tap(screen(app, "ticket_confirm").ids.confirm_button)
+    assert pump_until(lambda: app.manager.current == "ticket_done" and not app.ticket_busy, timeout=10)
+    assert server.waiting("C") == waiting + 1
+    assert app.ticket_key is None  # the next confirm is a new ticket
+    assert requests.post(server.url + "/api/tickets", json={"service": "C"}, timeout=3,
+                         headers={"Idempotency-Key": key, "Authorization": f"Bearer {server.token}"}
+                         ).json()["id"] == app.ticket["id"]
+
+
+def test_paper_out_still_issues_the_ticket_without_a_slip(app, server, printer_sim):
+    printer_sim.set_paper("out")
+    before_jobs, before_waiting = len(printer_sim.jobs), server.waiting("A")
+    take_ticket(app, "A")
+    done = screen(app, "ticket_done")
+    assert done.ids.number.text == app.ticket["number"]
+    assert "凭条未能打印" in done.ids.slip.text and "缺纸" in done.ids.slip.text
+    assert done.ids.follow_url.text == app.ticket["follow_url"]
+    assert server.waiting("A") == before_waiting + 1
+    assert not [j for j in printer_sim.jobs[before_jobs:] if j.printed]
+    screenshot("ticket-done-no-slip")
+
+
+def test_english_ticket_screens(app):
+    tap(screen(app, "home").ids.lang_toggle)
+    assert "Take a ticket" in screen(app, "home").ids.ticket_tile.text
+    take_ticket(app, "D")
+    assert "Your number" in [w.text for w in screen(app, "ticket_done").walk() if hasattr(w, "text")]
+
+
+def test_server_down_says_tickets_cannot_be_issued_and_guides_still_work(app, server):
+    server.stop()
+    try:
+        page = open_services(app)
+        assert app.services_state == "error"
+        assert page.ids.status.text == "暂时不能取号"
+        assert "无法连接" in page.ids.why.text and "办事指南仍可" in page.ids.why.text
+        assert page.service_buttons() == []
+        screenshot("ticket-server-down")
+        app.go_home()
+        pump(3)
+        tap(screen(app, "home").ids.guide_tile)  # the guides still work
+        assert app.manager.current == "guide"
+    finally:
+        server.start()
+    app.go_home()
+    pump(3)
+    page = open_services(app)
+    assert app.services_state == "ready" and page.service_buttons()
