@@ -14,17 +14,21 @@ prepare_environment()  # before Kivy reads its environment on import
 import argparse
 import importlib
 import os
+import tempfile
+import threading
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 
 from kiosq.devices.printer import Printer
 from kiosq.devices.receipts import PAPER_58, PAPER_80
 from kiosq.kiosk.config import KioskConfig, catalog_path
 from kiosq.kiosk.guides import Guides
+from kiosq.kiosk.maintenance import CornerTaps, PinGuard
 from kiosq.kiosk.messages import messages
 from kiosq.kiosk.server import HallClient, new_key
 from kivy.app import App
-from kivy.clock import mainthread
+from kivy.clock import Clock, mainthread
 from kivy.core.text import DEFAULT_FONT, LabelBase
 from kivy.lang import Builder
 from kivy.properties import (
@@ -35,14 +39,23 @@ from kivy.properties import (
     ObjectProperty,
     StringProperty,
 )
+from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.screenmanager import NoTransition, Screen, ScreenManager
 
 HERE = Path(__file__).parent
 SCREENS = {"home": "HomeScreen", "guide": "GuideScreen", "detail": "DetailScreen",
-           "ticket": "TicketScreen", "ticket_confirm": "TicketConfirmScreen", "ticket_done": "TicketDoneScreen"}
+           "ticket": "TicketScreen", "ticket_confirm": "TicketConfirmScreen", "ticket_done": "TicketDoneScreen",
+           "maintenance_pin": "MaintenancePinScreen", "maintenance": "MaintenanceScreen"}
 SIZES = {False: {"body_dp": 22, "title_dp": 32, "target_dp": 64},
          True: {"body_dp": 30, "title_dp": 40, "target_dp": 90}}  # 长辈模式: text ≥ 30 dp, targets ≥ 90 dp
 PRINT_OK = ("print_done", "print_done_near_end")
+
+
+def load_kv(path: Path) -> None:
+    """Load a .kv file once per process: loading it again (a second app, as in the tests)
+    would add its rules twice, and every widget it styles would get its children twice."""
+    Builder.unload_file(str(path))
+    Builder.load_file(str(path))
 
 
 class KiosqApp(App):
@@ -77,6 +90,18 @@ class KiosqApp(App):
     ticket = DictProperty()
     ticket_print_key = StringProperty("")
     ticket_windows = ObjectProperty({})
+    # the status bar: the time, the printer (kiosk.status.PRINTER_STATES; "" until the first
+    # check) and the server ("" when none is configured or before the first check)
+    clock_text = StringProperty("")
+    printer_state = StringProperty("")
+    server_state = StringProperty("")
+    # maintenance: the PIN being typed and what the keypad says, the test print's outcome
+    # and the last slip's preview (a PNG path; "" when this kiosk has printed nothing yet)
+    pin_entry = StringProperty("")
+    pin_message = StringProperty("")
+    test_printing = BooleanProperty(False)
+    test_print_message = StringProperty("")
+    last_slip_png = StringProperty("")
 
     def __init__(self, config: KioskConfig | None = None, *, kiosk: bool = False, **kwargs: object) -> None:
         self.kiosk_config = config or KioskConfig()
@@ -93,10 +118,16 @@ class KiosqApp(App):
         self.ticket_key: str | None = None  # the Idempotency-Key of the confirm in progress
         self.idle = None
         self.prompt = None
+        self.monitor = None
+        self.corner_taps = CornerTaps()
+        self._last_corner_touch: object = None
+        self.pin_guard = PinGuard(self.kiosk_config.maintenance_pin_hash)
+        self._preview_dir = tempfile.mkdtemp(prefix="kiosq-slip-preview-")
+        self._preview_count = 0
 
     # --- Kivy life cycle
 
-    def build(self) -> ScreenManager:
+    def build(self) -> BoxLayout:
         LabelBase.register(DEFAULT_FONT, str(CJK_FONT))
         from kiosq.kiosk import widgets  # noqa: F401  (registers the classes widgets.kv styles)
         from kiosq.kiosk.idle import IdleWatcher
@@ -105,26 +136,40 @@ class KiosqApp(App):
         Window.clearcolor = (0.95, 0.96, 0.98, 1)
         self.title = self.msg["app_title"]
         self.guides = Guides(catalog_path(self.kiosk_config))
-        Builder.load_file(str(HERE / "widgets.kv"))
+        load_kv(HERE / "widgets.kv")
         self.idle = IdleWatcher(self.kiosk_config.idle_timeout, self.kiosk_config.idle_countdown,
                                 in_session=self.in_session, show=self._show_prompt,
                                 hide=self._hide_prompt, expire=self.wipe)
+        from kiosq.kiosk.widgets import StatusBar
+
         self.manager = ScreenManager(transition=NoTransition())
         self.show("home", remember=False)
-        return self.manager
+        root = BoxLayout(orientation="vertical")
+        self.status_bar = StatusBar()
+        root.add_widget(self.status_bar)
+        root.add_widget(self.manager)
+        return root
 
     def on_start(self) -> None:
+        from kiosq.kiosk.status import StatusMonitor
         from kivy.core.window import Window
 
         Window.bind(on_touch_down=self._on_any_touch)
         if self.kiosk:
             Window.bind(on_keyboard=self._swallow_escape)
+        self._tick()
+        Clock.schedule_interval(self._tick, 1.0)
+        self.monitor = StatusMonitor(self.printer, self.server, self.kiosk_config.status_interval,
+                                     self._status_checked).start()
 
     def on_stop(self) -> None:
         from kivy.core.window import Window
 
         Window.unbind(on_touch_down=self._on_any_touch)
         Window.unbind(on_keyboard=self._swallow_escape)
+        Clock.unschedule(self._tick)
+        if self.monitor is not None:
+            self.monitor.stop()
         if self.idle is not None:
             self.idle.stop()
         if self.guides is not None:
@@ -155,7 +200,7 @@ class KiosqApp(App):
         """The screen, loading its .kv and class on first use."""
         if not self.manager.has_screen(name):
             module = importlib.import_module(f"kiosq.kiosk.screens.{name}")
-            Builder.load_file(str(HERE / "screens" / f"{name}.kv"))
+            load_kv(HERE / "screens" / f"{name}.kv")
             self.manager.add_widget(getattr(module, SCREENS[name])(name=name))
         return self.manager.get_screen(name)
 
@@ -263,6 +308,119 @@ class KiosqApp(App):
         self.history = []
         self.show("ticket_done", remember=False)
 
+    # --- the status bar
+
+    def _tick(self, *_args: object) -> None:
+        self.clock_text = datetime.now().strftime("%H:%M")
+
+    @mainthread  # called by the status monitor's thread
+    def _status_checked(self, printer: str, server: str) -> None:
+        self.printer_state, self.server_state = printer, server
+
+    def printer_trouble(self) -> bool:
+        """Whether a ticket taken now gets no slip (out of paper, not answering, none)."""
+        from kiosq.kiosk.status import PRINTER_TROUBLE
+
+        return self.printer_state in PRINTER_TROUBLE
+
+    # --- maintenance
+
+    def corner_tap(self, touch_id: object = None) -> None:
+        """A tap in the home screen's top-left corner: the fifth within 3 s asks for the PIN.
+        One touch counts once, however many corner widgets it reaches (a .kv loaded twice)."""
+        if touch_id is not None:
+            if touch_id == self._last_corner_touch:
+                return
+            self._last_corner_touch = touch_id
+        if self.corner_taps.tap():
+            self.pin_entry = ""
+            self.pin_message = "" if self.kiosk_config.maintenance_pin_hash else self.msg["maint_no_pin"]
+            self.show("maintenance_pin")
+
+    def pin_key(self, key: str) -> None:
+        if key == "backspace":
+            self.pin_entry = self.pin_entry[:-1]
+        elif key == "clear":
+            self.pin_entry = ""
+        elif key.isdigit() and len(self.pin_entry) < 12:
+            self.pin_entry += key
+
+    def submit_pin(self) -> None:
+        """Check the typed PIN: the maintenance screen, or why not."""
+        from kiosq.kiosk.maintenance import MAX_TRIES
+
+        pin, self.pin_entry = self.pin_entry, ""
+        result = self.pin_guard.attempt(pin)
+        if result == "ok":
+            self.pin_message = ""
+            self.test_print_message = ""
+            self.show("maintenance", remember=False)
+        elif result == "wrong":
+            self.pin_message = self.msg["maint_pin_wrong"].format(n=MAX_TRIES - self.pin_guard.wrong)
+        elif result == "locked":
+            self.pin_message = self.msg["maint_pin_locked"].format(n=max(1, round(self.pin_guard.locked_for())))
+        else:
+            self.pin_message = self.msg["maint_no_pin"]
+
+    def refresh_maintenance(self) -> None:
+        """Ask for fresh device states and redraw the last slip (the maintenance screen's entry)."""
+        if self.monitor is not None:
+            self.monitor.check_now()
+        self.render_last_slip()
+
+    def test_print(self) -> None:
+        """Print a test slip on a worker thread; the outcome in test_print_message."""
+        from kiosq.kiosk.printing import print_test
+
+        if self.test_printing:
+            return
+        self.test_printing = True
+        self.test_print_message = self.msg["printing"]
+        printer = self.printer
+        lines = [self.msg["maint_test_slip"], self.msg["maint_terminal"].format(id=self.kiosk_config.terminal_id),
+                 datetime.now().strftime("%Y-%m-%d %H:%M:%S")]
+        threading.Thread(target=lambda: self._test_printed(print_test(printer, lines)),
+                         name="test-print", daemon=True).start()
+
+    @mainthread
+    def _test_printed(self, key: str) -> None:
+        self.test_printing = False
+        self.test_print_message = self.msg[key]
+        if self.monitor is not None:
+            self.monitor.check_now()
+        self.render_last_slip()
+
+    def render_last_slip(self) -> None:
+        """Draw the last slip this kiosk printed into a PNG on a worker thread."""
+        from kiosq.devices.escpos_decode import decode, preview_png
+        from kiosq.kiosk.printing import last_slip
+
+        data = last_slip()
+        if data is None:
+            self.last_slip_png = ""
+            return
+        self._preview_count += 1
+        path = Path(self._preview_dir) / f"last-slip-{self._preview_count}.png"
+        width = self.printer.paper.dots if self.printer is not None else PAPER_58.dots
+
+        def work() -> None:
+            try:
+                preview_png(decode(data), path, width)
+            except Exception:
+                import logging
+
+                logging.getLogger(__name__).exception("slip preview failed")
+                return
+            self._slip_rendered(str(path))
+
+        threading.Thread(target=work, name="slip-preview", daemon=True).start()
+
+    @mainthread
+    def _slip_rendered(self, path: str) -> None:
+        old, self.last_slip_png = self.last_slip_png, path
+        if old and old != path:
+            Path(old).unlink(missing_ok=True)
+
     # --- privacy
 
     def in_session(self) -> bool:
@@ -276,6 +434,7 @@ class KiosqApp(App):
         self.ticket_key = None
         self.service, self.ticket, self.ticket_print_key = {}, {}, ""
         self.ticket_error = self.ticket_error_kind = ""
+        self.pin_entry = self.pin_message = self.test_print_message = ""
         self.lang, self.elder = self.kiosk_config.lang, self.kiosk_config.elder
         self.go_home()
 
@@ -319,10 +478,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--token-env", default="KIOSQ_TERMINAL_TOKEN",
                         help="environment variable holding this terminal's token (default: %(default)s)")
     parser.add_argument("--idle", type=float, default=60.0, help="seconds without a touch before the prompt")
+    parser.add_argument("--terminal-id", help="this kiosk's name on the maintenance screen (default: the host name)")
+    parser.add_argument("--maintenance-pin-hash-env", default="KIOSQ_MAINTENANCE_PIN_HASH",
+                        help="environment variable holding the maintenance PIN's hash, from "
+                             "`python -m kiosq.kiosk.maintenance` (default: %(default)s; unset: no maintenance)")
     args = parser.parse_args(argv)
+    extra = {"terminal_id": args.terminal_id} if args.terminal_id else {}
     run_kiosk(KioskConfig(catalog_db=args.catalog, content=args.content, data_dir=args.data,
                           printer_uri=args.printer, lang=args.lang, elder=args.elder, idle_timeout=args.idle,
-                          server_url=args.server, terminal_token=os.environ.get(args.token_env)))
+                          server_url=args.server, terminal_token=os.environ.get(args.token_env),
+                          maintenance_pin_hash=os.environ.get(args.maintenance_pin_hash_env) or None, **extra))
 
 
 if __name__ == "__main__":

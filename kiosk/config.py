@@ -3,8 +3,9 @@ content folder built into one, or the sample catalog when neither is configured.
 
 from __future__ import annotations
 
+import socket
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from kiosq.content.catalog import SAMPLE, load_files, write_catalog
@@ -26,6 +27,10 @@ class KioskConfig:
     terminal_token: this terminal's bearer token for the hall server.
     paper_mm: the receipt paper's width, 58 or 80.
     ticket_done_seconds: how long the issued ticket stays on screen before home.
+    status_interval: seconds between the status bar's printer and server checks.
+    maintenance_pin_hash: the maintenance PIN as kiosk.maintenance.hash_pin made it (never
+    the PIN itself); None: the maintenance screen cannot be opened.
+    terminal_id: this kiosk's name on the maintenance screen (default: the host name).
     """
 
     catalog_db: Path | None = None
@@ -40,6 +45,9 @@ class KioskConfig:
     terminal_token: str | None = None
     paper_mm: int = 58
     ticket_done_seconds: float = 20.0
+    status_interval: float = 10.0
+    maintenance_pin_hash: str | None = None
+    terminal_id: str = field(default_factory=socket.gethostname)
 
     def __post_init__(self) -> None:
         if self.lang not in LANGUAGES:
@@ -50,6 +58,8 @@ class KioskConfig:
             raise ValueError(f"paper_mm is one of {', '.join(map(str, PAPER_WIDTHS))}, not {self.paper_mm!r}")
         if self.ticket_done_seconds <= 0:
             raise ValueError("ticket_done_seconds is a positive number of seconds")
+        if self.status_interval <= 0:
+            raise ValueError("status_interval is a positive number of seconds")
         if self.server_url is not None and not self.server_url.startswith(("http://", "https://")):
             raise ValueError(f"server_url starts with http:// or https://, not {self.server_url!r}")
 

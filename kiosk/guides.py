@@ -29,6 +29,7 @@ class Guides:
     thread and used there only (searches are in memory, well under a frame)."""
 
     def __init__(self, db_path: Path) -> None:
+        self.path = Path(db_path)
         self.items: dict[str, ItemGuide] = {item.code: item for item in read_items(db_path)}
         self.searcher = Searcher(db_path)
         self._tree: dict[str, dict[str, list[str]]] = {}

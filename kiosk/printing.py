@@ -18,9 +18,18 @@ from kiosq.devices.printer import (
     PrinterTimeout,
     PrinterUnavailable,
 )
-from kiosq.devices.receipts import guide_slip
+from kiosq.devices.receipts import SlipBuilder, guide_slip
 
 log = logging.getLogger(__name__)
+
+_last_lock = threading.Lock()
+_last: dict[str, bytes | None] = {"slip": None}
+
+
+def last_slip() -> bytes | None:
+    """The bytes of the last slip this kiosk printed (kept in memory only), or None."""
+    with _last_lock:
+        return _last["slip"]
 
 OUTCOMES: dict[type[PrinterError], str] = {
     PaperOut: "print_paper_out",
@@ -45,14 +54,30 @@ def print_bytes(printer: Printer | None, build: Callable[[], bytes], what: str) 
     if printer is None:
         return "print_missing"
     try:
-        status = printer.print_slip(build())
+        slip = build()
+        status = printer.print_slip(slip)
     except PrinterError as e:
         log.warning("%s not printed: %s", what, e)
         return next((key for kind, key in OUTCOMES.items() if isinstance(e, kind)), "print_failed")
     except Exception:
         log.exception("%s failed", what)
         return "print_failed"
+    with _last_lock:
+        _last["slip"] = slip
     return "print_done_near_end" if status.paper == "near_end" else "print_done"
+
+
+def test_slip(printer: Printer, lines: list[str]) -> bytes:
+    """A short test slip (maintenance): the given lines, then a rule and a cut."""
+    builder = SlipBuilder(printer.paper, printer.font).init()
+    for line in lines:
+        builder.paragraph(line)
+    return builder.rule().feed(2).cut().build()
+
+
+def print_test(printer: Printer | None, lines: list[str]) -> str:
+    """Print the test slip; the message key of what happened. Blocks: call it from a worker."""
+    return print_bytes(printer, lambda: test_slip(printer, lines), "test slip")
 
 
 def print_in_background(printer: Printer | None, item: ItemGuide, lang: str,

@@ -1,5 +1,5 @@
 """The kiosk's shared widgets (styled in widgets.kv): tiles, list buttons, the on-screen
-keyboard and the idle prompt."""
+keyboard, the idle prompt, the status bar and the maintenance corner."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.button import Button
 from kivy.uix.label import Label
 from kivy.uix.modalview import ModalView
+from kivy.uix.widget import Widget
 
 KEY_ROWS: tuple[tuple[str, ...], ...] = (
     tuple("1234567890"),
@@ -84,3 +85,23 @@ class ServiceButton(Button):
     """A queue service on the ticket screen: its name, and how many wait and how long."""
 
     code = StringProperty("")
+
+
+class StatusBar(BoxLayout):
+    """Above every screen: the time, the hall server (when one is configured) and the
+    printer, from the app's clock_text, server_state and printer_state (widgets.kv)."""
+
+
+class CornerTarget(Widget):
+    """An invisible patch in the home screen's top-left corner: each tap counts towards
+    the five that ask for the maintenance PIN. Not a button: citizens see nothing."""
+
+    def on_touch_down(self, touch) -> bool:
+        from kivy.app import App
+
+        app, screen = App.get_running_app(), self.parent
+        shown = (screen is not None and getattr(screen, "manager", None) is getattr(app, "manager", None)
+                 and screen.manager.current == screen.name)  # not a screen left behind, nor another app's
+        if shown and self.collide_point(*touch.pos):
+            app.corner_tap(touch.uid)
+        return False  # the touch goes on (the title under it does nothing)

@@ -1,0 +1,35 @@
+"""The maintenance screen (behind the corner taps and the PIN): the printer's and the
+server's state, a test print, the last slip this kiosk printed, the content version,
+the terminal id, and a button that stops the app."""
+
+from kivy.app import App
+from kivy.uix.screenmanager import Screen
+
+
+def status_lines(app) -> dict[str, str]:
+    """The text of each fact the screen shows, by widget id."""
+    msg, cfg = app.msg, app.kiosk_config
+    printer = msg["printer_" + (app.printer_state or "checking")]
+    uri = cfg.printer_uri or "-"
+    server = (msg["maint_server"].format(url=cfg.server_url, s=msg["server_" + (app.server_state or "checking")])
+              if cfg.server_url else msg["maint_server_none"])
+    content = msg["maint_content"].format(path=app.guides.path if app.guides else "-",
+                                          n=len(app.guides.items) if app.guides else 0)
+    return {"printer": msg["maint_printer"].format(s=printer, uri=uri), "server": server, "content": content,
+            "terminal": msg["maint_terminal"].format(id=cfg.terminal_id)}
+
+
+class MaintenanceScreen(Screen):
+    """Redraws when a state or the language changes; asks for fresh states on entry."""
+
+    def on_kv_post(self, _base: object) -> None:
+        App.get_running_app().bind(printer_state=self.refresh, server_state=self.refresh, lang=self.refresh)
+        self.refresh()
+
+    def on_pre_enter(self, *_args: object) -> None:
+        App.get_running_app().refresh_maintenance()
+        self.refresh()
+
+    def refresh(self, *_args: object) -> None:
+        for key, text in status_lines(App.get_running_app()).items():
+            self.ids[key].text = text
