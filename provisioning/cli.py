@@ -410,9 +410,11 @@ def _write_demo_env(data_dir: Path, base: str, tokens: dict[str, str]) -> Path:
 @click.option("--server", "server_url", default=None, help="The hall server, e.g. http://127.0.0.1:8000 (for tickets).")
 @click.option("--token-env", default="KIOSQ_TERMINAL_TOKEN", show_default=True,
               help="Environment variable holding the terminal token (kept out of the process list).")
+@click.option("--tour", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Render every screen (zh, en, elder; landscape and portrait) to PNGs in DIR and exit.")
 @data_dir_option
 def kiosk(catalog: Path | None, printer: str | None, lang: str, elder: bool, idle: float, server_url: str | None,
-          token_env: str, data_dir: Path) -> None:
+          token_env: str, tour: Path | None, data_dir: Path) -> None:
     """The touchscreen app: item guides (search by pinyin initials, printed slips) and, with
     --server, queue tickets printed on the receipt printer.
 
@@ -422,6 +424,7 @@ def kiosk(catalog: Path | None, printer: str | None, lang: str, elder: bool, idl
     Example:
       . data/demo-tokens.env     # from `make demo`
       kiosq kiosk --server http://127.0.0.1:8000 --printer serial:data/devices/printer
+      kiosq kiosk --tour build/tour      # every screen as PNGs
     """
     import os
 
@@ -436,6 +439,12 @@ def kiosk(catalog: Path | None, printer: str | None, lang: str, elder: bool, idl
                              idle_timeout=idle, server_url=server_url, terminal_token=token)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
+    if tour is not None:
+        from kiosq.kiosk.tour import render_tour
+
+        written = render_tour(tour, config)
+        print(f"{len(written)} screens written to {tour}", file=sys.__stdout__)  # Kivy holds sys.stdout
+        return
     from kiosq.kiosk.app import run_kiosk
 
     run_kiosk(config)
