@@ -1,0 +1,306 @@
+"""Kiosk benchmark (issue 6): cold start to the home screen, the confirm tap to the slip at
+the printer, and memory over many citizen sessions. The whole app runs offscreen, as in the
+tests; every measurement runs in a fresh child process (this script with --child).
+
+    .venv/bin/python bench/kiosk.py                 # 5 cold starts, 20 tickets, 500 sessions
+    .venv/bin/python bench/kiosk.py --json
+    .venv/bin/python bench/kiosk.py --starts 5 --tickets 20 --sessions 500
+
+(a) cold start: from just before the child is spawned (parent's clock) and from the child's
+    first line (before Kivy is imported) to the first frame of the home screen drawn
+    (App._run_prepare(): build + on_start, then one EventLoop.idle()). Median of --starts.
+(b) confirm → slip: a real `kiosq server` subprocess (its own data folder, a terminal token)
+    and a PrinterSimulator; per ticket: 取号 tile → the service → (clock starts) the confirm
+    tap's touch-up → (clock stops) the simulator has the complete job (cut). Median and p95.
+(c) memory: a session is home → guide → type s, f, z on the on-screen keyboard → open the
+    first result → wipe (home). VmRSS (/proc/self/status) after 10 sessions and after
+    --sessions; the growth in MB.
+Targets (issue 6): cold start ≤ 1.5 s, confirm → slip ≤ 500 ms, RSS growth ≤ 20 MB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+TARGET_START_S, TARGET_SLIP_MS, TARGET_RSS_MB = 1.5, 500.0, 20.0
+ROOT = Path(__file__).resolve().parents[1]
+
+
+# --- the child: one measurement in a fresh process
+
+
+def _kivy_env() -> None:
+    os.environ["KIVY_HOME"] = tempfile.mkdtemp(prefix="kiosq-kivy-bench-")
+    os.environ["KIVY_NO_ARGS"] = "1"
+    os.environ["KIVY_LOG_MODE"] = "PYTHON"
+    os.environ.pop("DISPLAY", None)
+    import logging
+
+    logging.disable(logging.WARNING)
+    from kivy.config import Config
+
+    Config.set("graphics", "width", "1920")
+    Config.set("graphics", "height", "1080")
+    Config.set("input", "mouse", "")
+
+
+def _pump(frames: int = 1) -> None:
+    from kivy.base import EventLoop
+
+    for _ in range(frames):
+        EventLoop.idle()
+
+
+def _tap(widget, frames: int = 1) -> None:
+    from kivy.tests.common import UnitTestTouch
+
+    x, y = widget.to_window(*widget.center)
+    touch = UnitTestTouch(x, y)
+    touch.touch_down()
+    touch.touch_up()
+    _pump(frames)
+
+
+def _start(config):
+    from kiosq.kiosk.app import KiosqApp
+    from kivy.base import EventLoop
+
+    app = KiosqApp(config)
+    EventLoop.ensure_window()
+    app._run_prepare()
+    EventLoop.start()
+    _pump(1)
+    return app
+
+
+def _rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmRSS in /proc/self/status")
+
+
+def child_start() -> dict:
+    t0 = time.time()
+    _kivy_env()
+    from kiosq.kiosk.config import KioskConfig
+
+    app = _start(KioskConfig(data_dir=Path(tempfile.mkdtemp(prefix="kiosq-bench-"))))
+    t1 = time.time()
+    assert app.manager.current == "home"
+    app._stop()
+    return {"script_start": t0, "home_drawn": t1}
+
+
+def child_slip(url: str, token: str, tickets: int) -> dict:
+    import threading
+
+    _kivy_env()
+    from kiosq.devices.sim.printer import PrinterSimulator
+    from kiosq.kiosk.config import KioskConfig
+
+    with PrinterSimulator() as sim:
+        app = _start(KioskConfig(printer_uri=sim.uri, server_url=url, terminal_token=token,
+                                 data_dir=Path(tempfile.mkdtemp(prefix="kiosq-bench-"))))
+        times = []
+        for i in range(tickets + 1):  # the first is a warm-up (first loads of the screens)
+            app.wipe()
+            _pump(2)
+            _tap(app.manager.get_screen("home").ids.ticket_tile, 2)
+            end = time.monotonic() + 10
+            while app.services_state != "ready" and time.monotonic() < end:
+                _pump(1)
+                time.sleep(0.002)
+            assert app.services_state == "ready", app.services_error
+            _pump(2)
+            buttons = app.manager.get_screen("ticket").service_buttons()
+            _tap(buttons[i % len(buttons)], 2)
+            confirm = app.manager.get_screen("ticket_confirm").ids.confirm_button
+            before, arrived = len(sim.jobs), []
+            waiter = threading.Thread(target=lambda: (sim.wait_for_jobs(before + 1, timeout=15),
+                                                      arrived.append(time.perf_counter())))
+            waiter.start()
+            from kivy.tests.common import UnitTestTouch
+
+            x, y = confirm.to_window(*confirm.center)
+            touch = UnitTestTouch(x, y)
+            touch.touch_down()
+            t0 = time.perf_counter()
+            touch.touch_up()  # the button's on_release: confirm_ticket()
+            while waiter.is_alive():
+                _pump(1)
+                time.sleep(0.001)
+            assert arrived, "no slip reached the printer"
+            end = time.monotonic() + 10
+            while app.manager.current != "ticket_done" and time.monotonic() < end:
+                _pump(1)
+            assert app.manager.current == "ticket_done"
+            if i:
+                times.append((arrived[0] - t0) * 1000)
+        app._stop()
+    return {"slip_ms": times}
+
+
+def child_rss(sessions: int) -> dict:
+    _kivy_env()
+    from kiosq.kiosk.config import KioskConfig
+
+    app = _start(KioskConfig(data_dir=Path(tempfile.mkdtemp(prefix="kiosq-bench-"))))
+    rss, t0 = {}, time.perf_counter()
+    for n in range(1, sessions + 1):
+        _tap(app.manager.get_screen("home").ids.guide_tile)
+        keyboard = app.manager.get_screen("guide").ids.keyboard
+        for key in "sfz":
+            _tap(keyboard.keys[key])
+        results = app.manager.get_screen("guide").result_buttons()
+        _tap(results[0])
+        assert app.manager.current == "detail"
+        app.wipe()
+        _pump(1)
+        if n in (10, sessions):
+            rss[n] = _rss_mb()
+    seconds = time.perf_counter() - t0
+    app._stop()
+    return {"rss_mb": rss, "seconds": seconds}
+
+
+# --- the parent
+
+
+def _child(*args: str, timeout: float = 900) -> tuple[dict, float]:
+    spawned = time.time()
+    done = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--child", *args],
+                          capture_output=True, text=True, timeout=timeout, check=False, cwd=ROOT)
+    if done.returncode != 0:
+        raise RuntimeError(f"child {args[0]} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1]), spawned
+
+
+def _kiosq() -> list[str]:
+    cli = Path(sys.executable).parent / "kiosq"
+    return [str(cli)] if cli.is_file() else [sys.executable, "-m", "kiosq.provisioning.cli"]
+
+
+def _with_server(fn):
+    import socket
+
+    import requests
+
+    data = Path(tempfile.mkdtemp(prefix="kiosq-bench-server-"))
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    token = json.loads(subprocess.run([*_kiosq(), "server", "token", "--role", "terminal", "--name", "BENCH",
+                                       "--data-dir", str(data), "--json"], capture_output=True, text=True,
+                                      timeout=60, check=True).stdout)["token"]
+    proc = subprocess.Popen([*_kiosq(), "server", "--host", "127.0.0.1", "--port", str(port), "--data-dir", str(data)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                if requests.get(url + "/api/health", timeout=1).ok:
+                    break
+            except requests.RequestException:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("kiosq server did not start") from None
+            time.sleep(0.05)
+        return fn(url, token)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+
+
+def machine() -> dict:
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())
+    from importlib.metadata import version
+
+    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
+            "kivy": version("kivy"), "system": platform.platform()}
+
+
+def p95(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[max(0, round(0.95 * len(ordered)) - 1)]
+
+
+def run(starts: int, tickets: int, sessions: int) -> dict:
+    from_spawn, from_script = [], []
+    for _ in range(starts):
+        got, spawned = _child("start")
+        from_spawn.append(got["home_drawn"] - spawned)
+        from_script.append(got["home_drawn"] - got["script_start"])
+        print(f"cold start {from_spawn[-1]:.2f} s", file=sys.stderr)
+    slip = _with_server(lambda url, token: _child("slip", url, token, str(tickets))[0]["slip_ms"])
+    print(f"confirm → slip median {statistics.median(slip):.0f} ms", file=sys.stderr)
+    rss = _child("rss", str(sessions))[0]
+    low, high = rss["rss_mb"]["10"], rss["rss_mb"][str(sessions)]
+    return {
+        "machine": machine(),
+        "cold_start_s": {"median_from_spawn": statistics.median(from_spawn),
+                         "median_from_script": statistics.median(from_script),
+                         "runs_from_spawn": from_spawn, "target": TARGET_START_S},
+        "confirm_to_slip_ms": {"median": statistics.median(slip), "p95": p95(slip), "max": max(slip),
+                               "tickets": len(slip), "target": TARGET_SLIP_MS},
+        "rss_mb": {"after_10": low, f"after_{sessions}": high, "growth": high - low, "sessions": sessions,
+                   "seconds": rss["seconds"], "target_growth": TARGET_RSS_MB},
+    }
+
+
+def report(r: dict) -> str:
+    m, c, s, g = r["machine"], r["cold_start_s"], r["confirm_to_slip_ms"], r["rss_mb"]
+    high = g[f"after_{g['sessions']}"]
+
+    def verdict(ok: bool) -> str:
+        return "met" if ok else "MISSED"
+
+    return "\n".join([
+        f"machine: {m['cpu']}, {m['cores']} cores, Python {m['python']}, Kivy {m['kivy']}, {m['system']}",
+        f"cold start to home: median {c['median_from_spawn']:.2f} s from spawn "
+        f"({c['median_from_script']:.2f} s from the script's first line); runs "
+        + ", ".join(f"{v:.2f}" for v in c["runs_from_spawn"])
+        + f"; target ≤ {c['target']} s: {verdict(c['median_from_spawn'] <= c['target'])}",
+        f"confirm tap → slip at the printer: median {s['median']:.0f} ms, p95 {s['p95']:.0f} ms, max {s['max']:.0f} ms "
+        f"({s['tickets']} tickets); target ≤ {s['target']:.0f} ms: {verdict(s['p95'] <= s['target'])}",
+        f"RSS: {g['after_10']:.1f} MB after 10 sessions, {high:.1f} MB after {g['sessions']}: "
+        f"growth {g['growth']:.1f} MB ({g['seconds']:.0f} s); target ≤ {g['target_growth']:.0f} MB: "
+        f"{verdict(g['growth'] <= g['target_growth'])}",
+    ])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--starts", type=int, default=5, help="cold starts (default: %(default)s)")
+    parser.add_argument("--tickets", type=int, default=20, help="tickets timed (default: %(default)s)")
+    parser.add_argument("--sessions", type=int, default=500, help="sessions for the RSS figure (default: %(default)s)")
+    parser.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+    parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        kind, *rest = args.child
+        got = {"start": child_start, "slip": lambda: child_slip(rest[0], rest[1], int(rest[2])),
+               "rss": lambda: child_rss(int(rest[0]))}[kind]()
+        print(json.dumps(got))
+        return 0
+    result = run(args.starts, args.tickets, args.sessions)
+    print(json.dumps(result, indent=2) if args.json else report(result))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
