@@ -22,9 +22,7 @@ import hashlib
 import os
 import sys
 from collections import Counter
-from collections.abc import Iterable
 from datetime import date
-from typing import TextIO
 
 from kiosq.devices.idcard import (
     BAD_CHECKSUM,
@@ -53,7 +51,7 @@ from kiosq.devices.idcard import (
     build_reply,
     parse_command,
 )
-from kiosq.devices.sim.pty import PtyDevice
+from kiosq.devices.sim.pty import PtyDevice, run_console
 
 # --- fictitious cards -------------------------------------------------------------------------
 
@@ -286,13 +284,6 @@ class SimulatedCardReader(PtyDevice):
             return build_reply(OK, encode_base_info(card))
         return build_reply(BAD_COMMAND)
 
-
-def run_console(reader: SimulatedCardReader, lines: Iterable[str], out: TextIO) -> None:
-    """Feed text commands to `reader` until the lines end or one says quit."""
-    for line in lines:
-        if line.strip() in ("quit", "exit"):
-            return
-        print(reader.command(line), file=out, flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,8 +10,8 @@ import queue
 import select
 import threading
 import tty
-from collections.abc import Callable
-from typing import Any, Self
+from collections.abc import Callable, Iterable
+from typing import Any, Protocol, Self, TextIO
 
 
 class PtyDevice:
@@ -158,3 +158,16 @@ class PtyDevice:
         for fd in fds:
             if fd is not None:
                 os.close(fd)
+
+
+class _Commanded(Protocol):
+    def command(self, line: str) -> str: ...
+
+
+def run_console(device: _Commanded, lines: Iterable[str], out: TextIO) -> None:
+    """Feed text commands to a simulator until the lines end or one says quit (the way a
+    simulator run as `python -m …` is driven from stdin)."""
+    for line in lines:
+        if line.strip() in ("quit", "exit"):
+            return
+        print(device.command(line), file=out, flush=True)

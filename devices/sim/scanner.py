@@ -10,11 +10,9 @@ import argparse
 import os
 import sys
 import time
-from collections.abc import Iterable
-from typing import TextIO
 
 from kiosq.devices.scanner import suffix_bytes
-from kiosq.devices.sim.pty import PtyDevice
+from kiosq.devices.sim.pty import PtyDevice, run_console
 
 
 def pieces(data: bytes, count: int) -> list[bytes]:
@@ -89,12 +87,6 @@ class SimulatedScanner(PtyDevice):
     def _received(self, data: bytes) -> None:
         self.received += data
 
-
-def run_console(scanner: SimulatedScanner, lines: Iterable[str], out: TextIO) -> None:
-    for line in lines:
-        if line.strip() in ("quit", "exit"):
-            return
-        print(scanner.command(line), file=out, flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
