@@ -6,9 +6,12 @@ Each command imports what it runs lazily, so `kiosq server` never loads Kivy. Ex
 
 import json
 import logging
+import os
 import sqlite3
+import subprocess
 import sys
 import tempfile
+import threading
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -134,8 +137,9 @@ def token(role: str, name: str, windows: tuple[int, ...], data_dir: Path, hall_f
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535), help="Port to listen on.")
 @data_dir_option
 def demo(port: int, data_dir: Path) -> None:
-    """Run the hall server on 127.0.0.1 with the built-in hall, fresh demo tokens, and
-    simulated devices (receipt printer, ID card reader with a test card, scanner).
+    """Run the hall server on 127.0.0.1 with the built-in hall, fresh demo tokens, simulated
+    devices (receipt printer, ID card reader with a test card, scanner) and the kiosk (a
+    window where there is a display, else its screens drawn to DATA_DIR/tour/).
 
     \b
     Example:
@@ -176,13 +180,81 @@ def demo(port: int, data_dir: Path) -> None:
                    f"  scanner  serial:{devices / 'scanner'}\n"
                    f"Stop with Ctrl-C.\n")
         sys.stdout.flush()
+        kiosk = _DemoKiosk(base, tokens["terminal"], f"serial:{printer_link}", data_dir)
         try:
+            kiosk.start()
             serve(store, "127.0.0.1", port)
         except ServerError as exc:
             raise click.ClickException(str(exc)) from None
         finally:
+            kiosk.stop()
             store.close()
             printer_link.unlink(missing_ok=True)
+
+
+def _die_with_parent() -> None:
+    """In the child: end with the demo even if it is killed outright (Linux's PR_SET_PDEATHSIG)."""
+    import ctypes
+    import signal
+
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+
+
+class _DemoKiosk:
+    """The demo's kiosk, once the server answers: a window where there is a display;
+    otherwise every kiosk screen rendered offscreen to DATA_DIR/tour/ (see README)."""
+
+    def __init__(self, base: str, token: str, printer: str, data_dir: Path) -> None:
+        self.base, self.printer, self.data_dir = base, printer, data_dir
+        self.env = {**os.environ, "KIOSQ_TERMINAL_TOKEN": token}
+        self.proc: subprocess.Popen | None = None
+        self.stopping = threading.Event()
+        self.lock = threading.Lock()  # no kiosk may start once stop() has begun
+
+    def start(self) -> None:
+        threading.Thread(target=self._run, name="demo-kiosk", daemon=True).start()
+
+    def _run(self) -> None:
+        if not self._server_up():
+            return
+        cli = [sys.executable, "-m", "kiosq.provisioning.cli", "kiosk", "--server", self.base,
+               "--printer", self.printer, "--data-dir", str(self.data_dir)]
+        windowed = bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+        tour = self.data_dir / "tour"
+        with self.lock:
+            if self.stopping.is_set():
+                return
+            self.proc = subprocess.Popen(cli if windowed else cli + ["--tour", str(tour)], env=self.env,
+                                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                         stderr=subprocess.DEVNULL, preexec_fn=_die_with_parent)
+        if windowed:
+            click.echo("kiosk: the window is open (touch or click it)")
+        elif self.proc.wait() == 0 and not self.stopping.is_set():
+            click.echo(f"kiosk: no display here, so every kiosk screen is drawn offscreen to {tour}/ "
+                       f"(it took its own tickets to show the ticket screens); the hall display is at "
+                       f"{self.base}/display/hall")
+
+    def _server_up(self) -> bool:
+        import urllib.request
+
+        while not self.stopping.wait(0.2):
+            try:
+                with urllib.request.urlopen(f"{self.base}/api/health", timeout=1):
+                    return True
+            except OSError:
+                continue
+        return False
+
+    def stop(self) -> None:
+        with self.lock:
+            self.stopping.set()
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
 
 
 DEFAULT_CATALOG = DEFAULT_DATA_DIR / "catalog.sqlite"
