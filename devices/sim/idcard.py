@@ -209,12 +209,8 @@ class SimulatedCardReader(PtyDevice):
             self._arm(verb.removesuffix("-mid"), target)
             which = f"{args[0]} " if args else ""
             return f"{verb} armed for the next {which}reply"
-        if verb == "unplug":
-            self.unplug()
-            return "unplugged"
-        if verb == "replug":
-            self.replug()
-            return f"plugged in at {self.path}"
+        if (done := self.plug_command(verb)) is not None:
+            return done
         if verb == "state":
             where = f"at {self.path}" if self.plugged else "unplugged"
             return f"{where}; {'a card' if self._card else 'no card'} on the reader"

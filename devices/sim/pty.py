@@ -69,6 +69,16 @@ class PtyDevice:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
+    def plug_command(self, verb: str) -> str | None:
+        """The text commands every simulated device takes (unplug, replug); None for others."""
+        if verb == "unplug":
+            self.unplug()
+            return "unplugged"
+        if verb == "replug":
+            self.replug()
+            return f"plugged in at {self.path}"
+        return None
+
     def unplug(self) -> None:
         """Pull the cable: the pty goes away and the host's port fails."""
         self._call(self._unplug)

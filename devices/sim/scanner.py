@@ -74,12 +74,8 @@ class SimulatedScanner(PtyDevice):
                 return "raw takes hex bytes, for example: raw 00 ff 0d"
             self.send_raw(data)
             return f"sent {len(data)} bytes"
-        if verb == "unplug":
-            self.unplug()
-            return "unplugged"
-        if verb == "replug":
-            self.replug()
-            return f"plugged in at {self.path}"
+        if (done := self.plug_command(verb)) is not None:
+            return done
         if verb == "state":
             return f"at {self.path}, suffix {self.suffix_name}" if self.plugged else "unplugged"
         return "commands: scan CODE | raw HEX | unplug | replug | state"

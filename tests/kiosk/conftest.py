@@ -8,6 +8,7 @@ import os
 import tempfile
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -79,20 +80,30 @@ def printer_sim():
         yield sim
 
 
-@pytest.fixture(scope="module")
-def kiosk_app(tmp_path_factory, printer_sim):
-    """The whole app on the (reused) window, started the way App.run() starts it."""
+@contextmanager
+def running_app(config):
+    """The whole app on the (reused) window, started the way App.run() starts it, and
+    stopped afterwards; each test module's `kiosk_app` fixture makes one with its config."""
     from kiosq.kiosk.app import KiosqApp
-    from kiosq.kiosk.config import KioskConfig
     from kivy.base import EventLoop
 
-    app = KiosqApp(KioskConfig(printer_uri=printer_sim.uri, data_dir=tmp_path_factory.mktemp("kiosk")))
+    app = KiosqApp(config)
     EventLoop.ensure_window()
     app._run_prepare()
     EventLoop.start()
     pump(5)
-    yield app
-    app._stop()
+    try:
+        yield app
+    finally:
+        app._stop()
+
+
+@pytest.fixture(scope="module")
+def kiosk_app(tmp_path_factory, printer_sim):
+    from kiosq.kiosk.config import KioskConfig
+
+    with running_app(KioskConfig(printer_uri=printer_sim.uri, data_dir=tmp_path_factory.mktemp("kiosk"))) as app:
+        yield app
 
 
 @pytest.fixture

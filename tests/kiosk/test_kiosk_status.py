@@ -23,21 +23,16 @@ PIN = "2468"
 def kiosk_app(tmp_path_factory, printer_sim):
     """The whole app with a maintenance PIN and a short status interval; a server URL on
     a closed port, so the 取号 tile exists and the server shows as unreachable."""
-    from kiosq.kiosk.app import KiosqApp
     from kiosq.kiosk.config import KioskConfig
-    from kivy.base import EventLoop
 
+    from tests.kiosk.conftest import running_app
     from tests.kiosk.test_kiosk_ticket import free_port
 
-    app = KiosqApp(KioskConfig(printer_uri=printer_sim.uri, data_dir=tmp_path_factory.mktemp("kiosk"),
-                               server_url=f"http://127.0.0.1:{free_port()}", status_interval=0.2,
-                               maintenance_pin_hash=hash_pin(PIN), terminal_id="K-TEST-7"))
-    EventLoop.ensure_window()
-    app._run_prepare()
-    EventLoop.start()
-    pump(5)
-    yield app
-    app._stop()
+    config = KioskConfig(printer_uri=printer_sim.uri, data_dir=tmp_path_factory.mktemp("kiosk"),
+                         server_url=f"http://127.0.0.1:{free_port()}", status_interval=0.2,
+                         maintenance_pin_hash=hash_pin(PIN), terminal_id="K-TEST-7")
+    with running_app(config) as app:
+        yield app
 
 
 @pytest.fixture

@@ -78,18 +78,14 @@ def server(tmp_path_factory):
 @pytest.fixture(scope="module")
 def kiosk_app(tmp_path_factory, printer_sim, server):
     """The whole app, this time with a hall server (conftest's `app` fixture uses this one)."""
-    from kiosq.kiosk.app import KiosqApp
     from kiosq.kiosk.config import KioskConfig
-    from kivy.base import EventLoop
 
-    app = KiosqApp(KioskConfig(printer_uri=printer_sim.uri, data_dir=tmp_path_factory.mktemp("kiosk"),
-                               server_url=server.url, terminal_token=server.token, ticket_done_seconds=30))
-    EventLoop.ensure_window()
-    app._run_prepare()
-    EventLoop.start()
-    pump(5)
-    yield app
-    app._stop()
+    from tests.kiosk.conftest import running_app
+
+    config = KioskConfig(printer_uri=printer_sim.uri, data_dir=tmp_path_factory.mktemp("kiosk"),
+                         server_url=server.url, terminal_token=server.token, ticket_done_seconds=30)
+    with running_app(config) as app:
+        yield app
 
 
 def screen(app, name):
