@@ -31,6 +31,11 @@ class KioskConfig:
     maintenance_pin_hash: the maintenance PIN as kiosk.maintenance.hash_pin made it (never
     the PIN itself); None: the maintenance screen cannot be opened.
     terminal_id: this kiosk's name on the maintenance screen (default: the host name).
+    card_reader_uri: the resident ID card reader (`serial:/dev/ttyUSB1`); None: typed ID
+    numbers only.
+    scanner_uri: the QR/barcode scanner; None: none.
+    a4_printer_uri: the A4 printer (`cups:QUEUE` or `file:/path/out.pdf`); None: guide slips only.
+    speech: spoken prompts in 长辈模式 (espeak-ng); False switches them off.
     """
 
     catalog_db: Path | None = None
@@ -48,6 +53,10 @@ class KioskConfig:
     status_interval: float = 10.0
     maintenance_pin_hash: str | None = None
     terminal_id: str = field(default_factory=socket.gethostname)
+    card_reader_uri: str | None = None
+    scanner_uri: str | None = None
+    a4_printer_uri: str | None = None
+    speech: bool = True
 
     def __post_init__(self) -> None:
         if self.lang not in LANGUAGES:
