@@ -7,12 +7,15 @@ problem; the server refuses to start rather than run half-configured.
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from kiosq.queue.workdays import WorkCalendar
 
 Policy = Literal["oldest", "service_order"]
 
@@ -73,10 +76,44 @@ class HallInfo(_Strict):
         return value
 
 
+class CalendarInfo(_Strict):
+    """Working days for the time limits of applications (queue/workdays.py)."""
+
+    national: bool = True  # include the built-in national days off and make-up days (2026)
+    holidays: tuple[date, ...] = ()  # more days off (local holidays, years not built in)
+    workdays: tuple[date, ...] = ()  # more weekend days that are worked (调休)
+
+    @field_validator("workdays")
+    @classmethod
+    def _weekends_only(cls, value: tuple[date, ...]) -> tuple[date, ...]:
+        weekdays = [d.isoformat() for d in value if d.weekday() < 5]
+        if weekdays:
+            raise ValueError(f"{', '.join(weekdays)} is a weekday already; list only Saturdays and Sundays "
+                             "that are worked (调休)")
+        return value
+
+    def work_calendar(self) -> WorkCalendar:
+        make = WorkCalendar.china if self.national else WorkCalendar.of
+        return make(self.holidays, self.workdays)
+
+
+class NotifyInfo(_Strict):
+    """Where state changes of applications are sent (queue/notify.py)."""
+
+    webhook_url: AnyHttpUrl | None = None
+    send_phone: bool = True  # an SMS gateway needs the applicant's phone; false leaves it out
+    timeout_seconds: Annotated[float, Field(gt=0, le=60)] = 5
+    retry_seconds: Annotated[float, Field(gt=0, le=3600)] = 10  # first retry; doubles each time
+    max_retry_seconds: Annotated[float, Field(gt=0, le=86400)] = 3600
+    max_attempts: Annotated[int, Field(ge=1, le=100)] = 12
+
+
 class _HallFile(_Strict):
     hall: HallInfo
     services: Annotated[tuple[Service, ...], Field(min_length=1)]
     windows: Annotated[tuple[Window, ...], Field(min_length=1)]
+    calendar: CalendarInfo = CalendarInfo()
+    notify: NotifyInfo = NotifyInfo()
 
 
 @dataclass(frozen=True)
@@ -87,6 +124,9 @@ class Hall:
     services: dict[str, Service]
     windows: dict[int, Window]
     source: str
+    calendar_info: CalendarInfo = CalendarInfo()
+    notify: NotifyInfo = NotifyInfo()
+    calendar: WorkCalendar = field(default_factory=WorkCalendar.china)
 
     @property
     def tz(self) -> ZoneInfo:
@@ -178,4 +218,8 @@ def _cross_check(parsed: _HallFile, source: str) -> Hall:
     for code in services:
         if not any(code in w.services for w in windows.values()):
             raise fail("windows", f"no window serves service {code!r}; its tickets could never be called")
-    return Hall(info=parsed.hall, services=services, windows=windows, source=source)
+    for i, day in enumerate(parsed.calendar.holidays, 1):
+        if day in parsed.calendar.workdays:
+            raise fail(f"calendar.holidays[{i}]", f"{day} is also listed in calendar.workdays; it cannot be both")
+    return Hall(info=parsed.hall, services=services, windows=windows, source=source,
+                calendar_info=parsed.calendar, notify=parsed.notify, calendar=parsed.calendar.work_calendar())
