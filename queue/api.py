@@ -22,7 +22,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from kiosq.queue import engine, stats
+from kiosq.queue.application_api import install_applications
+from kiosq.queue.items import ItemCatalog
+from kiosq.queue.notify import WebhookSender
 from kiosq.queue.pages import install_pages
+from kiosq.queue.personal import Personal
 from kiosq.queue.store import IdempotencyConflict, NotFound, Store, Token, ticket_data
 from kiosq.queue.voice import Voice, VoiceError
 
@@ -143,16 +147,31 @@ class Notifier:
             pass
 
 
-def create_app(store: Store, heartbeat_seconds: float = SSE_HEARTBEAT_SECONDS, voice: Voice | None = None) -> FastAPI:
+def create_app(store: Store, heartbeat_seconds: float = SSE_HEARTBEAT_SECONDS, voice: Voice | None = None,
+               items: ItemCatalog | None = None, personal: Personal | None = None) -> FastAPI:
     """The hall server's app. `voice` synthesises announcements; without it (or without
-    espeak-ng) displays still work, silently, and /admin says why."""
+    espeak-ng) displays still work, silently, and /admin says why. `items` (the catalog)
+    and `personal` (the applicant keys) default to those of the store's data folder."""
     notifier = Notifier()
     store.listeners.append(notifier.notify)
+    data_dir = store.path.parent
+    items = items or ItemCatalog(data_dir)
+    personal = personal or Personal.in_dir(data_dir)
+    sender = WebhookSender(store, personal, store.hall.notify) if store.hall.notify.webhook_url else None
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         notifier.bind(asyncio.get_running_loop())
-        yield
+        sending = asyncio.create_task(sender.run(), name="kiosq-notify") if sender else None
+        try:
+            yield
+        finally:
+            if sending is not None:
+                sending.cancel()
+                try:
+                    await sending
+                except asyncio.CancelledError:
+                    pass
 
     # No /docs: Swagger UI loads from a CDN, and a hall network often has no internet.
     app = FastAPI(title="kiosq hall server", version="0.1.0", docs_url=None, redoc_url=None,
@@ -160,6 +179,8 @@ def create_app(store: Store, heartbeat_seconds: float = SSE_HEARTBEAT_SECONDS, v
                   description="Queue tickets, service windows and the live event stream of one hall.")
     app.state.store = store
     app.state.notifier = notifier
+    app.state.items = items
+    app.state.sender = sender
     app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
     _install_error_handlers(app)
     hall = store.hall
@@ -191,12 +212,12 @@ def create_app(store: Store, heartbeat_seconds: float = SSE_HEARTBEAT_SECONDS, v
         if window not in hall.windows:
             raise ApiError(404, "not_found", f"no window {window} in this hall; windows are: "
                            f"{', '.join(map(str, hall.windows))}")
-        if token.role == "admin" or (token.role == "staff" and window in token.windows):
+        if token.may_act_at(window):
             return window
-        if token.role == "staff":
+        if token.role in ("staff", "supervisor"):
             raise ApiError(403, "forbidden", f"staff token {token.name!r} may act at windows "
                            f"{', '.join(map(str, token.windows))}, not at window {window}")
-        raise ApiError(403, "forbidden", f"window actions need a staff or admin token; "
+        raise ApiError(403, "forbidden", f"window actions need a staff, supervisor or admin token; "
                        f"{token.name!r} is a {token.role} token")
 
     StaffWindow = Annotated[int, Depends(window_staff)]
@@ -373,7 +394,7 @@ def create_app(store: Store, heartbeat_seconds: float = SSE_HEARTBEAT_SECONDS, v
         def may_cancel(ticket: engine.Ticket) -> None:
             if ticket.window is None or token.role == "admin":
                 return  # not at a window: the queue rules decide
-            if token.role == "staff" and ticket.window in token.windows:
+            if token.role in ("staff", "supervisor") and token.may_act_at(ticket.window):
                 return
             raise ApiError(403, "forbidden", f"ticket {ticket.label} is {ticket.status.replace('_', '-')} at window "
                            f"{ticket.window}; only staff of that window or an admin can cancel it now")
@@ -457,6 +478,7 @@ def create_app(store: Store, heartbeat_seconds: float = SSE_HEARTBEAT_SECONDS, v
                 # Woken by a commit in this process; the timeout also picks up other writers.
                 await notifier.wait(timeout=min(SSE_POLL_SECONDS, heartbeat_seconds))
 
+    install_applications(app, store, items, personal, authenticate)
     install_pages(app)
     return app
 

@@ -10,8 +10,12 @@ from typing import Callable
 
 import uvicorn
 
+from kiosq.content.bundle import BundleError
+from kiosq.content.model import CatalogError
 from kiosq.queue.api import create_app
 from kiosq.queue.config import Hall, load_hall
+from kiosq.queue.items import CONTENT_DIR, ItemCatalog
+from kiosq.queue.personal import KeyFileError, Personal
 from kiosq.queue.store import DB_FILE, Store
 from kiosq.queue.voice import Voice, VoiceOptions
 
@@ -39,6 +43,24 @@ def open_store(data_dir: Path, hall: Hall) -> Store:
     except sqlite3.DatabaseError as exc:
         raise ServerError(f"{data_dir / DB_FILE} is not a usable kiosq database ({exc}); restore it from a backup "
                           "or pass another --data-dir") from None
+
+
+def open_catalog(data_dir: Path) -> ItemCatalog:
+    try:
+        return ItemCatalog(data_dir)
+    except (CatalogError, BundleError) as exc:
+        raise ServerError(f"the item catalog in {data_dir / CONTENT_DIR} cannot be used ({exc}); install a "
+                          "bundle again or remove the folder to use the sample catalog") from None
+    except OSError as exc:
+        raise ServerError(f"cannot write the catalog into {data_dir} ({exc.strerror}); pass a writable "
+                          "--data-dir") from None
+
+
+def open_keys(data_dir: Path) -> Personal:
+    try:
+        return Personal.in_dir(data_dir)
+    except KeyFileError as exc:
+        raise ServerError(str(exc)) from None
 
 
 def check_port(host: str, port: int) -> None:
@@ -71,7 +93,9 @@ def serve(store: Store, host: str, port: int, access_log: bool = False) -> None:
     voice = Voice(store.path.parent / "voice", VoiceOptions(english=store.hall.info.announce_in_english))
     if not voice.available:
         log.warning("no voice announcements: %s", voice.reason)
-    app = create_app(store, voice=voice)
+    items = open_catalog(store.path.parent)
+    log.info("catalog: %d items from %s", len(items.all()), items.source)
+    app = create_app(store, voice=voice, items=items, personal=open_keys(store.path.parent))
     store.start_checkpointer()
     # Access logs are off by default: they cost throughput, and URLs may one day carry
     # lookups that count as personal data.

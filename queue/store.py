@@ -23,11 +23,16 @@ from typing import Callable, Iterator
 
 import sqlite_utils
 
+from kiosq.queue import applications as rules
 from kiosq.queue import engine
+from kiosq.queue.applications import Application, Rejection, Step
 from kiosq.queue.config import Hall
 from kiosq.queue.engine import Event, Outcome, Ticket, WindowState
 
-ROLES = ("terminal", "staff", "admin")
+# supervisor: acts at its windows like staff (all windows if it names none) and decides
+# on rejections (窗口无否决权)
+ROLES = ("terminal", "staff", "supervisor", "admin")
+TRACKING_PREFIX = "SQ"
 DB_FILE = "kiosq.db"
 IDEMPOTENCY_DAYS = 2  # how long an Idempotency-Key is remembered
 SAFETY_CHECKPOINT_PAGES = 20000  # ~80 MB of WAL: the writer checkpoints itself past this
@@ -53,6 +58,29 @@ class Token:
     role: str
     windows: tuple[int, ...]  # staff: the windows this token may act at
     key: str = ""  # the stored hash: identifies the holder (idempotency keys are scoped by it)
+
+    def may_act_at(self, window: int) -> bool:
+        """Window actions: admin anywhere, staff at its windows, a supervisor at its windows
+        (at every window when it names none: the hall's duty supervisor)."""
+        if self.role == "admin":
+            return True
+        if self.role == "supervisor":
+            return not self.windows or window in self.windows
+        return self.role == "staff" and window in self.windows
+
+
+@dataclass(frozen=True, slots=True)
+class Notification:
+    id: int
+    tracking_no: str
+    status: str
+    payload: dict  # no personal data: the sender adds the phone when it sends
+    state: str  # queued, sent, failed
+    attempts: int
+    next_at: datetime | None
+    last_error: str | None
+    created_at: datetime
+    sent_at: datetime | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,7 +179,98 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
     ("recent calls", [
         "CREATE INDEX events_calls ON events (day, id) WHERE type IN ('ticket.called', 'ticket.recalled')",
     ]),
+    # Simple applications filed at terminals (queue/applications.py). Personal data is only
+    # in `applicant`, sealed with AES-GCM under a key kept outside the database, and in
+    # `id_hash`, an HMAC of the ID number for lookups by card.
+    ("applications", [
+        """CREATE TABLE applications (
+            seq INTEGER PRIMARY KEY,
+            tracking_no TEXT NOT NULL UNIQUE,
+            provisional_no TEXT UNIQUE,  -- a terminal's number from its outbox; NULLs do not clash
+            day TEXT NOT NULL,  -- the hall's local date of filing, as in the tracking number
+            item TEXT NOT NULL,
+            item_name TEXT NOT NULL,
+            department TEXT NOT NULL,
+            service TEXT NOT NULL,
+            status TEXT NOT NULL,
+            submitted_at TEXT NOT NULL,
+            clock_from TEXT NOT NULL,
+            promised_days INTEGER NOT NULL,
+            legal_days INTEGER NOT NULL,
+            promised_date TEXT NOT NULL,
+            legal_date TEXT NOT NULL,
+            finished_at TEXT,
+            terminal TEXT NOT NULL,
+            id_hash TEXT NOT NULL,
+            applicant BLOB NOT NULL,
+            fingerprint TEXT NOT NULL,  -- HMAC of the filed body: a replay must match it
+            rejection_by TEXT,
+            rejection_at TEXT,
+            rejection_note TEXT
+        )""",
+        "CREATE INDEX applications_by_person ON applications (id_hash, seq)",
+        "CREATE INDEX applications_by_service ON applications (service, status)",
+        "CREATE INDEX applications_by_day ON applications (day)",
+        "CREATE TABLE application_counters (day TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID",
+        """CREATE TABLE application_steps (
+            id INTEGER PRIMARY KEY,
+            tracking_no TEXT NOT NULL,
+            action TEXT NOT NULL,
+            status TEXT NOT NULL,
+            at TEXT NOT NULL,
+            actor TEXT,
+            note TEXT
+        )""",
+        "CREATE INDEX application_steps_by_no ON application_steps (tracking_no, id)",
+        # Wrong lookups and lookups by card, per scope (a tracking number, a hashed client
+        # address, a terminal), for throttling; rows older than the window are dropped.
+        "CREATE TABLE throttle (scope TEXT NOT NULL, at TEXT NOT NULL)",
+        "CREATE INDEX throttle_by_scope ON throttle (scope, at)",
+        """CREATE TABLE notifications (
+            id INTEGER PRIMARY KEY,
+            tracking_no TEXT NOT NULL,
+            status TEXT NOT NULL,
+            payload TEXT NOT NULL,
+            state TEXT NOT NULL DEFAULT 'queued',
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_at TEXT,
+            last_error TEXT,
+            created_at TEXT NOT NULL,
+            sent_at TEXT
+        )""",
+        "CREATE INDEX notifications_due ON notifications (next_at) WHERE state = 'queued'",
+        "CREATE INDEX notifications_queued_by_no ON notifications (tracking_no, id) WHERE state = 'queued'",
+    ]),
 ]
+
+_APPLICATION_COLUMNS = ("tracking_no, provisional_no, item, item_name, department, service, status, submitted_at, "
+                        "clock_from, promised_days, legal_days, promised_date, legal_date, terminal, finished_at, "
+                        "rejection_by, rejection_at, rejection_note")
+_NOTIFICATION_COLUMNS = "id, tracking_no, status, payload, state, attempts, next_at, last_error, created_at, sent_at"
+
+
+def _row_application(row: tuple) -> Application:
+    rejection = None if row[15] is None else Rejection(row[15], datetime.fromisoformat(row[16]), row[17] or "")
+    return Application(tracking_no=row[0], provisional_no=row[1], item=row[2], item_name=row[3], department=row[4],
+                       service=row[5], status=row[6], submitted_at=datetime.fromisoformat(row[7]),
+                       clock_from=date.fromisoformat(row[8]), promised_days=row[9], legal_days=row[10],
+                       promised_date=date.fromisoformat(row[11]), legal_date=date.fromisoformat(row[12]),
+                       terminal=row[13], finished_at=_dt(row[14]), rejection=rejection)
+
+
+def _row_notification(row: tuple) -> Notification:
+    return Notification(id=row[0], tracking_no=row[1], status=row[2], payload=json.loads(row[3]), state=row[4],
+                        attempts=row[5], next_at=_dt(row[6]), last_error=row[7],
+                        created_at=datetime.fromisoformat(row[8]), sent_at=_dt(row[9]))
+
+
+def application_event_data(app: Application, step: Step) -> dict:
+    """What the public event stream and the webhook say of a change: no personal data and
+    no staff names."""
+    return {"tracking_no": app.tracking_no, "item": app.item, "item_name": app.item_name,
+            "department": app.department, "service": app.service, "status": app.status,
+            "action": step.action, "rejection_pending": app.rejection is not None,
+            "promised_date": app.promised_date.isoformat(), "legal_date": app.legal_date.isoformat()}
 
 # seq is the order of issue, and so the place in line (engine.Ticket.queue_seq): a transfer
 # or reinstatement keeps it.
@@ -584,6 +703,204 @@ class Store:
         return [StoredEvent(*row) for row in self.conn.execute(
             "SELECT id, type, data FROM events WHERE id > ? ORDER BY id LIMIT ?", (event_id, limit))]
 
+    # -- applications ----------------------------------------------------------------
+
+    def submit_application(self, item, *, terminal: str, id_hash: str, sealed: bytes, fingerprint: str,
+                           provisional_no: str | None, caller: str, idempotency_key: str,
+                           notify: bool = False) -> tuple[Application, bool]:
+        """File an application for `item` (a content.model.ItemGuide); returns it and whether
+        it is an earlier answer to the same Idempotency-Key or provisional number.
+
+        `sealed` is the applicant record already encrypted, `id_hash` the keyed hash of the ID
+        number, `fingerprint` a keyed hash of the request body: a replay must match it.
+        """
+        fingerprint = f"application|{fingerprint}"
+        with self._change() as (now, _day):
+            row = self.conn.execute("SELECT fingerprint, ticket FROM idempotency WHERE caller = ? AND key = ?",
+                                    (caller, idempotency_key)).fetchone()
+            if row is not None:
+                if row[0] != fingerprint:
+                    raise IdempotencyConflict(f"Idempotency-Key {idempotency_key!r} was already used for another "
+                                              "request; use a new key for a new application")
+                return self._application(row[1].removeprefix("application:")), True
+            if provisional_no is not None:
+                row = self.conn.execute("SELECT fingerprint, tracking_no FROM applications WHERE provisional_no = ?",
+                                        (provisional_no,)).fetchone()
+                if row is not None:
+                    if row[0] != fingerprint:
+                        raise IdempotencyConflict(f"provisional number {provisional_no} already belongs to another "
+                                                  f"application ({row[1]}); a terminal must not reuse one")
+                    self.conn.execute("INSERT INTO idempotency VALUES (?, ?, ?, ?, ?)",
+                                      (caller, idempotency_key, fingerprint, f"application:{row[1]}", _ts(now)))
+                    return self._application(row[1]), True
+            day = now.astimezone(self.hall.tz).date()
+            # The day's counter, in this write transaction: two terminals never share a number.
+            n = self.conn.execute("INSERT INTO application_counters VALUES (?, 1) ON CONFLICT DO UPDATE "
+                                  "SET n = n + 1 RETURNING n", (day.isoformat(),)).fetchone()[0]
+            promised, legal = rules.deadlines(day, item.promised_days, item.legal_days, self.hall.calendar)
+            app = Application(tracking_no=f"{TRACKING_PREFIX}{day:%Y%m%d}-{n:04d}", provisional_no=provisional_no,
+                              item=item.code, item_name=item.name, department=item.department,
+                              service=item.service, status=rules.SUBMITTED, submitted_at=now, clock_from=day,
+                              promised_days=item.promised_days, legal_days=item.legal_days,
+                              promised_date=promised, legal_date=legal, terminal=terminal)
+            self.conn.execute(
+                "INSERT INTO applications (tracking_no, provisional_no, day, item, item_name, department, service, "
+                "status, submitted_at, clock_from, promised_days, legal_days, promised_date, legal_date, terminal, "
+                "id_hash, applicant, fingerprint) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (app.tracking_no, provisional_no, day.isoformat(), app.item, app.item_name, app.department,
+                 app.service, app.status, _ts(now), day.isoformat(), app.promised_days, app.legal_days,
+                 promised.isoformat(), legal.isoformat(), terminal, id_hash, sealed, fingerprint))
+            self.conn.execute("INSERT INTO idempotency VALUES (?, ?, ?, ?, ?)",
+                              (caller, idempotency_key, fingerprint, f"application:{app.tracking_no}", _ts(now)))
+            self._record_step(app, Step("submit", app.status, now, terminal, None), notify)
+        return app, False
+
+    def act_on_application(self, number: str, action: str, actor: str, note: str | None = None,
+                           guard: Callable[[Application], None] | None = None,
+                           notify: bool = False) -> tuple[Application, Step]:
+        """One step of an application's life (applications.transition); `guard` sees the
+        application first, inside the transaction, and may refuse."""
+        with self._change() as (now, _day):
+            app = self._application(number)
+            if guard is not None:
+                guard(app)
+            new, step = rules.transition(app, action, actor, note, now, now.astimezone(self.hall.tz).date(),
+                                         self.hall.calendar)
+            rej = new.rejection
+            self.conn.execute(
+                "UPDATE applications SET status = ?, clock_from = ?, promised_date = ?, legal_date = ?, "
+                "finished_at = ?, rejection_by = ?, rejection_at = ?, rejection_note = ? WHERE tracking_no = ?",
+                (new.status, new.clock_from.isoformat(), new.promised_date.isoformat(), new.legal_date.isoformat(),
+                 _ts(new.finished_at), rej and rej.by, rej and _ts(rej.at), rej and rej.note, new.tracking_no))
+            self._record_step(new, step, notify)
+        return new, step
+
+    def _record_step(self, app: Application, step: Step, notify: bool) -> None:
+        self.conn.execute("INSERT INTO application_steps (tracking_no, action, status, at, actor, note) "
+                          "VALUES (?, ?, ?, ?, ?, ?)",
+                          (app.tracking_no, step.action, step.status, _ts(step.at), step.actor, step.note))
+        data = application_event_data(app, step)
+        kind = "application.submitted" if step.action == "submit" else "application.changed"
+        self._append_event(Event(kind, None, None), step.at, {"application": data})
+        # Only changes a citizen cares about: not a pending rejection, nor its denial.
+        if notify and step.action not in ("reject", "deny_rejection"):
+            payload = {**data, "at": step.at.astimezone(self.hall.tz).isoformat(timespec="seconds"),
+                       "note": step.note if step.action in ("return", "approve_rejection") else None}
+            self.conn.execute("INSERT INTO notifications (tracking_no, status, payload, next_at, created_at) "
+                              "VALUES (?, ?, ?, ?, ?)",
+                              (app.tracking_no, app.status, json.dumps(payload, ensure_ascii=False),
+                               _ts(step.at), _ts(step.at)))
+
+    def _application(self, number: str) -> Application:
+        app = self.application(number)
+        if app is None:
+            raise NotFound(f"no application {number}; check the number on the receipt")
+        return app
+
+    def application(self, number: str) -> Application | None:
+        """By tracking number, or by the provisional number a terminal printed while offline."""
+        row = self.conn.execute(f"SELECT {_APPLICATION_COLUMNS} FROM applications WHERE tracking_no = ?",
+                                (number,)).fetchone()
+        if row is None:
+            row = self.conn.execute(f"SELECT {_APPLICATION_COLUMNS} FROM applications WHERE provisional_no = ?",
+                                    (number,)).fetchone()
+        return None if row is None else _row_application(row)
+
+    def record_personal_access(self, tracking_no: str, actor: str) -> None:
+        """Who opened an applicant's personal data, and when: a step staff see, the public does not."""
+        app = self._application(tracking_no)
+        with self._transaction():
+            self.conn.execute("INSERT INTO application_steps (tracking_no, action, status, at, actor) "
+                              "VALUES (?, 'view_personal', ?, ?, ?)", (tracking_no, app.status, _ts(self.clock()), actor))
+
+    def applicant_record(self, tracking_no: str) -> tuple[str, bytes]:
+        """The keyed hash of the ID number and the sealed applicant record."""
+        row = self.conn.execute("SELECT id_hash, applicant FROM applications WHERE tracking_no = ?",
+                                (tracking_no,)).fetchone()
+        if row is None:
+            raise NotFound(f"no application {tracking_no}")
+        return row[0], row[1]
+
+    def application_steps(self, tracking_no: str) -> list[Step]:
+        return [Step(r[0], r[1], datetime.fromisoformat(r[2]), r[3], r[4]) for r in self.conn.execute(
+            "SELECT action, status, at, actor, note FROM application_steps WHERE tracking_no = ? ORDER BY id",
+            (tracking_no,))]
+
+    def applications_of_person(self, id_hash: str, limit: int = 50) -> list[Application]:
+        """A person's applications (by the keyed hash of the ID number), newest first."""
+        return [_row_application(r) for r in self.conn.execute(
+            f"SELECT {_APPLICATION_COLUMNS} FROM applications WHERE id_hash = ? ORDER BY seq DESC LIMIT ?",
+            (id_hash, limit))]
+
+    def applications(self, services: tuple[str, ...] | None = None,
+                     statuses: tuple[str, ...] | None = None) -> list[Application]:
+        """Applications of the given queue services and statuses (all if None), oldest first."""
+        where, args = [], []
+        for column, values in (("service", services), ("status", statuses)):
+            if values is not None:
+                where.append(f"{column} IN ({', '.join('?' * len(values))})")
+                args += values
+        sql = f"SELECT {_APPLICATION_COLUMNS} FROM applications"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        return [_row_application(r) for r in self.conn.execute(sql + " ORDER BY seq", args)]
+
+    def applications_filed(self, first: date, last: date) -> list[Application]:
+        """Applications filed on the hall's local dates `first` to `last`, inclusive."""
+        return [_row_application(r) for r in self.conn.execute(
+            f"SELECT {_APPLICATION_COLUMNS} FROM applications WHERE day BETWEEN ? AND ? ORDER BY seq",
+            (first.isoformat(), last.isoformat()))]
+
+    # -- throttling ------------------------------------------------------------------
+
+    def throttle_hits(self, scopes: tuple[str, ...], since: datetime) -> dict[str, list[datetime]]:
+        """When each scope was last counted since `since`, oldest first."""
+        hits: dict[str, list[datetime]] = {s: [] for s in scopes}
+        for scope in scopes:
+            hits[scope] = [datetime.fromisoformat(at) for (at,) in self.conn.execute(
+                "SELECT at FROM throttle WHERE scope = ? AND at > ? ORDER BY at", (scope, _ts(since)))]
+        return hits
+
+    def throttle_count(self, scopes: tuple[str, ...], forget_before: datetime) -> None:
+        """Count one try against each scope; forget tries older than `forget_before`."""
+        now = _ts(self.clock())
+        with self._transaction():
+            self.conn.executemany("INSERT INTO throttle VALUES (?, ?)", [(s, now) for s in scopes])
+            self.conn.execute("DELETE FROM throttle WHERE at < ?", (_ts(forget_before),))
+
+    # -- notifications -----------------------------------------------------------------
+
+    def notifications_due(self, now: datetime, limit: int = 20) -> list[Notification]:
+        """Queued notifications whose time has come; one application's go out in order, so a
+        later one waits while an earlier one is being retried."""
+        return [_row_notification(r) for r in self.conn.execute(
+            f"SELECT {_NOTIFICATION_COLUMNS} FROM notifications AS n WHERE state = 'queued' AND next_at <= ? "
+            "AND NOT EXISTS (SELECT 1 FROM notifications AS o WHERE o.tracking_no = n.tracking_no "
+            "AND o.state = 'queued' AND o.id < n.id) ORDER BY next_at, id LIMIT ?", (_ts(now), limit))]
+
+    def next_notification_at(self) -> datetime | None:
+        row = self.conn.execute("SELECT MIN(next_at) FROM notifications WHERE state = 'queued'").fetchone()
+        return _dt(row[0])
+
+    def notification_sent(self, notification_id: int) -> None:
+        with self._transaction():
+            self.conn.execute("UPDATE notifications SET state = 'sent', attempts = attempts + 1, sent_at = ?, "
+                              "next_at = NULL WHERE id = ?", (_ts(self.clock()), notification_id))
+
+    def notification_failed(self, notification_id: int, error: str, retry_at: datetime | None) -> None:
+        """A failed attempt: try again at `retry_at`, or give up (state 'failed') if None."""
+        with self._transaction():
+            self.conn.execute("UPDATE notifications SET state = ?, attempts = attempts + 1, last_error = ?, "
+                              "next_at = ? WHERE id = ?",
+                              ("queued" if retry_at else "failed", error[:500], _ts(retry_at), notification_id))
+
+    def notifications(self, limit: int = 200, state: str | None = None) -> list[Notification]:
+        """The newest notifications first."""
+        where = "WHERE state = ?" if state else ""
+        args: tuple = (state, limit) if state else (limit,)
+        return [_row_notification(r) for r in self.conn.execute(
+            f"SELECT {_NOTIFICATION_COLUMNS} FROM notifications {where} ORDER BY id DESC LIMIT ?", args)]
+
     # -- tokens --------------------------------------------------------------------
 
     def create_token(self, role: str, name: str, windows: tuple[int, ...] = ()) -> str:
@@ -596,6 +913,8 @@ class Store:
             raise ValueError(f"an active token is already named {name!r}; choose another name")
         if role == "staff" and not windows:
             raise ValueError("a staff token needs the windows it may act at, e.g. --windows 1,2")
+        if windows and role not in ("staff", "supervisor"):
+            raise ValueError(f"a {role} token takes no windows")
         unknown = [w for w in windows if w not in self.hall.windows]
         if unknown:
             raise ValueError(f"no window {', '.join(map(str, unknown))} in this hall; "

@@ -1,0 +1,283 @@
+"""Applications over real HTTP (`kiosq server` subprocesses, tests/queue/conftest.py): an
+acknowledged application survives kill -9, no personal data is on disk or in the log in
+clear, and the webhook notifier retries, keeps its record and resumes after a restart."""
+
+import http.server
+import json
+import os
+import stat
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from kiosq.content.model import id_number_valid
+
+pytestmark = pytest.mark.slow
+TIMEOUT = 10.0
+
+
+def fictitious_id(area: int, birth: str, seq: int) -> str:
+    """An ID number with a valid check digit and an area code (9999xx) no province uses."""
+    stem = f"9999{area:02d}{birth}{seq:03d}"
+    number = next(stem + c for c in "0123456789X" if id_number_valid(stem + c))
+    return number
+
+
+PEOPLE = [  # (id, name, phone): all made up
+    (fictitious_id(11, "19780214", 101), "欧阳测试", "13500001111"),
+    (fictitious_id(12, "19991231", 202), "测试四", "13600002222"),
+    (fictitious_id(13, "20010705", 303), "虚构名", "15700003333"),
+]
+
+
+def application(id_number, name, phone, **extra):
+    return {"item": "GA-SFZ-002", "applicant": {"id_number": id_number, "name": name, "phone": phone,
+                                                "address": "虚构省示例市演示区测试路9号", "source": "card"},
+            "values": {"applicant_name": name, "id_number": id_number, "phone": phone, "reason": "expired",
+                       "delivery": "post", "mailing_address": "虚构省示例市演示区测试路9号", "promise": True},
+            **extra}
+
+
+def post(srv, path, role, body=None, key=None):
+    headers = {"Authorization": f"Bearer {srv.tokens[role]}"}
+    if key:
+        headers["Idempotency-Key"] = key
+    return requests.post(srv.url + path, json=body, headers=headers, timeout=TIMEOUT)
+
+
+def get(srv, path, role=None):
+    headers = {"Authorization": f"Bearer {srv.tokens[role]}"} if role else {}
+    return requests.get(srv.url + path, headers=headers, timeout=TIMEOUT)
+
+
+def wait_for(check, timeout=TIMEOUT, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.05)  # polling interval of a bounded wait
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_an_acknowledged_application_survives_kill_9(hall_server):
+    srv = hall_server()
+    id_number, name, phone = PEOPLE[0]
+    r = post(srv, "/api/applications", "terminal", application(id_number, name, phone, provisional_no="P-T-0001"),
+             key="crash-1")
+    assert r.status_code == 201
+    filed = r.json()
+    srv.kill()
+    srv.start()
+    after = get(srv, f"/api/applications/{filed['tracking_no']}?id_last4={id_number[-4:]}")
+    assert after.status_code == 200 and after.json()["status"] == "submitted"
+    assert after.json()["promised_date"] == filed["promised_date"]
+    # The outbox retries after the crash, with the same key or only the provisional number.
+    for key in ("crash-1", "crash-1-retry"):
+        again = post(srv, "/api/applications", "terminal", application(id_number, name, phone, provisional_no="P-T-0001"),
+                     key=key)
+        assert again.status_code == 201 and again.json() == filed and again.headers["Idempotent-Replayed"] == "true"
+    assert get(srv, "/api/applications", "admin").json()["count"] == 1
+    # The day's counter survived too: the next number follows.
+    nxt = post(srv, "/api/applications", "terminal", application(*PEOPLE[1]), key="crash-2").json()
+    assert nxt["tracking_no"].endswith("-0002")
+
+
+def test_no_personal_data_in_clear_on_disk_or_in_the_log(hall_server):
+    srv = hall_server()
+    numbers = []
+    for i, (id_number, name, phone) in enumerate(PEOPLE):
+        r = post(srv, "/api/applications", "terminal", application(id_number, name, phone), key=f"pd-{i}")
+        assert r.status_code == 201
+        numbers.append(r.json()["tracking_no"])
+        # Every path that touches the data: lookups right and wrong, by card, staff views, actions.
+        assert get(srv, f"/api/applications/{numbers[-1]}?id_last4={id_number[-4:]}").status_code == 200
+        assert get(srv, f"/api/applications/{numbers[-1]}?id_last4=0000").status_code == 403
+        assert post(srv, "/api/applications/lookup", "terminal", {"id_number": id_number}).status_code == 200
+        assert post(srv, f"/api/applications/{numbers[-1]}/accept", "staff").status_code == 200
+        assert get(srv, f"/api/applications/{numbers[-1]}/personal", "admin").json()["applicant"]["phone"] == phone
+    bad = application(PEOPLE[0][0][:-1] + "0", PEOPLE[0][1], "1" * 11)  # invalid: refused, must not be logged
+    assert post(srv, "/api/applications", "terminal", bad, key="pd-bad").status_code == 422
+    assert get(srv, "/api/applications", "staff").json()["count"] == 3
+
+    key_file = srv.data_dir / "applicant.key"
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    db, wal = srv.data_dir / "kiosq.db", srv.data_dir / "kiosq.db-wal"
+    assert wal.stat().st_size > 0  # the server still runs: the rows are (also) in the WAL
+
+    def secrets():
+        for id_number, name, phone in PEOPLE:
+            yield id_number, id_number.encode()
+            yield id_number, id_number[:17].encode()  # without the check digit
+            yield name, name.encode("utf-8")
+            yield name, name.encode("gb18030")
+            yield phone, phone.encode()
+        yield "address", "测试路9号".encode()
+
+    def search(files):
+        blobs = {f.name: f.read_bytes() for f in files if f.exists()}
+        return [(label, name) for name, blob in blobs.items() for label, needle in secrets() if needle in blob]
+
+    files = [db, wal, srv.data_dir / "kiosq.db-shm"]
+    # The search does see what is stored in clear: tracking numbers and item names.
+    everything = b"".join(f.read_bytes() for f in files if f.exists())
+    assert numbers[0].encode() in everything and "居民身份证换领".encode() in everything
+    assert search(files) == []
+    srv.kill()  # a crash leaves the WAL as it is
+    assert search(files) == []
+    log = Path(srv.log_path)
+    assert search([log]) == [] and "personal data of" in log.read_text("utf-8")
+    # The key is in its own file and nowhere in the database.
+    key = json.loads(key_file.read_text())
+    assert search(files) == [] and key["seal"].encode() not in db.read_bytes() + (wal.read_bytes() if wal.exists() else b"")
+
+
+# -- the webhook ------------------------------------------------------------------------
+
+
+class Receiver:
+    """A local webhook: answers 500 to the first `fail` requests, then 200; keeps them all."""
+
+    def __init__(self, fail: int = 0) -> None:
+        self.fail = fail
+        self.requests: list[tuple[dict, dict]] = []
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 (http.server's name)
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                receiver.requests.append((dict(self.headers), body))
+                failing = len(receiver.requests) <= receiver.fail
+                self.send_response(500 if failing else 200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/sms"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(TIMEOUT)
+
+
+@pytest.fixture
+def receivers():
+    made = []
+
+    def make(fail=0):
+        made.append(Receiver(fail))
+        return made[-1]
+
+    yield make
+    for r in made:
+        r.close()
+
+
+def hall_with_webhook(data_dir: Path, url: str) -> None:
+    default = (Path(__file__).resolve().parents[2] / "queue" / "halls" / "default.toml").read_text("utf-8")
+    data_dir.mkdir(parents=True, exist_ok=True)
+    (data_dir / "hall.toml").write_text(default + f'\n[notify]\nwebhook_url = "{url}"\nretry_seconds = 0.2\n'
+                                        "max_retry_seconds = 1\n", "utf-8")
+
+
+def test_the_webhook_is_retried_until_the_receiver_takes_it(hall_server, receivers, tmp_path):
+    receiver = receivers(fail=2)
+    hall_with_webhook(tmp_path / "hook", receiver.url)
+    srv = hall_server(tmp_path / "hook")
+    id_number, name, phone = PEOPLE[2]
+    number = post(srv, "/api/applications", "terminal", application(id_number, name, phone), key="w1").json()["tracking_no"]
+    wait_for(lambda: len(receiver.requests) >= 3, what="three deliveries")
+    headers, payload = receiver.requests[-1]
+    assert payload["tracking_no"] == number and payload["status"] == "submitted" and payload["phone"] == phone
+    assert payload["item_name"] == "居民身份证换领" and "id_number" not in json.dumps(payload)
+    assert name not in json.dumps(payload, ensure_ascii=False)
+    assert len({h["Idempotency-Key"] for h, _ in receiver.requests}) == 1  # the same notification each time
+
+    def record():
+        out = get(srv, "/api/notifications", "admin").json()["notifications"]
+        return out if out and out[0]["state"] == "sent" else None
+
+    sent = wait_for(record, what="the record to say sent")[0]
+    assert (sent["tracking_no"], sent["attempts"], sent["last_error"]) == (number, 3, "HTTP 500 Internal Server Error")
+    assert "phone" not in sent["payload"]
+    # The next change goes out at once; a pending rejection is not the citizen's news.
+    post(srv, f"/api/applications/{number}/accept", "staff")
+    post(srv, f"/api/applications/{number}/reject", "staff", {"note": "测试"})
+    wait_for(lambda: len(receiver.requests) >= 4, what="the accept notice")
+    assert receiver.requests[3][1]["status"] == "accepted"
+    assert [n["status"] for n in get(srv, "/api/notifications", "admin").json()["notifications"]] == [
+        "accepted", "submitted"]
+    assert get(srv, "/api/notifications", "staff").status_code == 403
+    assert phone not in srv.log(full=True)
+
+
+def test_queued_notifications_are_sent_after_a_restart(hall_server, receivers, tmp_path):
+    receiver = receivers()
+    gone_port = receiver.server.server_address[1]
+    receiver.close()  # nobody listens: every try fails
+    hall_with_webhook(tmp_path / "resume", f"http://127.0.0.1:{gone_port}/sms")
+    srv = hall_server(tmp_path / "resume")
+    number = post(srv, "/api/applications", "terminal", application(*PEOPLE[0]), key="r1").json()["tracking_no"]
+
+    def failed_once():
+        out = get(srv, "/api/notifications", "admin").json()["notifications"]
+        return out and out[0]["attempts"] >= 1 and out[0]["state"] == "queued"
+
+    wait_for(failed_once, what="a failed attempt")
+    assert "cannot reach the webhook" in get(srv, "/api/notifications", "admin").json()["notifications"][0]["last_error"]
+    srv.kill()
+    # The receiver comes back on the same port; so does the server, which resumes sending.
+    again = http.server.ThreadingHTTPServer  # a new receiver bound to the old port
+    got = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802
+            got.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = again(("127.0.0.1", gone_port), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        srv.start()
+        wait_for(lambda: got, what="the delivery after the restart")
+        assert got[0]["tracking_no"] == number and got[0]["phone"] == PEOPLE[0][2]
+        sent = wait_for(lambda: [n for n in get(srv, "/api/notifications?state=sent", "admin").json()["notifications"]],
+                        what="the record")
+        assert sent[0]["tracking_no"] == number
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(TIMEOUT)
+
+
+def test_the_data_folder_keeps_its_key_between_starts(hall_server):
+    srv = hall_server()
+    key_before = (srv.data_dir / "applicant.key").read_bytes()
+    id_number, name, phone = PEOPLE[1]
+    number = post(srv, "/api/applications", "terminal", application(id_number, name, phone), key="k").json()["tracking_no"]
+    srv.stop()
+    srv.start()
+    assert (srv.data_dir / "applicant.key").read_bytes() == key_before
+    assert get(srv, f"/api/applications/{number}?id_last4={id_number[-4:]}").json()["applicant"]["name"] == "测*四"
+    os.chmod(srv.data_dir / "applicant.key", 0o644)
+    srv.stop()
+    with pytest.raises(BaseException) as failed:  # pytest.fail inside start(): the server refuses
+        srv.start(timeout=5)
+    assert "chmod 600" in str(failed.value)
