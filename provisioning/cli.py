@@ -101,8 +101,9 @@ def _windows(_ctx, _param, value: str | None) -> tuple[int, ...]:
 
 
 @server.command(context_settings=CONTEXT)
-@click.option("--role", type=click.Choice(["terminal", "staff", "admin"]), required=True,
-              help="terminal: issues tickets; staff: acts at its windows; admin: everything.")
+@click.option("--role", type=click.Choice(["terminal", "staff", "supervisor", "admin"]), required=True,
+              help="terminal: issues tickets, files applications; staff: acts at its windows; supervisor: "
+                   "acts at every window and approves rejections of applications; admin: everything.")
 @click.option("--name", required=True, help="Who or what holds it, e.g. T01 or 张敏.")
 @click.option("--windows", callback=_windows, help="Staff only: the windows it may act at, e.g. 1,2.")
 @data_dir_option
