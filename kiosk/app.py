@@ -27,6 +27,7 @@ from kiosq.kiosk.guides import Guides
 from kiosq.kiosk.maintenance import CornerTaps, PinGuard
 from kiosq.kiosk.messages import messages
 from kiosq.kiosk.server import HallClient, new_key
+from kiosq.kiosk.speech import Speaker
 from kivy.app import App
 from kivy.clock import Clock, mainthread
 from kivy.core.text import DEFAULT_FONT, LabelBase
@@ -48,7 +49,7 @@ SCREENS = {"home": "HomeScreen", "guide": "GuideScreen", "detail": "DetailScreen
            "maintenance_pin": "MaintenancePinScreen", "maintenance": "MaintenanceScreen"}
 SIZES = {False: {"body_dp": 22, "title_dp": 32, "target_dp": 64},
          True: {"body_dp": 30, "title_dp": 40, "target_dp": 90}}  # 长辈模式: text ≥ 30 dp, targets ≥ 90 dp
-PRINT_OK = ("print_done", "print_done_near_end")
+PRINT_OK = ("print_done", "print_done_near_end", "print_a4_done")
 
 
 def load_kv(path: Path) -> None:
@@ -63,6 +64,7 @@ class KiosqApp(App):
 
     lang = StringProperty("zh")
     elder = BooleanProperty(False)
+    speech_on = BooleanProperty(True)  # spoken prompts, in 长辈模式 only; the citizen may switch them off
     msg = DictProperty()
     body_dp = NumericProperty(SIZES[False]["body_dp"])
     title_dp = NumericProperty(SIZES[False]["title_dp"])
@@ -103,10 +105,13 @@ class KiosqApp(App):
     test_print_message = StringProperty("")
     last_slip_png = StringProperty("")
 
-    def __init__(self, config: KioskConfig | None = None, *, kiosk: bool = False, **kwargs: object) -> None:
+    def __init__(self, config: KioskConfig | None = None, *, kiosk: bool = False, speaker: Speaker | None = None,
+                 **kwargs: object) -> None:
         self.kiosk_config = config or KioskConfig()
         self.kiosk = kiosk
         super().__init__(**kwargs)
+        self.speaker = speaker or Speaker()
+        self.speech_on = self.kiosk_config.speech and self.speaker.available
         self.lang, self.elder = self.kiosk_config.lang, self.kiosk_config.elder
         self.msg = messages(self.lang)
         self.on_elder(self, self.elder)
@@ -116,6 +121,7 @@ class KiosqApp(App):
         self.server = (HallClient(self.kiosk_config.server_url, self.kiosk_config.terminal_token)
                        if self.kiosk_config.server_url else None)
         self.ticket_key: str | None = None  # the Idempotency-Key of the confirm in progress
+        self._preselect = ""  # the service to confirm once the services load (a ticket from a guide)
         self.idle = None
         self.prompt = None
         self.monitor = None
@@ -178,6 +184,7 @@ class KiosqApp(App):
             self.printer.close()
         if self.server is not None:
             self.server.close()
+        self.speaker.close()
 
     # --- preferences
 
@@ -190,9 +197,46 @@ class KiosqApp(App):
 
     def toggle_language(self) -> None:
         self.lang = "en" if self.lang == "zh" else "zh"
+        self.speak_screen()
 
     def toggle_elder(self) -> None:
         self.elder = not self.elder
+        if self.elder:
+            self.speak_screen()
+        else:
+            self.speaker.stop()
+
+    def toggle_speech(self) -> None:
+        self.speech_on = not self.speech_on and self.speaker.available
+        if self.speech_on:
+            self.speak_screen()
+        else:
+            self.speaker.stop()
+
+    # --- spoken prompts (长辈模式)
+
+    def spoken_prompt(self, name: str) -> str:
+        """What the screen says when it opens: its own words (an item's or a service's
+        name, a ticket number), never anything a citizen typed or a card held."""
+        from kiosq.kiosk.speech import spell_number
+
+        template = self.msg.get(f"say_{name}", "")
+        if not template:
+            return ""
+        en = self.lang == "en"
+        if name == "detail" and self.item_code and self.guides is not None:
+            item = self.guides.item(self.item_code)
+            return template.format(name=item.name_en if en else item.name)
+        if name == "ticket_confirm":
+            return template.format(name=self.service.get("name_en" if en else "name", ""))
+        if name == "ticket_done":
+            return template.format(number=spell_number(self.ticket.get("number", ""), self.lang))
+        return template
+
+    def speak_screen(self, name: str | None = None) -> None:
+        """Say the current screen's prompt, in 长辈模式 with speech on."""
+        if self.elder and self.speech_on:
+            self.speaker.say(self.spoken_prompt(name or self.manager.current), self.lang)
 
     # --- screens
 
@@ -209,6 +253,7 @@ class KiosqApp(App):
             self.history.append(self.manager.current)
         self.screen(name)
         self.manager.current = name
+        self.speak_screen(name)
 
     def back(self) -> None:
         self.show(self.history.pop() if self.history else "home", remember=False)
@@ -239,6 +284,27 @@ class KiosqApp(App):
         self.print_message = self.msg["printing"]
         print_in_background(self.printer, self.guides.item(self.item_code), self.lang, self._show_printed)
 
+    def print_item_a4(self) -> None:
+        """Print the open item's guide on the A4 printer, on a worker thread."""
+        from kiosq.kiosk.printing import print_a4_guide
+
+        if self.printing or not self.item_code or not self.kiosk_config.a4_printer_uri:
+            return
+        self.printing, self.print_failed = True, False
+        self.print_message = self.msg["printing"]
+        uri, item, lang = self.kiosk_config.a4_printer_uri, self.guides.item(self.item_code), self.lang
+        hall = self.hall.get("hall") or self.msg["app_title"]
+        threading.Thread(target=lambda: self._show_printed(print_a4_guide(uri, item, lang, hall)),
+                         name=f"print-a4-{item.code}", daemon=True).start()
+
+    def ticket_for_item(self) -> None:
+        """Take a ticket for the open item's queue service: the confirm screen once the
+        services have loaded (the list of services if the hall does not have that one now)."""
+        if self.server is None or not self.item_code:
+            return
+        self._preselect = self.guides.item(self.item_code).service
+        self.open_tickets()
+
     @mainthread  # called by the worker; runs on the UI thread
     def _show_printed(self, key: str) -> None:
         self.printing = False
@@ -268,6 +334,12 @@ class KiosqApp(App):
         self.services = loaded.services
         self.services_error, self.services_error_kind = loaded.error, loaded.kind
         self.services_state = "error" if loaded.error else "ready"
+        self._confirm_preselected()
+
+    def _confirm_preselected(self) -> None:
+        code, self._preselect = self._preselect, ""
+        if code and self.services_state == "ready" and self.manager.current == "ticket":
+            self.choose_service(code)
 
     def choose_service(self, code: str) -> None:
         """Confirm a ticket for this service next; a new service is a new confirm."""
@@ -435,7 +507,10 @@ class KiosqApp(App):
         self.service, self.ticket, self.ticket_print_key = {}, {}, ""
         self.ticket_error = self.ticket_error_kind = ""
         self.pin_entry = self.pin_message = self.test_print_message = ""
+        self._preselect = ""
         self.lang, self.elder = self.kiosk_config.lang, self.kiosk_config.elder
+        self.speech_on = self.kiosk_config.speech and self.speaker.available
+        self.speaker.stop()
         self.go_home()
 
     def _on_any_touch(self, _window: object, _touch: object) -> bool:
@@ -450,6 +525,8 @@ class KiosqApp(App):
         self.prompt.seconds = seconds
         if self.prompt.parent is None:
             self.prompt.open(animation=False)
+            if self.elder and self.speech_on:
+                self.speaker.say(self.msg["say_idle"], self.lang)
 
     def _hide_prompt(self) -> None:
         if self.prompt is not None and self.prompt.parent is not None:

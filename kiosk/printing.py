@@ -1,11 +1,14 @@
-"""Printing an item guide slip off the UI thread: the worker builds the slip, asks the
-printer and prints; the outcome comes back as a message key for the screen."""
+"""Printing off the UI thread: the worker builds an item guide slip (or an A4 guide), asks
+the printer and prints; the outcome comes back as a message key for the screen."""
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
 
 from kiosq.content.document import guide_document
 from kiosq.content.model import ItemGuide
@@ -88,3 +91,34 @@ def print_in_background(printer: Printer | None, item: ItemGuide, lang: str,
                               name=f"print-{item.code}", daemon=True)
     worker.start()
     return worker
+
+
+def print_a4_guide(uri: str | None, item: ItemGuide, lang: str, hall: str) -> str:
+    """Print the item's guide on A4: `cups:QUEUE` through CUPS, `file:/path/out.pdf` into a
+    file (written whole, then renamed into place). The message key of what happened;
+    blocks (call it from a worker) and never raises."""
+    from kiosq.devices.documents import A4Error, guide_pdf, print_pdf
+    from kiosq.devices.uri import DeviceURIError, parse_uri
+
+    if not uri:
+        return "print_a4_none"
+    try:
+        target = parse_uri(uri)
+        if target.scheme not in ("cups", "file"):
+            raise DeviceURIError(f"an A4 printer is cups:QUEUE or file:/path/out.pdf, not {uri}")
+        pdf = guide_pdf(guide_document(item, lang), hall, datetime.now())
+        if target.scheme == "cups":
+            job = print_pdf(pdf, target.target, f"{item.code} {item.name}")
+            log.info("A4 guide for %s sent to CUPS queue %s as job %s", item.code, target.target, job)
+        else:
+            path = Path(target.target)
+            partial = path.with_name(path.name + ".partial")
+            partial.write_bytes(pdf)
+            os.replace(partial, path)
+    except (A4Error, DeviceURIError, OSError) as e:
+        log.warning("A4 guide for %s not printed: %s", item.code, e)
+        return "print_a4_failed"
+    except Exception:
+        log.exception("A4 guide for %s failed", item.code)
+        return "print_a4_failed"
+    return "print_a4_done"

@@ -1,11 +1,14 @@
 """The kiosk's shared widgets (styled in widgets.kv): tiles, list buttons, the on-screen
-keyboard, the idle prompt, the status bar and the maintenance corner."""
+keyboard, the idle prompt, the status bar, QR codes and the maintenance corner."""
 
 from __future__ import annotations
 
 from kivy.properties import NumericProperty, ObjectProperty, StringProperty
+from kivy.graphics.texture import Texture
+from kivy.uix.behaviors import ButtonBehavior
 from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.button import Button
+from kivy.uix.image import Image
 from kivy.uix.label import Label
 from kivy.uix.modalview import ModalView
 from kivy.uix.widget import Widget
@@ -31,8 +34,38 @@ class ListButton(Button):
     level = NumericProperty(0)  # 1: indented under the line above
 
 
+class QrCode(Image):
+    """A QR code of `data`, drawn module by module (nearest filtering keeps it sharp at any
+    size), dark on white with the quiet zone the standard asks for; nothing when data is ""."""
+
+    data = StringProperty("")
+
+    def on_data(self, _widget: object, data: str) -> None:
+        if not data:
+            self.texture = None
+            return
+        import qrcode
+
+        code = qrcode.QRCode(border=4, error_correction=qrcode.constants.ERROR_CORRECT_M)
+        code.add_data(data)
+        code.make(fit=True)
+        matrix = code.get_matrix()
+        side = len(matrix)
+        dark, light = b"\x10\x10\x10\xff", b"\xff\xff\xff\xff"
+        # textures start at the bottom row; RGBA keeps every row 4-byte aligned
+        pixels = b"".join(dark if cell else light for row in reversed(matrix) for cell in row)
+        texture = Texture.create(size=(side, side), colorfmt="rgba")
+        texture.mag_filter = texture.min_filter = "nearest"
+        texture.blit_buffer(pixels, colorfmt="rgba", bufferfmt="ubyte")
+        self.texture = texture
+
+
 class BodyLabel(Label):
     """Dark text on the light background, wrapped to its width, as tall as its text."""
+
+
+class SearchBar(ButtonBehavior, Label):
+    """The search line: shows what was typed; a tap on it brings the keyboard back."""
 
 
 class KeyButton(Button):

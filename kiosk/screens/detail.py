@@ -1,5 +1,6 @@
-"""The guide detail screen: every field of one item, scrollable, and a button that prints
-the guide slip (on a worker thread; the outcome shown in plain words)."""
+"""The guide detail screen: every field of one item, scrollable, and buttons that print
+the guide slip (or the A4 guide, with an A4 printer; on a worker thread, the outcome shown
+in plain words) and take a ticket for the item's queue service (with a hall server)."""
 
 from __future__ import annotations
 
@@ -33,7 +34,13 @@ class DetailScreen(Screen):
     """Shows the app's current item; redraws when it or the language changes."""
 
     def on_kv_post(self, _base: object) -> None:
-        App.get_running_app().bind(item_code=self.refresh, lang=self.refresh)
+        app = App.get_running_app()
+        # what this kiosk cannot do is absent, not dead: no server, no ticket; no A4 printer, no A4
+        if app.server is None:
+            self.ids.actions.remove_widget(self.ids.ticket_button)
+        if not app.kiosk_config.a4_printer_uri:
+            self.ids.actions.remove_widget(self.ids.a4_button)
+        app.bind(item_code=self.refresh, lang=self.refresh)
         self.refresh()
 
     def refresh(self, *_args: object) -> None:

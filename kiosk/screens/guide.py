@@ -1,20 +1,28 @@
 """The guide screen: departments and their categories on the left, the items (or the
-search results, updated at every key) on the right, the on-screen keyboard below."""
+search results, updated at every key) on the right, the on-screen keyboard below. While a
+citizen browses a department the keyboard folds away to give the lists the room; a tap on
+the search line brings it back."""
 
 from __future__ import annotations
 
 from kiosq.kiosk.guides import Entry
 from kiosq.kiosk.widgets import ListButton, typed
 from kivy.app import App
+from kivy.properties import BooleanProperty
 from kivy.uix.screenmanager import Screen
 
 
 class GuideScreen(Screen):
     """Redraws its lists when the app's query, department, category or language change."""
 
+    keyboard_wanted = BooleanProperty(False)  # the search line was tapped while browsing
+    keyboard_shown = BooleanProperty(True)
+
     def on_kv_post(self, _base: object) -> None:
         app = App.get_running_app()
         app.bind(query=self.refresh, department=self.refresh, category=self.refresh, lang=self.refresh)
+        app.bind(department=self._browsing, category=self._browsing)
+        self.bind(keyboard_wanted=self._fold)
         self.ids.keyboard.bind(on_key=lambda _kb, key: self.key(key))
         self.refresh()
 
@@ -22,9 +30,17 @@ class GuideScreen(Screen):
         app = App.get_running_app()
         app.query = typed(app.query, key)
 
+    def _browsing(self, *_args: object) -> None:
+        self.keyboard_wanted = False  # a department or category chosen: the keyboard folds
+
+    def _fold(self, *_args: object) -> None:
+        app = App.get_running_app()
+        self.keyboard_shown = bool(self.keyboard_wanted or app.query or not app.department)
+
     def refresh(self, *_args: object) -> None:
         self._fill_departments()
         self._fill_results()
+        self._fold()
 
     def result_buttons(self) -> list[ListButton]:
         """The item lines shown, top first."""

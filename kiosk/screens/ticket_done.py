@@ -1,6 +1,6 @@
 """The issued ticket: the number very large, the service, who is ahead and the wait, where
-to wait, and whether the slip was printed (if not, the follow link as text, since the
-ticket is issued all the same). Goes home by itself after `ticket_done_seconds`."""
+to wait, and whether the slip was printed (if not, the follow link as a QR code to
+photograph and as text, since the ticket is issued all the same). Goes home by itself after `ticket_done_seconds`."""
 
 from __future__ import annotations
 
@@ -71,9 +71,9 @@ class TicketDoneScreen(Screen):
         self.printed = app.ticket_print_key in PRINT_OK
         if self.printed:
             self.ids.slip.text = msg["ticket_slip_printed"]
-            self.ids.follow_url.text = ""
+            self.ids.follow_url.text = self.ids.qr.data = ""
         else:
             why = msg[NO_SLIP_WHY.get(app.ticket_print_key, "ticket_why_printer")]
             self.ids.slip.text = msg["ticket_no_slip"].format(why=why)
-            self.ids.follow_url.text = ticket.get("follow_url", "")
+            self.ids.follow_url.text = self.ids.qr.data = ticket.get("follow_url", "")
         self.ids.countdown.text = msg["ticket_done_home"].format(n=max(0, int(self.left)))

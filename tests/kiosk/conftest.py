@@ -60,6 +60,18 @@ def tap(widget) -> None:
     pump(2)
 
 
+def window_image():
+    """The window as a PIL image (through a PNG screenshot in a temp folder)."""
+    from kivy.core.window import Window
+    from PIL import Image
+
+    pump(2)
+    with tempfile.TemporaryDirectory(prefix="kiosq-shot-") as tmp:
+        written = Path(Window.screenshot(name=str(Path(tmp) / "window.png")))
+        with Image.open(written) as image:
+            return image.convert("RGB")
+
+
 def screenshot(name: str) -> Path:
     """The window as build/kiosk/NAME.png."""
     from kivy.core.window import Window
@@ -81,13 +93,14 @@ def printer_sim():
 
 
 @contextmanager
-def running_app(config):
+def running_app(config, **kwargs):
     """The whole app on the (reused) window, started the way App.run() starts it, and
-    stopped afterwards; each test module's `kiosk_app` fixture makes one with its config."""
+    stopped afterwards; each test module's `kiosk_app` fixture makes one with its config
+    (kwargs go to KiosqApp, e.g. a Speaker writing WAV files)."""
     from kiosq.kiosk.app import KiosqApp
     from kivy.base import EventLoop
 
-    app = KiosqApp(config)
+    app = KiosqApp(config, **kwargs)
     EventLoop.ensure_window()
     app._run_prepare()
     EventLoop.start()

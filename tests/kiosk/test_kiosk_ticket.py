@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.kiosk.conftest import pump, pump_until, screenshot, tap
+from tests.kiosk.conftest import pump, pump_until, screenshot, tap, window_image
 
 KIOSQ = [str(Path(sys.executable).parent / "kiosq")]
 if not Path(KIOSQ[0]).is_file():
@@ -181,7 +181,60 @@ def test_paper_out_still_issues_the_ticket_without_a_slip(app, server, printer_s
     assert done.ids.follow_url.text == app.ticket["follow_url"]
     assert server.waiting("A") == before_waiting + 1
     assert not [j for j in printer_sim.jobs[before_jobs:] if j.printed]
+    # the QR code on screen is the follow link, as a phone camera reads it
+    import zxingcpp
+
+    codes = zxingcpp.read_barcodes(window_image())
+    assert [c.text for c in codes if c.format == zxingcpp.BarcodeFormat.QRCode] == [app.ticket["follow_url"]]
     screenshot("ticket-done-no-slip")
+
+
+def test_with_a_slip_there_is_no_qr_on_screen(app):
+    import zxingcpp
+
+    take_ticket(app, "A")
+    assert app.ticket_print_key == "print_done"
+    assert zxingcpp.read_barcodes(window_image()) == []
+
+
+def test_a_guide_takes_a_ticket_for_its_own_service(app, server, printer_sim):
+    tap(screen(app, "home").ids.guide_tile)
+    for key in "sfz":
+        tap(screen(app, "guide").ids.keyboard.keys[key])
+    first = screen(app, "guide").result_buttons()[0]
+    tap(first)
+    item = app.guides.item(first.code)
+    waiting = server.waiting(item.service)
+    tap(screen(app, "detail").ids.ticket_button)
+    assert pump_until(lambda: app.manager.current == "ticket_confirm", timeout=10)
+    assert app.service["code"] == item.service
+    tap(screen(app, "ticket_confirm").ids.confirm_button)
+    assert pump_until(lambda: app.manager.current == "ticket_done" and not app.ticket_busy, timeout=10)
+    assert app.ticket["service"] == item.service and server.waiting(item.service) == waiting + 1
+
+
+@pytest.mark.parametrize("elder", [False, True], ids=["standard", "elder"])
+def test_ticket_screens_contrast_and_elder_sizes(app, printer_sim, elder):
+    from kiosq.kiosk.accessibility import contrast_problems, elder_size_problems
+
+    printer_sim.set_paper("out")  # the no-slip variant: the most on screen
+    app.elder = elder
+    page = open_services(app)
+    checked = []
+    for step in ("ticket", "ticket_confirm", "ticket_done"):
+        if step == "ticket_confirm":
+            tap(next(b for b in page.service_buttons() if b.code == "A"))
+        elif step == "ticket_done":
+            tap(screen(app, "ticket_confirm").ids.confirm_button)
+            assert pump_until(lambda: app.manager.current == "ticket_done" and not app.ticket_busy, timeout=10)
+        pump(3)
+        assert app.manager.current == step
+        problems = contrast_problems(app.root, window_image())
+        if elder:
+            problems += elder_size_problems(app.manager.current_screen)
+        assert not problems, f"{step}: " + "\n".join(map(str, problems))
+        checked.append(step)
+    assert checked == ["ticket", "ticket_confirm", "ticket_done"]
 
 
 def test_english_ticket_screens(app):
