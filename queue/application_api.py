@@ -204,12 +204,21 @@ def install_applications(app: FastAPI, store: Store, items: ItemCatalog, persona
                 "legal_days": app.legal_days, "promised_date": app.promised_date.isoformat(),
                 "legal_date": app.legal_date.isoformat(), "finished_at": local(app.finished_at),
                 "due": rules.due_state(app, day, hall.calendar),
+                "workdays_left": workdays_left(app, day),
                 "used_share": None if share is None else round(share, 3),
                 "rejection_pending": None if rejection is None else {
                     "by": rejection.by, "at": local(rejection.at), "note": rejection.note},
                 "applicant": {**masked_applicant(record),
                               "phone": mask_phone(record["applicant"].get("phone", "")),
                               "source": record["applicant"].get("source")}}
+
+    def workdays_left(app: Application, day: date) -> int | None:
+        """Working days to the promised date (negative once past it); None off the clock."""
+        if app.status not in rules.ON_THE_CLOCK:
+            return None
+        if day > app.promised_date:
+            return -hall.calendar.between(app.promised_date, day)
+        return hall.calendar.between(day, app.promised_date)
 
     def staff_view(app: Application) -> dict:
         record = open_record(app)
