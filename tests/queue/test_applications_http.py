@@ -22,8 +22,7 @@ TIMEOUT = 10.0
 def fictitious_id(area: int, birth: str, seq: int) -> str:
     """An ID number with a valid check digit and an area code (9999xx) no province uses."""
     stem = f"9999{area:02d}{birth}{seq:03d}"
-    number = next(stem + c for c in "0123456789X" if id_number_valid(stem + c))
-    return number
+    return next(stem + c for c in "0123456789X" if id_number_valid(stem + c))
 
 
 PEOPLE = [  # (id, name, phone): all made up
@@ -239,7 +238,6 @@ def test_queued_notifications_are_sent_after_a_restart(hall_server, receivers, t
     assert "cannot reach the webhook" in get(srv, "/api/notifications", "admin").json()["notifications"][0]["last_error"]
     srv.kill()
     # The receiver comes back on the same port; so does the server, which resumes sending.
-    again = http.server.ThreadingHTTPServer  # a new receiver bound to the old port
     got = []
 
     class Handler(http.server.BaseHTTPRequestHandler):
@@ -251,7 +249,7 @@ def test_queued_notifications_are_sent_after_a_restart(hall_server, receivers, t
         def log_message(self, *args):
             pass
 
-    server = again(("127.0.0.1", gone_port), Handler)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", gone_port), Handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -278,6 +276,6 @@ def test_the_data_folder_keeps_its_key_between_starts(hall_server):
     assert get(srv, f"/api/applications/{number}?id_last4={id_number[-4:]}").json()["applicant"]["name"] == "测*四"
     os.chmod(srv.data_dir / "applicant.key", 0o644)
     srv.stop()
-    with pytest.raises(BaseException) as failed:  # pytest.fail inside start(): the server refuses
+    with pytest.raises(pytest.fail.Exception) as failed:  # start() fails: the server refused to start
         srv.start(timeout=5)
     assert "chmod 600" in str(failed.value)
