@@ -36,6 +36,37 @@
       "status.waiting": "等候中", "status.called": "已呼叫", "status.serving": "办理中", "status.done": "已办结",
       "status.no_show": "过号", "status.cancelled": "已取消", "status.transferred": "已转移",
       "window.paused": "本窗口已暂停", "window.resumed": "本窗口已恢复服务",
+      "role.staff": "工作人员", "role.supervisor": "负责人", "role.admin": "管理员",
+      "apps.title": "申报件", "apps.filter_status": "状态", "apps.filter_due": "期限",
+      "apps.open": "在办", "apps.all": "全部", "apps.pending": "待审批驳回", "apps.due_any": "全部期限",
+      "apps.due_near": "临近时限（≥80%）", "apps.due_over": "已超期", "apps.none": "没有符合条件的申报件",
+      "apps.count": "共 {count} 件", "apps.no": "受理号", "apps.item": "事项", "apps.applicant": "申请人",
+      "apps.submitted": "提交时间", "apps.promised": "承诺办结日期", "apps.status": "状态", "apps.actions": "操作",
+      "apps.days_left": "剩 {days} 个工作日", "apps.due_today": "今日到期", "apps.days_over": "超期 {days} 个工作日",
+      "apps.overdue": "已超期", "apps.near": "临近", "apps.pending_tag": "待负责人审批",
+      "apps.accept": "受理", "apps.review": "审查", "apps.complete": "办结", "apps.return": "补正",
+      "apps.reject": "不予受理/驳回", "apps.approve_rejection": "批准驳回", "apps.deny_rejection": "不批准",
+      "apps.personal": "查看完整信息", "apps.hide_personal": "隐藏", "apps.note": "说明",
+      "apps.note_return": "补正：需补充哪些材料（必填）", "apps.note_reject": "驳回理由（必填，需负责人审批）",
+      "apps.confirm": "确定", "apps.cancel": "取消", "apps.done": "{no} · {status}",
+      "apps.requested": "{no} · 已提交驳回，待负责人审批", "apps.personal_title": "申请人完整信息",
+      "apps.personal_note": "仅供办理本件使用；已记入办理记录", "apps.values": "表单内容",
+      "apps.id_number": "身份证号", "apps.name": "姓名", "apps.phone": "电话", "apps.address": "地址",
+      "apps.source": "来源",
+      "appstatus.submitted": "待受理", "appstatus.accepted": "已受理", "appstatus.in_review": "审查中",
+      "appstatus.returned": "补正中", "appstatus.completed": "已办结", "appstatus.rejected": "不予受理",
+      "admin.apps": "申报件办理", "admin.apps_period": "申报日期", "admin.apps_to": "至", "admin.apps_show": "查询",
+      "admin.apps_export": "导出申报统计 CSV", "admin.apps_by_department": "按部门", "admin.apps_by_item": "按事项",
+      "admin.completion_rate": "办结率", "admin.early_rate": "提前办结率", "admin.warnings": "预警（≥80%）",
+      "admin.overdue": "超期", "admin.submitted": "申报数", "admin.notifications": "通知记录（webhook）",
+      "admin.no_webhook": "未配置 webhook：状态变化不发送通知", "admin.no_notifications": "暂无通知",
+      "acol.submitted": "申报", "acol.completed": "办结", "acol.rejected": "不予受理", "acol.returned": "补正中",
+      "acol.open": "在办", "acol.completion_rate": "办结率", "acol.completed_early": "提前办结",
+      "acol.early_completion_rate": "提前办结率", "acol.completed_late": "超期办结", "acol.warnings": "预警",
+      "acol.overdue": "超期", "acol.over_legal": "超法定时限", "acol.department": "部门",
+      "ncol.created": "时间", "ncol.no": "受理号", "ncol.status": "状态", "ncol.state": "发送",
+      "ncol.attempts": "次数", "ncol.error": "错误",
+      "nstate.queued": "待发送", "nstate.sent": "已发送", "nstate.failed": "失败",
     },
     en: {
       "display.now": "", "display.to": "to", "display.window_suffix": "", "display.do": "",
@@ -69,6 +100,39 @@
       "status.waiting": "waiting", "status.called": "called", "status.serving": "being served", "status.done": "done",
       "status.no_show": "no-show", "status.cancelled": "cancelled", "status.transferred": "transferred",
       "window.paused": "This window is paused", "window.resumed": "This window is open again",
+      "role.staff": "staff", "role.supervisor": "supervisor", "role.admin": "admin",
+      "apps.title": "Applications", "apps.filter_status": "Status", "apps.filter_due": "Deadline",
+      "apps.open": "Open", "apps.all": "All", "apps.pending": "Rejection pending", "apps.due_any": "Any deadline",
+      "apps.due_near": "Near (≥ 80 % used)", "apps.due_over": "Overdue", "apps.none": "No applications match",
+      "apps.count": "{count} in all", "apps.no": "Tracking no.", "apps.item": "Item", "apps.applicant": "Applicant",
+      "apps.submitted": "Submitted", "apps.promised": "Promised by", "apps.status": "Status", "apps.actions": "Actions",
+      "apps.days_left": "{days} working days left", "apps.due_today": "due today", "apps.days_over": "{days} working days over",
+      "apps.overdue": "overdue", "apps.near": "near", "apps.pending_tag": "Awaiting supervisor approval",
+      "apps.accept": "Accept", "apps.review": "Review", "apps.complete": "Complete", "apps.return": "Return (补正)",
+      "apps.reject": "Reject", "apps.approve_rejection": "Approve rejection", "apps.deny_rejection": "Deny rejection",
+      "apps.personal": "Show full record", "apps.hide_personal": "Hide", "apps.note": "Note",
+      "apps.note_return": "Return: which material is missing (required)",
+      "apps.note_reject": "Ground for rejection (required; a supervisor approves)",
+      "apps.confirm": "OK", "apps.cancel": "Cancel", "apps.done": "{no} · {status}",
+      "apps.requested": "{no} · rejection requested, awaiting a supervisor", "apps.personal_title": "Applicant's full record",
+      "apps.personal_note": "For processing this application only; the opening is recorded", "apps.values": "Form",
+      "apps.id_number": "ID number", "apps.name": "Name", "apps.phone": "Phone", "apps.address": "Address",
+      "apps.source": "Source",
+      "appstatus.submitted": "submitted", "appstatus.accepted": "accepted", "appstatus.in_review": "in review",
+      "appstatus.returned": "returned (补正)", "appstatus.completed": "completed", "appstatus.rejected": "rejected",
+      "admin.apps": "Applications", "admin.apps_period": "Filed from", "admin.apps_to": "to", "admin.apps_show": "Show",
+      "admin.apps_export": "Export application figures (CSV)", "admin.apps_by_department": "By department",
+      "admin.apps_by_item": "By item", "admin.completion_rate": "Completion rate (办结率)",
+      "admin.early_rate": "Early completion (提前办结率)", "admin.warnings": "Warnings (≥ 80 %)",
+      "admin.overdue": "Overdue", "admin.submitted": "Filed", "admin.notifications": "Notifications (webhook)",
+      "admin.no_webhook": "No webhook configured: changes are not notified", "admin.no_notifications": "No notifications yet",
+      "acol.submitted": "Filed", "acol.completed": "Completed", "acol.rejected": "Rejected", "acol.returned": "Returned",
+      "acol.open": "Open", "acol.completion_rate": "Completion rate", "acol.completed_early": "Early",
+      "acol.early_completion_rate": "Early rate", "acol.completed_late": "Late", "acol.warnings": "Warnings",
+      "acol.overdue": "Overdue", "acol.over_legal": "Over legal limit", "acol.department": "Department",
+      "ncol.created": "Time", "ncol.no": "Tracking no.", "ncol.status": "Status", "ncol.state": "Delivery",
+      "ncol.attempts": "Tries", "ncol.error": "Error",
+      "nstate.queued": "queued", "nstate.sent": "sent", "nstate.failed": "failed",
     },
   };
 
@@ -79,6 +143,8 @@
     eventTypes: ["ticket.issued", "ticket.called", "ticket.recalled", "ticket.started", "ticket.finished",
                  "ticket.no_show", "ticket.reinstated", "ticket.transferred", "ticket.cancelled",
                  "window.paused", "window.resumed", "hall.notice"],
+    // Applications (filed, and each step of their life): only pages that show them listen.
+    applicationEvents: ["application.submitted", "application.changed"],
   };
   if (!messages[K.lang]) K.lang = "zh";
 
@@ -134,10 +200,11 @@
 
   /* The event stream from `since` on. EventSource reconnects by itself and sends
      Last-Event-ID, so the server replays what happened while the page was cut off
-     (a server restart included). onState(true|false) reports the connection. */
-  K.stream = function (since, onEvent, onState) {
+     (a server restart included). onState(true|false) reports the connection; `types`
+     (default K.eventTypes) are the event types to listen to. */
+  K.stream = function (since, onEvent, onState, types) {
     const source = new EventSource("/api/events?since=" + encodeURIComponent(since));
-    for (const type of K.eventTypes) {
+    for (const type of types || K.eventTypes) {
       source.addEventListener(type, (msg) => {
         let data;
         try { data = JSON.parse(msg.data); } catch (err) { console.error("bad event", msg.data); return; }

@@ -1,6 +1,8 @@
 /* The staff console of one window (/window/{n}): call, recall, start, finish, no-show,
    transfer, reinstate, pause and resume, with keyboard shortcuts. Every action shows the
-   server's answer; every error is shown as the server worded it. */
+   server's answer; every error is shown as the server worded it. The applications panel
+   (applications.js) hears of sign-in, sign-out and application events through
+   "kiosq:console" events on the document. */
 (function () {
   "use strict";
   const K = window.Kiosq;
@@ -22,7 +24,7 @@
     if (!w) return;
     K.applyLang();
     $("window-name").textContent = K.name(w);
-    $("who").textContent = state.me ? K.t("console.signed_in_as") + state.me.name : "";
+    $("who").textContent = state.me ? K.t("console.signed_in_as") + state.me.name + " · " + K.t("role." + state.me.role) : "";
     const t = w.current;
     $("current-number").textContent = t ? t.number : "—";
     $("current-status").textContent = t ? K.t("status." + t.status) : K.t("console.none");
@@ -78,11 +80,28 @@
     }
   }
 
+  // As Token.may_act_at on the server: a supervisor without windows is the hall's duty supervisor.
+  function mayActHere(me) {
+    if (me.role === "admin") return true;
+    if (me.role === "supervisor") return me.windows.length === 0 || me.windows.includes(number);
+    return me.role === "staff" && me.windows.includes(number);
+  }
+
+  function tell(what, data) {
+    document.dispatchEvent(new CustomEvent("kiosq:console", { detail: { what, data } }));
+  }
+
+  function onEvent(type, data) {
+    if (type.startsWith("application.")) tell("application", data);
+    else refreshSoon();
+  }
+
   async function signIn(token) {
     try {
       const me = await K.api("/api/me", { token });
-      if (me.role !== "admin" && !(me.role === "staff" && me.windows.includes(number))) {
-        throw new Error(me.role === "staff" ? me.name + ": not allowed at window " + number : "a staff or admin token is needed");
+      if (!mayActHere(me)) {
+        throw new Error(me.role === "staff" || me.role === "supervisor" ? me.name + ": not allowed at window " + number
+                                                                        : "a staff or admin token is needed");
       }
       state.token = token; state.me = me;
       $("signin-message").textContent = "";
@@ -91,9 +110,11 @@
       $("work").classList.remove("hidden");
       $("sign-out").classList.remove("hidden");
       await refresh();
+      tell("signed-in", { token, me, window: state.window });
       if (!state.stream) {
         const health = await K.api("/api/health");
-        state.stream = K.stream(health.last_event_id, refreshSoon, (ok) => { document.body.dataset.connected = String(ok); });
+        state.stream = K.stream(health.last_event_id, onEvent, (ok) => { document.body.dataset.connected = String(ok); },
+                                [...K.eventTypes, ...K.applicationEvents]);
       }
     } catch (err) {
       $("signin-message").textContent = err.message;
@@ -107,8 +128,10 @@
     $("signin-card").classList.remove("hidden");
     $("sign-out").classList.add("hidden");
     $("who").textContent = "";
+    tell("signed-out");
   }
 
+  state.signOut = signOut;
   document.querySelectorAll("[data-action]").forEach((b) => b.addEventListener("click", () => act(b.dataset.action)));
   $("transfer").addEventListener("click", () => act("transfer", { service: $("transfer-service").value }));
   $("reinstate").addEventListener("click", () => act("reinstate", { ticket: $("reinstate-number").value.trim() }));
