@@ -1,14 +1,17 @@
 /* The hall manager's dashboard (/admin): waiting now, tickets over the SLA wait, the
-   waiting count over the day, figures per service and per window, the hall notice and
-   the voice status. Live: the figures are fetched again after changes (at most every
-   2 s) and every 30 s, so a wait crossing the threshold shows without any event. */
+   waiting count over the day, figures per service and per window, applications (办结率,
+   提前办结率, warnings and overdue per department and item, for a period of filing; CSV),
+   the webhook's notifications, the hall notice and the voice status. Live: the figures
+   are fetched again after changes (at most every 2 s) and every 30 s, so a wait crossing
+   the threshold shows without any event. */
 (function () {
   "use strict";
   const K = window.Kiosq;
   const $ = (id) => document.getElementById(id);
   const TOKEN_KEY = "kiosq.admin.token";
   const params = new URLSearchParams(location.search);
-  const state = { token: sessionStorage.getItem(TOKEN_KEY), stats: null, display: null, chart: "", stream: null };
+  const state = { token: sessionStorage.getItem(TOKEN_KEY), stats: null, display: null, chart: "", stream: null,
+                  apps: null, notifications: null };
   window.KiosqAdmin = state;
 
   const fmt = (v) => (v === null || v === undefined ? "—" : String(v));
@@ -29,6 +32,115 @@
       tr.append(K.el("td", null, K.name(row)), ...COLUMNS.map(([, get]) => K.el("td", null, fmt(get(row)))));
       return tr;
     }));
+  }
+
+  // -- applications ------------------------------------------------------------------
+
+  const percent = (v) => (v === null || v === undefined ? "—" : v + "%");
+  const APP_COLUMNS = ["submitted", "completed", "rejected", "returned", "open", "completion_rate", "completed_early",
+                       "early_completion_rate", "completed_late", "warnings", "overdue", "over_legal"];
+
+  function appCell(row, key) {
+    const rate = key.endsWith("_rate");
+    const td = K.el("td", { "data-col": key }, rate ? percent(row[key]) : fmt(row[key]));
+    if (key === "warnings" && row[key] > 0) td.className = "warn";
+    if ((key === "overdue" || key === "over_legal") && row[key] > 0) td.className = "over";
+    return td;
+  }
+
+  function appTable(el, rows, first) {
+    const head = K.el("tr");
+    head.append(...first.map(([label]) => K.el("th", null, K.t(label))),
+                ...APP_COLUMNS.map((key) => K.el("th", null, K.t("acol." + key))));
+    el.replaceChildren(head, ...rows.map((row) => {
+      const tr = K.el("tr", { "data-row": row.item || row.department });
+      tr.append(...first.map(([, get]) => K.el("td", null, get(row))), ...APP_COLUMNS.map((key) => appCell(row, key)));
+      return tr;
+    }));
+  }
+
+  function figure(id, label, value, breach) {
+    const box = K.el("div", { class: "figure-box", id });
+    box.append(K.el("div", { class: "label" }, K.t(label)), K.el("div", { class: "value" + (breach ? " breach" : "") }, value));
+    return box;
+  }
+
+  function renderApplications() {
+    const a = state.apps;
+    if (!a) return;
+    const h = a.hall;
+    if (document.activeElement !== $("app-from")) $("app-from").value = a.from;
+    if (document.activeElement !== $("app-to")) $("app-to").value = a.to;
+    $("app-export").href = exportPath();
+    $("app-figures").replaceChildren(
+      figure("fig-submitted", "admin.submitted", fmt(h.submitted)),
+      figure("fig-completion", "admin.completion_rate", percent(h.completion_rate)),
+      figure("fig-early", "admin.early_rate", percent(h.early_completion_rate)),
+      figure("fig-warnings", "admin.warnings", fmt(h.warnings), h.warnings > 0),
+      figure("fig-overdue", "admin.overdue", fmt(h.overdue), h.overdue > 0));
+    appTable($("app-departments"), a.departments, [["acol.department", (r) => r.department]]);
+    appTable($("app-items"), a.items, [["col.name", (r) => r.item_name + " " + r.item],
+                                       ["acol.department", (r) => r.department]]);
+  }
+
+  function renderNotifications() {
+    const n = state.notifications;
+    if (!n) return;
+    $("webhook-status").textContent = n.webhook ? "" : K.t("admin.no_webhook");
+    const head = K.el("tr");
+    head.append(...["ncol.created", "ncol.no", "ncol.status", "ncol.state", "ncol.attempts", "ncol.error"]
+      .map((key) => K.el("th", null, K.t(key))));
+    const rows = n.notifications.map((x) => {
+      const tr = K.el("tr", { "data-id": String(x.id), "data-state": x.state });
+      tr.append(K.el("td", null, (x.created_at || "").slice(0, 19).replace("T", " ")), K.el("td", null, x.tracking_no),
+                K.el("td", null, K.t("appstatus." + x.status)), K.el("td", { class: x.state === "failed" ? "over" : "" },
+                K.t("nstate." + x.state)), K.el("td", null, String(x.attempts)), K.el("td", null, x.last_error || ""));
+      return tr;
+    });
+    if (!rows.length) {
+      const none = K.el("tr", { class: "none" });
+      none.append(K.el("td", { colspan: "6" }, K.t("admin.no_notifications")));
+      rows.push(none);
+    }
+    $("notifications").replaceChildren(head, ...rows);
+  }
+
+  // The chosen period of filing: the inputs once set, else ?from=&to= in the address, else
+  // the server's default (the first of this month to today).
+  function period() {
+    const from = $("app-from").value || params.get("from") || "";
+    const to = $("app-to").value || params.get("to") || "";
+    const q = new URLSearchParams();
+    if (from) q.set("from", from);
+    if (to) q.set("to", to);
+    return q;
+  }
+
+  function exportPath() {
+    const q = period();
+    q.set("lang", K.lang);
+    return "/api/applications/export.csv?" + q;
+  }
+
+  async function loadApplications() {
+    const [apps, notifications] = await Promise.all([
+      K.api("/api/applications/stats?" + period(), { token: state.token }),
+      K.api("/api/notifications?limit=50", { token: state.token })]);
+    Object.assign(state, { apps, notifications });
+    renderApplications();
+    renderNotifications();
+  }
+
+  async function exportApplications(e) {
+    e.preventDefault();
+    const response = await fetch(exportPath(), { headers: { Authorization: "Bearer " + state.token } });
+    if (!response.ok) { $("message").textContent = (await response.json()).detail; return; }
+    const named = /filename="([^"]+)"/.exec(response.headers.get("Content-Disposition") || "");
+    const link = K.el("a", { href: URL.createObjectURL(await response.blob()),
+                             download: named ? named[1] : "kiosq-applications.csv" });
+    document.body.append(link);
+    link.click();
+    link.remove();
   }
 
   function render() {
@@ -54,6 +166,8 @@
     if (document.activeElement !== $("notice-input")) $("notice-input").value = d.hall.notice || "";
     $("voice-status").textContent = d.voice.available ? K.t("admin.voice_ok") : d.voice.reason;
     $("voice-status").classList.toggle("breach", !d.voice.available);
+    renderApplications();
+    renderNotifications();
   }
 
   async function load() {
@@ -63,6 +177,7 @@
       K.api("/api/stats" + day, { token: state.token }), K.api("/api/display"),
       K.api("/api/stats/chart.svg" + chartQuery, { token: state.token })]);
     Object.assign(state, { stats, display, chart });
+    await loadApplications();
     render();
     return display;
   }
@@ -79,7 +194,8 @@
       $("signin-card").classList.add("hidden");
       $("dashboard").classList.remove("hidden");
       if (!state.stream) {
-        state.stream = K.stream(display.last_event_id, reload, (ok) => { document.body.dataset.connected = String(ok); });
+        state.stream = K.stream(display.last_event_id, reload, (ok) => { document.body.dataset.connected = String(ok); },
+                                [...K.eventTypes, ...K.applicationEvents]);
         setInterval(reload, 30000);
       }
     } catch (err) {
@@ -112,6 +228,11 @@
   $("signin").addEventListener("submit", (e) => { e.preventDefault(); signIn($("token").value.trim()); });
   $("notice-save").addEventListener("click", saveNotice);
   $("export").addEventListener("click", exportCsv);
+  $("app-export").addEventListener("click", (e) => exportApplications(e).catch((err) => { $("message").textContent = err.message; }));
+  $("app-period").addEventListener("submit", (e) => {
+    e.preventDefault();
+    loadApplications().catch((err) => { $("message").textContent = err.message; });
+  });
   $("lang-toggle").addEventListener("click", () => K.toggleLang());
   document.addEventListener("kiosq:lang", () => { if (state.token && state.stats) load(); else K.applyLang(); });
   K.applyLang();
