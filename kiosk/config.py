@@ -1,5 +1,6 @@
-"""The kiosk's configuration and the catalog it shows: a catalog database given as is, a
-content folder built into one, or the sample catalog when neither is configured."""
+"""The kiosk's configuration and the catalog it shows: a catalog database given as is, the
+active bundle of a terminal's content folder, a folder of catalog files built into a
+database, or the sample catalog when none is configured."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from kiosq.content.bundle import active_catalog
 from kiosq.content.catalog import SAMPLE, load_files, write_catalog
 
 LANGUAGES = ("zh", "en")
@@ -36,6 +38,8 @@ class KioskConfig:
     scanner_uri: the QR/barcode scanner; None: none.
     a4_printer_uri: the A4 printer (`cups:QUEUE` or `file:/path/out.pdf`); None: guide slips only.
     speech: spoken prompts in 长辈模式 (espeak-ng); False switches them off.
+    content_dir: a terminal's content folder (`bundles/` and `active.json`, as `kiosq content
+    install` and the rollout write it): the active bundle's catalog is shown.
     """
 
     catalog_db: Path | None = None
@@ -57,6 +61,7 @@ class KioskConfig:
     scanner_uri: str | None = None
     a4_printer_uri: str | None = None
     speech: bool = True
+    content_dir: Path | None = None
 
     def __post_init__(self) -> None:
         if self.lang not in LANGUAGES:
@@ -80,6 +85,8 @@ def catalog_path(config: KioskConfig) -> Path:
         if not Path(config.catalog_db).is_file():
             raise FileNotFoundError(f"catalog database {config.catalog_db} does not exist")
         return Path(config.catalog_db)
+    if config.content_dir is not None:
+        return active_catalog(Path(config.content_dir))  # CatalogError when no bundle is installed
     folder = Path(config.data_dir) if config.data_dir else Path(tempfile.mkdtemp(prefix="kiosq-kiosk-"))
     folder.mkdir(parents=True, exist_ok=True)
     db = folder / "catalog.db"

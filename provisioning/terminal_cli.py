@@ -1,0 +1,152 @@
+"""`kiosq provision init|install` and `kiosq doctor`: set a terminal (or the hall machine) up
+and check it. The config file is docs/terminal-config.md; the units are provisioning/units.py;
+the checks are provisioning/doctor.py.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import click
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+DEPLOYED_DATA = Path("/var/lib/kiosq")
+
+
+def _uri(_ctx, param, value: str | None) -> str | None:
+    if value is None:
+        return None
+    from kiosq.devices.uri import DeviceURIError, parse_uri
+
+    try:
+        uri = parse_uri(value)
+    except DeviceURIError as exc:
+        raise click.BadParameter(str(exc)) from None
+    if param is not None and param.name in ("card_reader", "scanner") and uri.scheme != "serial":
+        raise click.BadParameter(f"{value!r}: this device is on a serial port, e.g. serial:/dev/ttyUSB1")
+    return value
+
+
+def _url(_ctx, _param, value: str | None) -> str | None:
+    if value is not None and not value.startswith(("http://", "https://")):
+        raise click.BadParameter(f"starts with http:// or https://, e.g. http://10.0.0.2:8000, not {value!r}")
+    return value.rstrip("/") if value else value
+
+
+def _pin(value: str) -> str:
+    value = value.strip()
+    if not value.isdigit() or len(value) < 4:
+        raise click.BadParameter("the maintenance PIN is at least 4 digits")
+    return value
+
+
+@click.group(context_settings=CONTEXT)
+def provision() -> None:
+    """Set a terminal or the hall machine up: its config file, and the user and systemd units
+    that lock it down as a kiosk.
+
+    \b
+    Example:
+      echo 2468 | kiosq provision init --terminal-id T03 --server http://10.0.0.2:8000 \\
+          --printer serial:/dev/ttyUSB0 --pin-stdin
+      kiosq provision install --root /tmp/terminal-root
+    """
+
+
+@provision.command(context_settings=CONTEXT)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="File to write. Default: ROOT/etc/kiosq/terminal.toml.")
+@click.option("--root", type=click.Path(file_okay=False, path_type=Path), default=Path("/"), show_default=True,
+              help="Install into this folder instead of / (the file's own paths stay as on the terminal).")
+@click.option("--terminal-id", help="This terminal's name, e.g. T03.")
+@click.option("--server", "server_url", callback=_url, help="The hall server, e.g. http://10.0.0.2:8000.")
+@click.option("--token-file", default="terminal.token", show_default=True,
+              help="Where `kiosq enroll` keeps the terminal token (relative: beside the config file).")
+@click.option("--printer", callback=_uri, help="Receipt printer URI, e.g. serial:/dev/ttyUSB0?baudrate=115200.")
+@click.option("--paper", type=click.Choice(["58", "80"]), default="58", show_default=True, help="Paper width in mm.")
+@click.option("--card-reader", callback=_uri, help="ID card reader URI, e.g. serial:/dev/ttyUSB1.")
+@click.option("--scanner", callback=_uri, help="Scanner URI, e.g. serial:/dev/ttyACM0.")
+@click.option("--a4-printer", callback=_uri, help="A4 printer URI, e.g. cups:HALL_A4.")
+@click.option("--content-dir", default=str(DEPLOYED_DATA / "content"), show_default=True,
+              help="The terminal's content folder (bundles).")
+@click.option("--catalog", default=None, help="A catalog database to show instead of a content folder (development).")
+@click.option("--data-dir", default=str(DEPLOYED_DATA), show_default=True, help="The kiosk's working folder.")
+@click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True)
+@click.option("--elder/--no-elder", default=False, show_default=True, help="Start in 长辈模式.")
+@click.option("--speech/--no-speech", default=True, show_default=True, help="Spoken prompts in 长辈模式.")
+@click.option("--idle", type=click.FloatRange(min=1), default=60.0, show_default=True,
+              help="Seconds without a touch before '还在吗？'.")
+@click.option("--pin-stdin", is_flag=True, help="Read the maintenance PIN from standard input (one line).")
+@click.option("--no-pin", is_flag=True, help="No maintenance PIN: the maintenance screen cannot be opened.")
+@click.option("--force", is_flag=True, help="Replace an existing file.")
+def init(out: Path | None, root: Path, terminal_id: str | None, server_url: str | None, token_file: str,
+         printer: str | None, paper: str, card_reader: str | None, scanner: str | None, a4_printer: str | None,
+         content_dir: str, catalog: str | None, data_dir: str, lang: str, elder: bool, speech: bool, idle: float,
+         pin_stdin: bool, no_pin: bool, force: bool) -> None:
+    """Write a terminal config file (mode 0600: it holds the maintenance PIN's hash, never the PIN).
+
+    Settings come from the options; on a terminal (stdin a TTY), those not given are asked
+    for. Devices left empty are absent. The terminal token is not in this file: `kiosq
+    enroll` writes it to --token-file.
+
+    \b
+    Example:
+      kiosq provision init                       # asks for each setting
+      echo 2468 | kiosq provision init --out terminal.toml --terminal-id T03 \\
+          --server http://10.0.0.2:8000 --printer serial:/dev/ttyUSB0 --pin-stdin
+    """
+    from kiosq.kiosk.maintenance import hash_pin
+    from kiosq.kiosk.terminal_config import TerminalConfig, write_terminal_config
+
+    out = out or root / "etc/kiosq/terminal.toml"
+    if out.exists() and not force:
+        raise click.ClickException(f"{out} exists; pass --force to replace it")
+    if pin_stdin and no_pin:
+        raise click.UsageError("give --pin-stdin or --no-pin, not both")
+    ask = sys.stdin.isatty() and not pin_stdin
+    if terminal_id is None:
+        if not ask:
+            raise click.UsageError("give --terminal-id, e.g. --terminal-id T03 (or run on a terminal to be asked)")
+        terminal_id = click.prompt("Terminal id (e.g. T03)", value_proc=str.strip)
+    if ask:
+        server_url = server_url or _ask("Hall server URL (empty: none)", lambda v: _url(None, None, v))
+        printer = printer or _ask("Receipt printer URI (empty: none)", lambda v: _uri(None, None, v))
+        card_reader = card_reader or _ask("ID card reader URI (empty: none)", lambda v: _serial(v))
+        scanner = scanner or _ask("Scanner URI (empty: none)", lambda v: _serial(v))
+        a4_printer = a4_printer or _ask("A4 printer URI (empty: none)", lambda v: _uri(None, None, v))
+    if pin_stdin:
+        pin: str | None = _pin(sys.stdin.readline())
+    elif no_pin:
+        pin = None
+    elif ask:
+        pin = click.prompt("Maintenance PIN (4+ digits)", hide_input=True, confirmation_prompt=True, value_proc=_pin)
+    else:
+        raise click.UsageError("give the maintenance PIN with --pin-stdin (e.g. echo 2468 | kiosq provision init "
+                               "... --pin-stdin), or --no-pin")
+    config = TerminalConfig(  # paths as given: relative ones are read from the file's folder
+        terminal_id=terminal_id, data_dir=Path(data_dir), server_url=server_url, token_file=Path(token_file) if server_url else None,
+        printer=printer, paper_width=int(paper), card_reader=card_reader, scanner=scanner, a4_printer=a4_printer,
+        content_dir=None if catalog else Path(content_dir), catalog=Path(catalog) if catalog else None,
+        language=lang, elder_mode=elder, speech=speech, idle_timeout=idle,
+        pin_hash=hash_pin(pin) if pin else None)
+    try:
+        write_terminal_config(out, config, force=force)
+    except OSError as exc:
+        raise click.ClickException(f"cannot write {out}: {exc.strerror}; run as root or choose --out") from None
+    click.echo(f"wrote {out} (mode 0600): terminal {terminal_id}"
+               + (f", server {server_url}; next: kiosq enroll CODE --server {server_url} --config {out}"
+                  if server_url else ", no server (guides only)"))
+
+
+def _serial(value: str) -> str | None:
+    value = _uri(None, None, value)
+    if value and not value.startswith("serial:"):
+        raise click.BadParameter(f"{value!r}: this device is on a serial port, e.g. serial:/dev/ttyUSB1")
+    return value
+
+
+def _ask(text: str, check) -> str | None:
+    return click.prompt(text, default="", show_default=False, value_proc=lambda v: check(v.strip()) if v.strip() else None)
