@@ -383,17 +383,17 @@ def test_near_and_over_the_promised_date(client, tokens, clock):
 
     def due(**query):
         r = client.get("/api/applications", params=query, headers=auth(tokens["admin"]))
-        return [(x["tracking_no"], x["due"], x["used_share"]) for x in r.json()["applications"]]
+        return [(x["tracking_no"], x["due"], x["used_share"], x["workdays_left"]) for x in r.json()["applications"]]
 
-    assert due() == [(number, "ok", 0.0)]
+    assert due() == [(number, "ok", 0.0, 3)]
     clock.advance(days=2)  # Wednesday: 2 of 3 days used (67 %)
-    assert due(due="near") == [] and due()[0][1:] == ("ok", 0.667)
+    assert due(due="near") == [] and due()[0][1:] == ("ok", 0.667, 1)
     clock.advance(days=1)  # Thursday, the promised date: 3 of 3
-    assert due(due="near") == [(number, "near", 1.0)] and due(due="over") == []
+    assert due(due="near") == [(number, "near", 1.0, 0)] and due(due="over") == []
     clock.advance(days=1)  # Friday: past it
-    assert due(due="over") == [(number, "over", 1.333)] and due(due="near") == []
+    assert due(due="over") == [(number, "over", 1.333, -1)] and due(due="near") == []
     act(client, tokens, number, "return", role="admin", note="补充离职证明")
-    assert due(due="over") == []  # waiting for the citizen: off the clock
+    assert due(due="over") == [] and due()[0][1:] == (None, 1.333, None)  # waiting for the citizen: off the clock
 
 
 def test_an_on_the_spot_item_is_near_on_its_day(client, tokens, clock):
