@@ -592,9 +592,10 @@ _add_devices()
 
 
 def _add_terminal() -> None:
-    from kiosq.provisioning.terminal_cli import provision
+    from kiosq.provisioning.terminal_cli import doctor, provision
 
     main.add_command(provision)
+    main.add_command(doctor)
 
 
 _add_terminal()

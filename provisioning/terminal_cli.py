@@ -150,3 +150,30 @@ def _serial(value: str) -> str | None:
 
 def _ask(text: str, check) -> str | None:
     return click.prompt(text, default="", show_default=False, value_proc=lambda v: check(v.strip()) if v.strip() else None)
+
+
+@click.command(context_settings=CONTEXT)
+@click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path),
+              default=Path("/etc/kiosq/terminal.toml"), show_default=True, envvar="KIOSQ_CONFIG", show_envvar=True,
+              help="The terminal config file.")
+@click.option("--json", "as_json", is_flag=True, help="Print the checks as JSON: [{status, name, detail, advice}].")
+def doctor(config_file: Path, as_json: bool) -> None:
+    """Check this terminal: config, token, server and clock, content bundle, each device
+    (printer paper), disk space, the CJK font. One line per check, OK, WARN or FAIL with
+    what to do; exits 1 if any check FAILs.
+
+    \b
+    Example:
+      sudo kiosq doctor
+      kiosq doctor --config terminal.toml --json
+    """
+    from kiosq.provisioning.doctor import FAIL, as_json as to_json, run_checks
+
+    checks = run_checks(config_file)
+    if as_json:
+        click.echo(to_json(checks))
+    else:
+        for check in checks:
+            click.echo(check.line())
+    if any(c.status == FAIL for c in checks):
+        sys.exit(1)
