@@ -1,5 +1,6 @@
 """The kiosk's client for the hall server, over HTTP only (the kiosk never imports
-kiosq.queue): services with their waiting counts, and taking a ticket.
+kiosq.queue): services with their waiting counts, taking a ticket, filing an application
+and looking applications up.
 
 Every request has a timeout, and every failure is a `ServerError` whose text says what
 went wrong: `ServerUnreachable` (no answer: the network or the server is down) or
@@ -7,13 +8,18 @@ went wrong: `ServerUnreachable` (no answer: the network or the server is down) o
 
 A ticket is asked for with an Idempotency-Key that the caller creates once per confirm
 (`new_key()`) and sends again on every retry of that confirm: the server answers a repeated
-key with the same ticket, so a retry never issues a second one.
+key with the same ticket, so a retry never issues a second one. Applications work the same
+way, with the key kept in the terminal's outbox (kiosk/outbox.py).
+
+Requests about applications carry personal data (an ID number, a name, a phone, the last 4
+characters of an ID number): none of it goes into an exception's text or a log line.
 """
 
 from __future__ import annotations
 
 import uuid
 from typing import Any
+from urllib.parse import quote
 
 import requests
 
@@ -31,6 +37,8 @@ class ServerUnreachable(ServerError):
 
 class ServerRefused(ServerError):
     """The server answered with an error; `code` and `detail` are its own words."""
+
+    retry_after: int | None = None  # seconds, from a 429's Retry-After header
 
     def __init__(self, status: int, code: str, detail: str) -> None:
         super().__init__(detail or code or f"HTTP {status}")
@@ -84,6 +92,37 @@ class HallClient:
         """GET /api/tickets/{id}: status and position."""
         return self._request("GET", f"/api/tickets/{ticket_id}")
 
+    def file_application(self, item: str, applicant: dict[str, Any], values: dict[str, Any], key: str,
+                         provisional_no: str | None = None) -> dict[str, Any]:
+        """POST /api/applications with Idempotency-Key `key`: file an application for item
+        code `item`. `applicant` is {id_number, name, phone, source: "card"|"typed",
+        address?}; `values` the form's values by field name; `provisional_no` the number a
+        receipt already carries, if any. The same key (or provisional number) with the same
+        body returns the same application. Returns the server's 201 body {tracking_no,
+        status, promised_date, legal_date, submitted_at, item, item_name, department,
+        provisional_no}. Sent once: kiosk/outbox.py's Sender does the retrying."""
+        body: dict[str, Any] = {"item": item, "applicant": applicant, "values": values}
+        if provisional_no is not None:
+            body["provisional_no"] = provisional_no
+        return self._request("POST", "/api/applications", json=body, headers={"Idempotency-Key": key})
+
+    def lookup_by_id(self, id_number: str) -> list[dict[str, Any]]:
+        """POST /api/applications/lookup: the applications of the person with this ID
+        number (read from the card), newest first, each as GET application() shows it.
+        A 429 (too many lookups at this terminal) is a ServerRefused with `retry_after`."""
+        return self._request("POST", "/api/applications/lookup", json={"id_number": id_number})["applications"]
+
+    def application(self, number: str, id_last4: str) -> dict[str, Any]:
+        """GET /api/applications/{number}?id_last4=: one application's status and history
+        by its tracking number or the provisional number on an offline receipt. Wrong
+        digits or an unknown number: ServerRefused 403 (code "no_match"); too many wrong
+        tries: ServerRefused 429 with `retry_after` seconds."""
+        try:
+            return self._request("GET", f"/api/applications/{quote(number, safe='')}", params={"id_last4": id_last4})
+        except ServerUnreachable as exc:
+            # requests' own error (the cause) quotes the URL, digits and all: drop it.
+            raise ServerUnreachable(str(exc)) from None
+
     def _request(self, method: str, path: str, **kwargs: Any) -> Any:
         headers = dict(kwargs.pop("headers", None) or {})
         if self.token:
@@ -105,7 +144,11 @@ class HallClient:
                 detail = resp.text[:200]
             if resp.status_code >= 500:
                 raise ServerError(f"the hall server failed (HTTP {resp.status_code}){': ' + detail if detail else ''}")
-            raise ServerRefused(resp.status_code, code, detail)
+            refused = ServerRefused(resp.status_code, code, detail)
+            retry_after = resp.headers.get("Retry-After", "")
+            if retry_after.isdigit():
+                refused.retry_after = int(retry_after)
+            raise refused
         try:
             return resp.json()
         except ValueError as exc:

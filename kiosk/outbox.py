@@ -1,0 +1,582 @@
+"""The terminal's outbox: every application filed at this kiosk is written here first, with
+its personal data sealed, and a background sender delivers it to the hall server exactly
+once, now if the server answers, or when it is back.
+
+One path for online and offline: `submit()` adds to the outbox, kicks the sender and waits a
+few seconds. Delivered in time, the receipt shows the tracking number; if not, it shows the
+provisional number (`T01-20261122-0007`), which the server links to the tracking number
+when the application arrives, so that both look it up.
+
+Exactly once: each application gets its Idempotency-Key and its provisional number in the
+same transaction that stores it, before add() returns, and every attempt sends both. A kiosk
+killed after the server committed but before the answer was recorded sends again after the
+restart and gets the same application back (by the key, or by the provisional number should
+the server have forgotten the key, or the terminal have a new token).
+
+Storage: `<data_dir>/outbox.db`, SQLite in WAL mode with synchronous=FULL (a commit is on the
+disk before add() returns: an application the kiosk accepted survives a power cut), mode
+0600 like its -wal and -shm files, secure_delete on. It is plain sqlite3 with explicit
+`BEGIN IMMEDIATE` transactions under one lock, because every write here is a hot-path,
+one-row change whose durability is the point; sqlite-utils reads the listings. The schema is
+a list of numbered migrations recorded in the database, as on the server.
+
+Personal data (the whole applicant and the form's values) is sealed with AES-256-GCM under
+`<data_dir>/outbox.key` (0600, made on first use, never in the database; the provisional
+number is the associated data, so a blob cannot be moved to another row). Once delivered,
+the blob is deleted: only the item, the numbers, the dates and the server's answer stay, and
+those go after `KEEP_DAYS`. An application the server refuses (a 4xx that retrying cannot
+change: the catalog changed, the values do not pass any more) is kept as `refused`, with the
+server's code and detail, for staff to see on the maintenance screen; it is never retried
+by itself.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import os
+import re
+import sqlite3
+import stat
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from kiosq.devices.uri import backoff_delays
+from kiosq.kiosk.server import HallClient, ServerError, ServerRefused, ServerUnreachable
+
+log = logging.getLogger(__name__)
+
+DB_FILE = "outbox.db"
+KEY_FILE = "outbox.key"
+KEY_FORMAT = 1
+NONCE_BYTES = 12
+PRUNE_EVERY = 3600.0  # seconds between the sender's prunings
+KEEP_DAYS = 30  # delivered rows (no personal data) and refused rows (sealed) are kept this long
+PREFIX_MAX = 24  # characters of the terminal id in a provisional number (the whole: 4 to 40)
+DETAIL_MAX = 500
+# Answers that say "not now" rather than "not this application": sent again later.
+RETRY_STATUSES = (408, 429)
+# Answers about the terminal, not the application (a revoked token, a token that is not a
+# terminal's): every application would get them, so they wait until IT fixes the token.
+TERMINAL_STATUSES = (401, 403)
+
+PENDING, DELIVERED, REFUSED = "pending", "delivered", "refused"
+
+MIGRATIONS: list[tuple[str, list[str]]] = [
+    ("applications", [
+        """CREATE TABLE applications (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            provisional_no TEXT NOT NULL UNIQUE,
+            idempotency_key TEXT NOT NULL UNIQUE,
+            item TEXT NOT NULL,
+            state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'delivered', 'refused')),
+            sealed BLOB,
+            created_at TEXT NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            last_attempt_at TEXT,
+            last_error TEXT,
+            tracking_no TEXT,
+            filed TEXT,
+            delivered_at TEXT,
+            refused_status INTEGER,
+            refused_code TEXT,
+            refused_detail TEXT,
+            refused_at TEXT)""",
+        "CREATE INDEX applications_state ON applications (state, seq)",
+        # The day's last provisional number, per terminal day (local date).
+        "CREATE TABLE counters (day TEXT PRIMARY KEY, n INTEGER NOT NULL)",
+    ]),
+]
+
+
+class OutboxError(Exception):
+    """The outbox cannot be used as asked; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class Pending:
+    """An application waiting in the outbox (no personal data: see Outbox.open())."""
+
+    provisional_no: str
+    key: str  # its Idempotency-Key, the same on every attempt
+    item: str = ""
+    created_at: str = ""  # UTC, ISO 8601
+    attempts: int = 0
+    last_error: str = ""
+
+
+@dataclass(frozen=True)
+class Refused:
+    """An application the server refused: for staff, with the server's own words."""
+
+    provisional_no: str
+    item: str
+    created_at: str
+    status: int  # the HTTP status; 0: refused at the terminal (its data could not be opened)
+    code: str
+    detail: str
+    refused_at: str
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """What the receipt shows: `filed` (the server's answer, with the tracking number) when
+    it was delivered in time, else only the provisional number; `refused` when the server
+    said no at once (the citizen is told, nothing is printed as filed)."""
+
+    provisional_no: str
+    filed: dict[str, Any] | None
+    refused: Refused | None = None
+
+    @property
+    def delivered(self) -> bool:
+        return self.filed is not None
+
+
+def provisional_prefix(terminal_id: str) -> str:
+    """The terminal's part of a provisional number: its id in letters, digits and dashes,
+    at most PREFIX_MAX long, never starting like a tracking number (SQ + date)."""
+    prefix = re.sub(r"[^A-Za-z0-9]+", "-", terminal_id).strip("-")[:PREFIX_MAX].rstrip("-") or "T"
+    if prefix.upper().startswith("SQ"):
+        prefix = ("T" + prefix)[:PREFIX_MAX].rstrip("-")
+    return prefix
+
+
+def _utc(now: datetime) -> str:
+    return now.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+class Outbox:
+    """The applications of one terminal, in `data_dir`. Safe to share between threads."""
+
+    def __init__(self, data_dir: Path, terminal_id: str, *,
+                 clock: Callable[[], datetime] = lambda: datetime.now().astimezone()) -> None:
+        self.data_dir = Path(data_dir)
+        self.prefix = provisional_prefix(terminal_id)
+        self.clock = clock
+        self.path = self.data_dir / DB_FILE
+        self._lock = threading.RLock()
+        self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        # Owner only, before SQLite opens it: it gives the -wal and -shm files the same mode.
+        self.path.touch(mode=0o600, exist_ok=True)
+        for path in (self.path, *(self.path.with_name(DB_FILE + s) for s in ("-wal", "-shm"))):
+            if path.exists():
+                os.chmod(path, 0o600)
+        self.conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=10)
+        try:
+            self.conn.execute("PRAGMA journal_mode = WAL")
+            self.conn.execute("PRAGMA synchronous = FULL")
+            self.conn.execute("PRAGMA secure_delete = ON")  # a deleted blob is overwritten, not left in a free page
+            self.db = sqlite_utils.Database(self.conn)
+            self._migrate()
+            self._aead = AESGCM(self._key())
+            self.prune()
+        except BaseException:
+            self.conn.close()
+            raise
+
+    def __repr__(self) -> str:
+        return f"Outbox({str(self.data_dir)!r}, prefix={self.prefix!r})"
+
+    def close(self) -> None:
+        with self._lock:
+            self.conn.close()
+
+    # -- writing -------------------------------------------------------------------
+
+    def add(self, item: str, applicant: dict[str, Any], values: dict[str, Any]) -> Pending:
+        """Store an application (committed to the disk before this returns) and give it its
+        provisional number and Idempotency-Key. `applicant` and `values` are what
+        HallClient.file_application sends; they must be JSON."""
+        if not item:
+            raise ValueError("an application needs the item's code")
+        now = self.clock()
+        day = now.date()
+        key = str(uuid.uuid4())
+        with self._transaction():
+            n = self.conn.execute("INSERT INTO counters VALUES (?, 1) ON CONFLICT DO UPDATE SET n = n + 1 "
+                                  "RETURNING n", (day.isoformat(),)).fetchone()[0]
+            number = f"{self.prefix}-{day:%Y%m%d}-{n:04d}"
+            sealed = self._seal(number, {"applicant": applicant, "values": values})
+            self.conn.execute("INSERT INTO applications (provisional_no, idempotency_key, item, sealed, created_at) "
+                              "VALUES (?, ?, ?, ?, ?)", (number, key, item, sealed, _utc(now)))
+        log.info("application %s (%s) in the outbox", number, item)
+        return Pending(number, key, item, _utc(now))
+
+    def mark_delivered(self, provisional_no: str, filed: dict[str, Any]) -> bool:
+        """Record the server's answer and delete the personal data; False if the row was
+        not pending (already recorded by another sender, or refused)."""
+        with self._transaction():
+            done = self.conn.execute(
+                "UPDATE applications SET state = ?, sealed = NULL, tracking_no = ?, filed = ?, delivered_at = ? "
+                "WHERE provisional_no = ? AND state = ?",
+                (DELIVERED, filed["tracking_no"], json.dumps(filed, ensure_ascii=False), _utc(self.clock()),
+                 provisional_no, PENDING)).rowcount
+        if done:
+            log.info("application %s delivered: %s", provisional_no, filed["tracking_no"])
+        return bool(done)
+
+    def mark_refused(self, provisional_no: str, status: int, code: str, detail: str) -> bool:
+        """Set a pending application aside as refused, with the server's code and detail
+        (which carry field names and rules, never values). It is not sent again."""
+        with self._transaction():
+            done = self.conn.execute(
+                "UPDATE applications SET state = ?, refused_status = ?, refused_code = ?, refused_detail = ?, "
+                "refused_at = ? WHERE provisional_no = ? AND state = ?",
+                (REFUSED, status, code, detail[:DETAIL_MAX], _utc(self.clock()), provisional_no, PENDING)).rowcount
+        if done:
+            log.warning("application %s refused by the server: HTTP %s %s", provisional_no, status, code)
+        return bool(done)
+
+    def note_attempt(self, provisional_no: str, error: str) -> None:
+        """An attempt that did not settle the application: counted, with why (no personal data)."""
+        with self._transaction():
+            self.conn.execute("UPDATE applications SET attempts = attempts + 1, last_attempt_at = ?, last_error = ? "
+                              "WHERE provisional_no = ? AND state = ?",
+                              (_utc(self.clock()), error[:DETAIL_MAX], provisional_no, PENDING))
+
+    def retry(self, provisional_no: str) -> bool:
+        """Staff: send a refused application again (after the catalog or the server was fixed)."""
+        with self._transaction():
+            return bool(self.conn.execute(
+                "UPDATE applications SET state = ?, refused_status = NULL, refused_code = NULL, "
+                "refused_detail = NULL, refused_at = NULL WHERE provisional_no = ? AND state = ? AND sealed IS NOT NULL",
+                (PENDING, provisional_no, REFUSED)).rowcount)
+
+    def discard(self, provisional_no: str) -> bool:
+        """Staff: delete a refused application and its personal data."""
+        with self._transaction():
+            return bool(self.conn.execute("DELETE FROM applications WHERE provisional_no = ? AND state = ?",
+                                          (provisional_no, REFUSED)).rowcount)
+
+    def prune(self, days: float = KEEP_DAYS) -> int:
+        """Delete delivered and refused rows settled more than `days` ago; how many."""
+        cutoff = _utc(self.clock() - timedelta(days=days))
+        with self._transaction():
+            return self.conn.execute(
+                "DELETE FROM applications WHERE (state = ? AND delivered_at < ?) OR (state = ? AND refused_at < ?)",
+                (DELIVERED, cutoff, REFUSED, cutoff)).rowcount
+
+    # -- reading -------------------------------------------------------------------
+
+    def pending(self) -> list[Pending]:
+        """The applications still to send, oldest first."""
+        with self._lock:
+            return [Pending(r["provisional_no"], r["idempotency_key"], r["item"], r["created_at"], r["attempts"],
+                            r["last_error"] or "")
+                    for r in self.db["applications"].rows_where("state = ?", [PENDING], order_by="seq")]
+
+    def pending_count(self) -> int:
+        with self._lock:
+            return self.db["applications"].count_where("state = ?", [PENDING])
+
+    def refused(self) -> list[Refused]:
+        """The applications the server refused, oldest first: for the maintenance screen."""
+        with self._lock:
+            return [self._refused(r) for r in self.db["applications"].rows_where("state = ?", [REFUSED],
+                                                                                 order_by="seq")]
+
+    def refused_count(self) -> int:
+        with self._lock:
+            return self.db["applications"].count_where("state = ?", [REFUSED])
+
+    def state(self, provisional_no: str) -> str | None:
+        """"pending", "delivered", "refused", or None for a number this outbox does not hold."""
+        row = self._row(provisional_no, "state")
+        return None if row is None else row[0]
+
+    def attempts(self, provisional_no: str) -> int:
+        row = self._row(provisional_no, "attempts")
+        return 0 if row is None else row[0]
+
+    def result(self, provisional_no: str) -> dict[str, Any] | None:
+        """The server's answer (tracking_no, status, promised_date, ...) once delivered."""
+        row = self._row(provisional_no, "filed")
+        return None if row is None or row[0] is None else json.loads(row[0])
+
+    def refusal(self, provisional_no: str) -> Refused | None:
+        with self._lock:
+            rows = list(self.db["applications"].rows_where("provisional_no = ? AND state = ?",
+                                                           [provisional_no, REFUSED]))
+        return self._refused(rows[0]) if rows else None
+
+    def open(self, provisional_no: str) -> dict[str, Any]:
+        """The sealed data of a pending or refused application: {"applicant", "values"}."""
+        row = self._row(provisional_no, "sealed")
+        if row is None or row[0] is None:
+            raise OutboxError(f"application {provisional_no} holds no personal data (unknown, or delivered)")
+        blob = row[0]
+        try:
+            plain = self._aead.decrypt(blob[:NONCE_BYTES], blob[NONCE_BYTES:], self._aad(provisional_no))
+        except InvalidTag:
+            raise OutboxError(f"application {provisional_no} does not open with {self.data_dir / KEY_FILE}; was the "
+                              "key file replaced? Restore the one the outbox was written with") from None
+        return json.loads(plain)
+
+    # -- inside --------------------------------------------------------------------
+
+    def _row(self, provisional_no: str, column: str) -> tuple | None:
+        with self._lock:
+            return self.conn.execute(f"SELECT {column} FROM applications WHERE provisional_no = ?",
+                                     (provisional_no,)).fetchone()
+
+    @staticmethod
+    def _refused(r: dict) -> Refused:
+        return Refused(r["provisional_no"], r["item"], r["created_at"], r["refused_status"], r["refused_code"] or "",
+                       r["refused_detail"] or "", r["refused_at"])
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        with self._lock:
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+            self.conn.execute("COMMIT")
+
+    def _migrate(self) -> None:
+        self.conn.execute("CREATE TABLE IF NOT EXISTS migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, "
+                          "applied_at TEXT NOT NULL)")
+        for version, (name, statements) in enumerate(MIGRATIONS, 1):
+            with self._transaction():
+                if self.conn.execute("SELECT 1 FROM migrations WHERE version = ?", (version,)).fetchone():
+                    continue
+                for sql in statements:
+                    self.conn.execute(sql)
+                self.conn.execute("INSERT INTO migrations VALUES (?, ?, ?)", (version, name, _utc(self.clock())))
+
+    @staticmethod
+    def _aad(provisional_no: str) -> bytes:
+        return b"kiosq outbox v1 " + provisional_no.encode()
+
+    def _seal(self, provisional_no: str, record: dict[str, Any]) -> bytes:
+        nonce = os.urandom(NONCE_BYTES)
+        plain = json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode()
+        return nonce + self._aead.encrypt(nonce, plain, self._aad(provisional_no))
+
+    def _key(self) -> bytes:
+        path = self.data_dir / KEY_FILE
+        if not path.exists():
+            if self.conn.execute("SELECT 1 FROM applications WHERE sealed IS NOT NULL LIMIT 1").fetchone():
+                # A new key would make every waiting application unreadable: stop instead.
+                raise OutboxError(f"{path} is missing but {self.path} holds sealed applications; restore the key "
+                                  "file from the terminal's backup")
+            _create_key_file(path)
+        try:
+            mode = stat.S_IMODE(path.stat().st_mode)
+            if mode & 0o077:
+                raise OutboxError(f"{path} can be read by others (mode {mode:o}); run `chmod 600 {path}`")
+            key = base64.b64decode(json.loads(path.read_text("ascii"))["key"], validate=True)
+        except OSError as exc:
+            raise OutboxError(f"cannot read the outbox key file {path} ({exc.strerror})") from None
+        except (ValueError, KeyError, TypeError):
+            raise OutboxError(f"{path} is not a kiosq outbox key file; restore it from the terminal's backup") from None
+        if len(key) != 32:
+            raise OutboxError(f"{path} does not hold a 256-bit key; restore it from the terminal's backup")
+        return key
+
+
+def _create_key_file(path: Path) -> None:
+    data = json.dumps({"format": KEY_FORMAT, "cipher": "AES-256-GCM",
+                       "key": base64.b64encode(os.urandom(32)).decode()}).encode()
+    # Written whole under a temporary name, then linked into place (link fails if the file
+    # exists): nobody reads a half-written key, and two openers cannot make two keys.
+    tmp = path.with_name(f".{KEY_FILE}.{os.getpid()}.{threading.get_ident()}.tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.write(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            return
+        finally:
+            tmp.unlink()
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    except OSError as exc:
+        raise OutboxError(f"cannot create the outbox key file {path} ({exc.strerror}); check the data folder") from None
+
+
+# -- sending -----------------------------------------------------------------------
+
+IDLE, DELIVERED_ONE, REFUSED_ONE, FAILED, UNREACHABLE, BLOCKED = (
+    "idle", "delivered", "refused", "failed", "unreachable", "blocked")
+
+
+class Sender:
+    """A daemon thread that delivers the outbox's pending applications in order, one
+    request at a time, each with its own key and provisional number. While the server
+    cannot be reached it backs off (first_delay, doubling, up to max_delay); `kick()` makes
+    it try at once (a new application), `stop()` ends it. `on_delivered(provisional_no,
+    filed)` is called from this thread (hand it to the UI with @mainthread).
+
+    `state` is for the status bar: "idle", "unreachable" (no answer), "blocked" (the
+    server refused this terminal's token: IT must re-enroll it), "failed" (the server
+    failed, HTTP 5xx). `last_error` says why, in plain words.
+    """
+
+    def __init__(self, outbox: Outbox, client: HallClient,
+                 on_delivered: Callable[[str, dict[str, Any]], None] | None = None, interval: float = 5.0, *,
+                 first_delay: float = 1.0, max_delay: float = 60.0) -> None:
+        self.outbox, self.client, self.on_delivered = outbox, client, on_delivered
+        self.interval, self.first_delay, self.max_delay = interval, first_delay, max_delay
+        self.state, self.last_error = IDLE, ""
+        self._retry_after: float = 0.0
+        self._next_prune = time.monotonic() + PRUNE_EVERY  # the outbox pruned itself when opened
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._settled = threading.Condition()  # notified whenever an application's row changes
+        self._thread = threading.Thread(target=self._run, name="kiosq-outbox-sender", daemon=True)
+        self._thread.start()
+
+    def kick(self) -> None:
+        """Try now (a new application is in the outbox, or the server is back)."""
+        self._wake.set()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """End the thread after the request in flight (at most the client's timeout)."""
+        self._stopping.set()
+        self._wake.set()
+        self._thread.join(timeout)
+
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
+    def wait(self, provisional_no: str, timeout: float, attempts: int | None = None) -> bool:
+        """Wait until the application is delivered or refused (True), or an attempt to send
+        it failed (more than `attempts`, default: as many as now), or `timeout` seconds
+        passed (False): the server is away, the receipt gets the provisional number."""
+        deadline = time.monotonic() + timeout
+        tried = self.outbox.attempts(provisional_no) if attempts is None else attempts
+        with self._settled:
+            while True:
+                if self.outbox.state(provisional_no) != PENDING:
+                    return True
+                left = deadline - time.monotonic()
+                if left <= 0 or self.outbox.attempts(provisional_no) > tried:
+                    return False
+                self._settled.wait(left)
+
+    # -- the thread --------------------------------------------------------------------
+
+    def _run(self) -> None:
+        delays: Iterator[float] | None = None
+        while not self._stopping.is_set():
+            try:
+                outcome = self._drain()
+            except Exception:  # the disk or a bug: the outbox still holds everything; try again later
+                log.exception("the outbox sender failed")
+                outcome, self.last_error = FAILED, "the outbox sender failed (see the log)"
+            self.state = outcome
+            if time.monotonic() >= self._next_prune:
+                self._next_prune = time.monotonic() + PRUNE_EVERY
+                self._prune()
+            if outcome == IDLE:
+                delays, wait = None, self.interval
+            else:
+                delays = delays or backoff_delays(self.first_delay, self.max_delay)
+                wait = max(next(delays), min(self._retry_after, self.max_delay))
+                self._retry_after = 0.0
+            self._wake.wait(wait)
+            self._wake.clear()
+
+    def _drain(self) -> str:
+        """Send every pending application once, oldest first, taking in those added
+        meanwhile; stop at the first sign that the server is away."""
+        failed: set[str] = set()
+        while not self._stopping.is_set():
+            batch = [p for p in self.outbox.pending() if p.provisional_no not in failed]
+            if not batch:
+                break
+            for pending in batch:
+                if self._stopping.is_set():
+                    break
+                outcome = self._send(pending)
+                if outcome in (UNREACHABLE, BLOCKED):
+                    return outcome
+                if outcome == FAILED:
+                    failed.add(pending.provisional_no)  # a 5xx for this one: the others still go
+        return FAILED if failed else IDLE
+
+    def _send(self, pending: Pending) -> str:
+        number = pending.provisional_no
+        try:
+            record = self.outbox.open(number)
+        except OutboxError as exc:
+            self.outbox.mark_refused(number, 0, "unreadable", str(exc))
+            self._changed()
+            return REFUSED_ONE
+        try:
+            filed = self.client.file_application(pending.item, record["applicant"], record["values"], pending.key,
+                                                 number)
+        except ServerRefused as exc:
+            if exc.status in RETRY_STATUSES or exc.status in TERMINAL_STATUSES:
+                self._retry_after = float(exc.retry_after or 0)
+                return self._failed(number, f"HTTP {exc.status} {exc.code}: {exc.detail}",
+                                    BLOCKED if exc.status in TERMINAL_STATUSES else UNREACHABLE)
+            self.outbox.mark_refused(number, exc.status, exc.code, exc.detail)
+            self._changed()
+            return REFUSED_ONE
+        except ServerUnreachable as exc:
+            return self._failed(number, str(exc), UNREACHABLE)
+        except ServerError as exc:
+            return self._failed(number, str(exc), FAILED)
+        self.outbox.mark_delivered(number, filed)
+        self.last_error = ""
+        self._changed()
+        if self.on_delivered is not None:
+            try:
+                self.on_delivered(number, filed)
+            except Exception:  # the screen's callback must not stop the deliveries
+                log.exception("on_delivered failed for %s", number)
+        return DELIVERED_ONE
+
+    def _failed(self, number: str, error: str, outcome: str) -> str:
+        self.last_error = error
+        self.outbox.note_attempt(number, error)
+        log.info("application %s not sent yet: %s", number, error)
+        self._changed()
+        return outcome
+
+    def _prune(self) -> None:
+        try:
+            self.outbox.prune()
+        except sqlite3.Error:
+            log.exception("pruning the outbox failed")
+
+    def _changed(self) -> None:
+        with self._settled:
+            self._settled.notify_all()
+
+
+def submit(outbox: Outbox, sender: Sender, item: str, applicant: dict[str, Any], values: dict[str, Any],
+           wait: float = 3.0) -> Submitted:
+    """File an application the one way there is: into the outbox (on the disk when this
+    returns), kick the sender, and wait up to `wait` seconds for the server's answer.
+    Blocks: call it from a worker thread (kiosk.tickets.in_background)."""
+    pending = outbox.add(item, applicant, values)
+    sender.kick()
+    sender.wait(pending.provisional_no, wait, attempts=0)
+    number = pending.provisional_no
+    return Submitted(number, outbox.result(number), outbox.refusal(number))
