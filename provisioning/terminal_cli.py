@@ -177,3 +177,45 @@ def doctor(config_file: Path, as_json: bool) -> None:
             click.echo(check.line())
     if any(c.status == FAIL for c in checks):
         sys.exit(1)
+
+
+@provision.command("install", context_settings=CONTEXT)
+@click.option("--root", type=click.Path(file_okay=False, path_type=Path), default=Path("/"), show_default=True,
+              help="Install into this folder instead of / (for tests and images).")
+@click.option("--role", type=click.Choice(["terminal", "server"]), default="terminal", show_default=True,
+              help="terminal: the kiosk under cage; server: the hall server.")
+@click.option("--user", default="kiosq", show_default=True, help="The system user the service runs as.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535), help="Server role: its port.")
+def install_units(root: Path, role: str, user: str, port: int) -> None:
+    """Lock this machine down: the kiosq system user, the systemd unit (the kiosk under cage,
+    or the hall server; Restart=always, a watchdog), console blanking off, journald limits.
+
+    Idempotent: a file that already says the same is left alone, and a second run says
+    nothing changed. Into the real / it also creates the user and reloads systemd, then
+    says how to start the unit.
+
+    \b
+    Example:
+      kiosq provision install --root /tmp/terminal-root
+      sudo kiosq provision install --role server
+    """
+    from kiosq.provisioning.units import apply_on_this_machine, files_for, install_files, kiosq_command
+
+    try:
+        done = install_files(root, files_for(role, user, kiosq_command(), port))
+    except OSError as exc:
+        raise click.ClickException(f"cannot write {exc.filename}: {exc.strerror}; run as root or pass --root") \
+            from None
+    for path, written in done:
+        click.echo(f"{'wrote    ' if written else 'unchanged'} {path}")
+    changed = sum(written for _, written in done)
+    if not changed:
+        click.echo(f"nothing to change: all {len(done)} files are already as wanted")
+        return
+    click.echo(f"{changed} of {len(done)} files written")
+    unit = "kiosq-kiosk.service" if role == "terminal" else "kiosq-server.service"
+    if root.resolve() == Path("/"):
+        for command in apply_on_this_machine():
+            click.echo(f"ran: {command}")
+        click.echo(f"next: systemctl enable --now {unit}"
+                   + ("   (after `kiosq provision init` and `kiosq enroll`)" if role == "terminal" else ""))
