@@ -428,7 +428,8 @@ class Sender:
     request at a time, each with its own key and provisional number. While the server
     cannot be reached it backs off (first_delay, doubling, up to max_delay); `kick()` makes
     it try at once (a new application), `stop()` ends it. `on_delivered(provisional_no,
-    filed)` is called from this thread (hand it to the UI with @mainthread).
+    filed)` and `on_refused(provisional_no, refused)` are called from this thread (hand
+    them to the UI with @mainthread).
 
     `state` is for the status bar: "idle", "unreachable" (no answer), "blocked" (the
     server refused this terminal's token: IT must re-enroll it), "failed" (the server
@@ -437,8 +438,9 @@ class Sender:
 
     def __init__(self, outbox: Outbox, client: HallClient,
                  on_delivered: Callable[[str, dict[str, Any]], None] | None = None, interval: float = 5.0, *,
-                 first_delay: float = 1.0, max_delay: float = 60.0) -> None:
-        self.outbox, self.client, self.on_delivered = outbox, client, on_delivered
+                 first_delay: float = 1.0, max_delay: float = 60.0,
+                 on_refused: Callable[[str, Refused], None] | None = None) -> None:
+        self.outbox, self.client, self.on_delivered, self.on_refused = outbox, client, on_delivered, on_refused
         self.interval, self.first_delay, self.max_delay = interval, first_delay, max_delay
         self.state, self.last_error = IDLE, ""
         self._retry_after: float = 0.0
@@ -524,9 +526,7 @@ class Sender:
         try:
             record = self.outbox.open(number)
         except OutboxError as exc:
-            self.outbox.mark_refused(number, 0, "unreadable", str(exc))
-            self._changed()
-            return REFUSED_ONE
+            return self._refused(number, 0, "unreadable", str(exc))
         try:
             filed = self.client.file_application(pending.item, record["applicant"], record["values"], pending.key,
                                                  number)
@@ -535,9 +535,7 @@ class Sender:
                 self._retry_after = float(exc.retry_after or 0)
                 return self._failed(number, f"HTTP {exc.status} {exc.code}: {exc.detail}",
                                     BLOCKED if exc.status in TERMINAL_STATUSES else UNREACHABLE)
-            self.outbox.mark_refused(number, exc.status, exc.code, exc.detail)
-            self._changed()
-            return REFUSED_ONE
+            return self._refused(number, exc.status, exc.code, exc.detail)
         except ServerUnreachable as exc:
             return self._failed(number, str(exc), UNREACHABLE)
         except ServerError as exc:
@@ -545,12 +543,24 @@ class Sender:
         self.outbox.mark_delivered(number, filed)
         self.last_error = ""
         self._changed()
-        if self.on_delivered is not None:
-            try:
-                self.on_delivered(number, filed)
-            except Exception:  # the screen's callback must not stop the deliveries
-                log.exception("on_delivered failed for %s", number)
+        self._tell(self.on_delivered, number, filed)
         return DELIVERED_ONE
+
+    def _refused(self, number: str, status: int, code: str, detail: str) -> str:
+        self.outbox.mark_refused(number, status, code, detail)
+        self._changed()
+        refused = self.outbox.refusal(number)
+        if refused is not None:
+            self._tell(self.on_refused, number, refused)
+        return REFUSED_ONE
+
+    @staticmethod
+    def _tell(callback: Callable[[str, Any], None] | None, number: str, what: Any) -> None:
+        if callback is not None:
+            try:
+                callback(number, what)
+            except Exception:  # the screen's callback must not stop the deliveries
+                log.exception("the outbox callback failed for %s", number)
 
     def _failed(self, number: str, error: str, outcome: str) -> str:
         self.last_error = error

@@ -339,11 +339,13 @@ def test_refused_applications_are_kept_for_staff_and_not_retried(hall_srv, kiosk
     bad_values = outbox.add(ITEM, a, form(a, reason="bogus")).provisional_no  # the catalog changed
     bad_item = outbox.add("GONE-001", b, form(b)).provisional_no
     good = outbox.add(ITEM, c, form(c)).provisional_no
-    _, sender = kiosk(hall_srv, "REF1", client=client)
+    told = []
+    _, sender = kiosk(hall_srv, "REF1", client=client, on_refused=lambda n, r: told.append((n, r.code)))
     assert wait_until(lambda: outbox.pending_count() == 0, 10)
     assert outbox.result(good) is not None  # the refused ones did not hold it up
     refused = {r.provisional_no: r for r in outbox.refused()}
     assert list(refused) == [bad_values, bad_item] and outbox.refused_count() == 2
+    assert told == [(bad_values, "invalid_values"), (bad_item, "not_found")]  # the maintenance count can follow
     assert (refused[bad_values].status, refused[bad_values].code) == (422, "invalid_values")
     assert "reason" in refused[bad_values].detail
     assert (refused[bad_item].status, refused[bad_item].code, refused[bad_item].item) == (404, "not_found", "GONE-001")
