@@ -21,8 +21,6 @@ from typing import Any
 from kiosq.devices.uri import DeviceURIError, parse_uri
 from kiosq.kiosk.config import LANGUAGES, PAPER_WIDTHS, KioskConfig
 
-DEPLOYED_CONFIG = Path("/etc/kiosq/terminal.toml")
-CONFIG_ENV = "KIOSQ_CONFIG"  # names a config file when --config is not given
 DEFAULT_TOKEN_FILE = "terminal.token"  # beside the config file
 
 
@@ -132,8 +130,8 @@ def read_terminal_config(path: Path | str) -> TerminalConfig:
     try:
         data = tomllib.loads(path.read_text("utf-8"))
     except FileNotFoundError:
-        raise TerminalConfigError([f"{path}: no such config file; write one with `kiosq provision init --out {path}`"]) \
-            from None
+        raise TerminalConfigError([f"{path}: no such config file; "
+                                   f"write one with `kiosq provision init --out {path}`"]) from None
     except OSError as exc:
         raise TerminalConfigError([f"{path}: cannot read it ({exc.strerror}); check its permissions "
                                    "(it is 0600: run as its owner)"]) from None

@@ -166,7 +166,8 @@ def classify_skew(skew: float) -> Check:
         return Check(FAIL, "clock", detail + " (tickets and deadlines carry times)", advice)
     if abs(skew) > SKEW_WARN:
         return Check(WARN, "clock", detail, advice)
-    return Check(OK, "clock", f"within {SKEW_WARN:g} s of the server's ({skew:+.1f} s; its Date header counts whole seconds)")
+    return Check(OK, "clock", f"within {SKEW_WARN:g} s of the server's "
+                              f"({skew:+.1f} s; its Date header counts whole seconds)")
 
 
 # --- content -----------------------------------------------------------------------------

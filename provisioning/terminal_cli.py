@@ -5,8 +5,6 @@ the checks are provisioning/doctor.py.
 
 from __future__ import annotations
 
-import json
-import os
 import sys
 from pathlib import Path
 
@@ -127,7 +125,8 @@ def init(out: Path | None, root: Path, terminal_id: str | None, server_url: str 
         raise click.UsageError("give the maintenance PIN with --pin-stdin (e.g. echo 2468 | kiosq provision init "
                                "... --pin-stdin), or --no-pin")
     config = TerminalConfig(  # paths as given: relative ones are read from the file's folder
-        terminal_id=terminal_id, data_dir=Path(data_dir), server_url=server_url, token_file=Path(token_file) if server_url else None,
+        terminal_id=terminal_id, data_dir=Path(data_dir), server_url=server_url,
+        token_file=Path(token_file) if server_url else None,
         printer=printer, paper_width=int(paper), card_reader=card_reader, scanner=scanner, a4_printer=a4_printer,
         content_dir=None if catalog else Path(content_dir), catalog=Path(catalog) if catalog else None,
         language=lang, elder_mode=elder, speech=speech, idle_timeout=idle,
@@ -149,7 +148,8 @@ def _serial(value: str) -> str | None:
 
 
 def _ask(text: str, check) -> str | None:
-    return click.prompt(text, default="", show_default=False, value_proc=lambda v: check(v.strip()) if v.strip() else None)
+    return click.prompt(text, default="", show_default=False,
+                        value_proc=lambda v: check(v.strip()) if v.strip() else None)
 
 
 @click.command(context_settings=CONTEXT)
