@@ -190,6 +190,7 @@ class Outbox:
         return f"Outbox({str(self.data_dir)!r}, prefix={self.prefix!r})"
 
     def close(self) -> None:
+        """Close the database (stop the Sender first: it uses it)."""
         with self._lock:
             self.conn.close()
 
