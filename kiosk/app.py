@@ -17,7 +17,7 @@ import os
 import tempfile
 import threading
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 
 from kiosq.devices.printer import Printer
@@ -46,7 +46,11 @@ from kivy.uix.screenmanager import NoTransition, Screen, ScreenManager
 HERE = Path(__file__).parent
 SCREENS = {"home": "HomeScreen", "guide": "GuideScreen", "detail": "DetailScreen",
            "ticket": "TicketScreen", "ticket_confirm": "TicketConfirmScreen", "ticket_done": "TicketDoneScreen",
-           "maintenance_pin": "MaintenancePinScreen", "maintenance": "MaintenanceScreen"}
+           "maintenance_pin": "MaintenancePinScreen", "maintenance": "MaintenanceScreen",
+           "apply": "ApplyScreen", "apply_card": "ApplyCardScreen", "apply_form": "ApplyFormScreen",
+           "apply_review": "ApplyReviewScreen", "apply_done": "ApplyDoneScreen",
+           "progress": "ProgressScreen", "progress_result": "ProgressResultScreen"}
+CARD_SCREENS = ("apply_card", "progress")  # where a card placed on the reader is read
 SIZES = {False: {"body_dp": 22, "title_dp": 32, "target_dp": 64},
          True: {"body_dp": 30, "title_dp": 40, "target_dp": 90}}  # 长辈模式: text ≥ 30 dp, targets ≥ 90 dp
 PRINT_OK = ("print_done", "print_done_near_end", "print_a4_done")
@@ -104,6 +108,26 @@ class KiosqApp(App):
     test_printing = BooleanProperty(False)
     test_print_message = StringProperty("")
     last_slip_png = StringProperty("")
+    # filing an application: the item, the card reader's state ("waiting", "read",
+    # "unreadable", "lost", "no_reader"), what was typed or chosen by field name (personal:
+    # wiped with the session), the field being typed, what must be fixed, and the result
+    apply_item = StringProperty("")
+    card_state = StringProperty("")
+    form_entered = DictProperty()
+    form_focus = StringProperty("")
+    form_problems = DictProperty()
+    apply_busy = BooleanProperty(False)
+    apply_error = StringProperty("")
+    apply_result = DictProperty()
+    outbox_waiting = NumericProperty(0)
+    outbox_refused = NumericProperty(0)
+    # progress lookups: the two typed inputs, which is being typed, the answer
+    progress_number = StringProperty("")
+    progress_last4 = StringProperty("")
+    progress_focus = StringProperty("number")
+    progress_busy = BooleanProperty(False)
+    progress_message = StringProperty("")
+    progress_results = ListProperty()
 
     def __init__(self, config: KioskConfig | None = None, *, kiosk: bool = False, speaker: Speaker | None = None,
                  **kwargs: object) -> None:
@@ -130,6 +154,10 @@ class KiosqApp(App):
         self.pin_guard = PinGuard(self.kiosk_config.maintenance_pin_hash)
         self._preview_dir = tempfile.mkdtemp(prefix="kiosq-slip-preview-")
         self._preview_count = 0
+        self._card: dict[str, str] | None = None  # the card read for this session's application
+        self.cards = None  # kiosk.cards.CardWatcher, with a card reader
+        self.outbox = None  # kiosk.outbox.Outbox and its Sender, with a hall server
+        self.sender = None
 
     # --- Kivy life cycle
 
@@ -167,6 +195,18 @@ class KiosqApp(App):
         Clock.schedule_interval(self._tick, 1.0)
         self.monitor = StatusMonitor(self.printer, self.server, self.kiosk_config.status_interval,
                                      self._status_checked).start()
+        if self.kiosk_config.card_reader_uri:
+            from kiosq.kiosk.cards import CardWatcher
+
+            self.cards = CardWatcher(self.kiosk_config.card_reader_uri, self._card_event).start()
+        if self.server is not None:
+            from kiosq.kiosk.outbox import Outbox, Sender
+
+            folder = Path(self.kiosk_config.data_dir or tempfile.mkdtemp(prefix="kiosq-outbox-"))
+            self.outbox = Outbox(folder, self.kiosk_config.terminal_id)
+            self.sender = Sender(self.outbox, self.server, lambda *_: self._outbox_changed(),  # runs at once
+                                 on_refused=lambda *_: self._outbox_changed())
+            self._outbox_changed()
 
     def on_stop(self) -> None:
         from kivy.core.window import Window
@@ -176,6 +216,10 @@ class KiosqApp(App):
         Clock.unschedule(self._tick)
         if self.monitor is not None:
             self.monitor.stop()
+        if self.cards is not None:
+            self.cards.stop()
+        if self.sender is not None:
+            self.sender.stop()
         if self.idle is not None:
             self.idle.stop()
         if self.guides is not None:
@@ -231,6 +275,8 @@ class KiosqApp(App):
             return template.format(name=self.service.get("name_en" if en else "name", ""))
         if name == "ticket_done":
             return template.format(number=spell_number(self.ticket.get("number", ""), self.lang))
+        if name == "apply_card" and self.card_state == "no_reader":
+            return self.msg["apply_card_no_reader"]
         return template
 
     def speak_screen(self, name: str | None = None) -> None:
@@ -380,6 +426,177 @@ class KiosqApp(App):
         self.history = []
         self.show("ticket_done", remember=False)
 
+    # --- applications (申报) and progress (进度查询)
+
+    def open_apply(self) -> None:
+        self.show("apply")
+
+    def start_apply(self, code: str) -> None:
+        """File this item: ask for the ID card (one on the reader already is used at once)."""
+        from kiosq.kiosk.filing import fileable_here
+
+        if self.server is None or not fileable_here(self.guides.item(code)):
+            return
+        self.apply_item, self._card = code, None
+        self.form_entered, self.form_problems, self.form_focus = {}, {}, ""
+        self.apply_error, self.apply_result = "", {}
+        self.card_state = "waiting" if self.cards is not None else "no_reader"
+        self.show("apply_card")
+        present = self.cards.present() if self.cards is not None else None
+        if present:
+            self._card_read(present)
+
+    @mainthread  # called by the card watcher's thread
+    def _card_event(self, event: object) -> None:
+        from kiosq.devices.idcard import CardRead, CardRemoved, CardUnreadable, ReaderBack, ReaderLost
+
+        screen = self.manager.current
+        if isinstance(event, CardRead):
+            if screen == "apply_card":
+                self._card_read(event.identity.as_dict())
+            elif screen == "progress":
+                self.progress_by_card(event.identity.id_number)
+        elif isinstance(event, CardUnreadable):
+            self.card_state = "unreadable"
+        elif isinstance(event, ReaderLost):
+            self.card_state = "lost"
+        elif isinstance(event, (ReaderBack, CardRemoved)) and self.card_state in ("lost", "unreadable"):
+            self.card_state = "waiting"
+
+    def _card_read(self, card: dict[str, str]) -> None:
+        from kiosq.kiosk.filing import kiosk_fields, prefill
+
+        item = self.guides.item(self.apply_item)
+        self._card, self.card_state = card, "read"
+        self.form_entered = prefill(item, card)
+        first = next((f.name for f in kiosk_fields(item)
+                      if f.type in ("number", "date", "phone", "id_number", "text") and f.name not in self.form_entered), "")
+        self.form_focus, self.form_problems = first, {}
+        self.history = [h for h in self.history if h != "apply_card"]
+        self.show("apply_form")
+
+    def form_key(self, key: str) -> None:
+        from kiosq.kiosk.filing import key_into, kiosk_fields
+
+        field = next((f for f in kiosk_fields(self.guides.item(self.apply_item)) if f.name == self.form_focus), None)
+        if field is None or field.prefill is not None:
+            return  # what the card says is not typed over
+        entered = dict(self.form_entered)
+        entered[field.name] = key_into(field, str(entered.get(field.name) or ""), key)
+        self.form_entered = entered
+        self.form_problems = {k: v for k, v in self.form_problems.items() if k != field.name}
+
+    def form_set(self, name: str, value: object) -> None:
+        """A choice chosen or a box ticked."""
+        self.form_entered = {**self.form_entered, name: value}
+        self.form_problems = {k: v for k, v in self.form_problems.items() if k != name}
+
+    def form_next(self) -> None:
+        from kiosq.kiosk.filing import problems
+
+        found = problems(self.guides.item(self.apply_item), dict(self.form_entered))
+        self.form_problems = found
+        if not found:
+            self.apply_error = ""
+            self.show("apply_review")
+
+    def submit_application(self) -> None:
+        """Into the outbox and on to the server (a worker), then the receipt."""
+        from kiosq.kiosk.filing import applicant, values_for_server
+        from kiosq.kiosk.tickets import in_background
+
+        if self.apply_busy or self._card is None or self.outbox is None:
+            return
+        item = self.guides.item(self.apply_item)
+        person = applicant(item, self._card, dict(self.form_entered))
+        values = values_for_server(item, dict(self.form_entered))
+        self.apply_busy, self.apply_error = True, ""
+        hall = self.hall.get("hall") or self.msg["app_title"]
+        job = (self.outbox, self.sender, self.printer, item, person, values, hall, self.lang,
+               self.kiosk_config.server_url)
+        in_background(lambda: _file_and_print(*job), self._application_filed, f"apply-{item.code}")
+
+    @mainthread
+    def _application_filed(self, result: dict) -> None:
+        self.apply_busy = False
+        self._outbox_changed()
+        if not self.apply_item:
+            return  # wiped meanwhile
+        if result.get("error"):
+            self.apply_error = self.msg["apply_failed"].format(why=result["error"])
+            return
+        self.apply_result = result
+        self.history = []
+        self.show("apply_done", remember=False)
+
+    def _outbox_changed(self) -> None:
+        if self.outbox is not None:
+            self._set_outbox_counts(self.outbox.pending_count(), self.outbox.refused_count())
+
+    @mainthread
+    def _set_outbox_counts(self, waiting: int, refused: int) -> None:
+        self.outbox_waiting, self.outbox_refused = waiting, refused
+
+    def open_progress(self) -> None:
+        self.progress_number = self.progress_last4 = self.progress_message = ""
+        self.progress_focus, self.progress_results = "number", []
+        self.card_state = "waiting" if self.cards is not None else "no_reader"
+        self.show("progress")
+
+    def progress_key(self, key: str) -> None:
+        name = "progress_last4" if self.progress_focus == "last4" else "progress_number"
+        text = getattr(self, name)
+        if key == "backspace":
+            text = text[:-1]
+        elif key == "clear":
+            text = ""
+        elif len(key) == 1 and (key.isalnum() or (key == "-" and name == "progress_number")):
+            limit = 4 if name == "progress_last4" else 40
+            if len(text) < limit and (name == "progress_number" or key.isdigit() or key.upper() == "X"):  # 4 of an ID
+                text += key.upper()
+        elif key == "space":
+            return
+        setattr(self, name, text)
+        if name == "progress_number" and len(text) and self.progress_message:
+            self.progress_message = ""
+
+    def progress_search(self) -> None:
+        from kiosq.kiosk.tickets import in_background
+
+        if self.server is None or self.progress_busy:
+            return
+        number, last4 = self.progress_number.strip(), self.progress_last4.strip()
+        if not number or len(last4) != 4:
+            self.progress_message = self.msg["progress_wrong"]
+            return
+        self.progress_busy, self.progress_message = True, self.msg["progress_searching"]
+        server = self.server
+        in_background(lambda: _lookup(lambda: [server.application(number, last4)]), self._progress_found, "progress")
+
+    def progress_by_card(self, id_number: str) -> None:
+        from kiosq.kiosk.tickets import in_background
+
+        if self.server is None or self.progress_busy:
+            return
+        self.progress_busy, self.progress_message = True, self.msg["progress_searching"]
+        server = self.server
+        in_background(lambda: _lookup(lambda: server.lookup_by_id(id_number)), self._progress_found, "progress")
+
+    @mainthread
+    def _progress_found(self, found: dict) -> None:
+        self.progress_busy = False
+        if self.manager.current != "progress":
+            return  # the citizen left (or the session was wiped)
+        if "error" in found:
+            kind, minutes = found["error"], found.get("minutes", 1)
+            self.progress_message = self.msg[kind].format(n=minutes)
+            return
+        self.progress_message = "" if found["applications"] else self.msg["progress_none"]
+        if found["applications"]:
+            self.progress_results = found["applications"]
+            self.progress_last4 = ""
+            self.show("progress_result")
+
     # --- the status bar
 
     def _tick(self, *_args: object) -> None:
@@ -507,6 +724,11 @@ class KiosqApp(App):
         self.service, self.ticket, self.ticket_print_key = {}, {}, ""
         self.ticket_error = self.ticket_error_kind = ""
         self.pin_entry = self.pin_message = self.test_print_message = ""
+        self._card = None
+        self.apply_item = self.apply_error = self.form_focus = ""
+        self.form_entered, self.form_problems, self.apply_result = {}, {}, {}
+        self.progress_number = self.progress_last4 = self.progress_message = ""
+        self.progress_results = []
         self._preselect = ""
         self.lang, self.elder = self.kiosk_config.lang, self.kiosk_config.elder
         self.speech_on = self.kiosk_config.speech and self.speaker.available
@@ -535,6 +757,51 @@ class KiosqApp(App):
     @staticmethod
     def _swallow_escape(_window: object, key: int, *_args: object) -> bool:
         return key == 27  # Escape (and Android's back) never quits a kiosk
+
+
+def _file_and_print(outbox, sender, printer, item, person: dict, values: dict, hall: str, lang: str,
+                    server_url: str | None) -> dict:
+    """On a worker: the application into the outbox and to the server (waiting a few
+    seconds for its answer), then the receipt. What the done screen shows; no personal data."""
+    from kiosq.devices.receipts import ApplicationFiled, application_receipt
+    from kiosq.kiosk.outbox import submit
+    from kiosq.kiosk.printing import print_bytes
+
+    try:
+        submitted = submit(outbox, sender, item.code, person, values)
+    except Exception as exc:  # the outbox could not keep it: the citizen is told, nothing is lost silently
+        import logging
+
+        logging.getLogger(__name__).error("application for %s not kept: %s", item.code, type(exc).__name__)
+        return {"error": type(exc).__name__}
+    filed = submitted.filed or {}
+    number = filed.get("tracking_no") or submitted.provisional_no
+    refused = submitted.refused.detail or submitted.refused.code if submitted.refused else ""
+    promised = filed.get("promised_date")
+    receipt = ApplicationFiled(hall=hall, tracking_no=number, item=item.name if lang == "zh" else item.name_en,
+                               id_number=person["id_number"], filed_at=datetime.now(),
+                               promised_date=date.fromisoformat(promised) if promised else None,
+                               query_url=f"{(server_url or '').rstrip('/')}/a/{number}", applicant=person["name"])
+    key = print_bytes(printer, lambda: application_receipt(receipt, printer.paper, lang=lang),
+                      f"receipt for {item.code}") if printer is not None else "print_missing"
+    return {"number": number, "delivered": bool(filed), "provisional_no": submitted.provisional_no,
+            "promised_date": promised or "", "promised_days": item.promised_days, "print_key": key,
+            "query_url": receipt.query_url, "refused": refused}
+
+
+def _lookup(call) -> dict:
+    """On a worker: a progress lookup; {"applications": [...]} or {"error": message key}."""
+    from kiosq.kiosk.server import ServerError, ServerRefused
+
+    try:
+        return {"applications": list(call())}
+    except ServerRefused as exc:  # 403 no match, 422 not a valid number, 429 too many tries
+        if exc.status == 429:
+            minutes = max(1, round((getattr(exc, "retry_after", None) or 60) / 60))
+            return {"error": "progress_throttled", "minutes": minutes}
+        return {"error": "progress_wrong"}
+    except ServerError:
+        return {"error": "progress_unreachable"}
 
 
 def run_kiosk(config: KioskConfig) -> None:

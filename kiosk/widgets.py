@@ -17,7 +17,7 @@ KEY_ROWS: tuple[tuple[str, ...], ...] = (
     tuple("1234567890"),
     tuple("qwertyuiop"),
     tuple("asdfghjkl") + ("backspace",),
-    tuple("zxcvbnm") + ("space", "clear"),
+    tuple("zxcvbnm-") + ("space", "clear"),
 )
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from kiosq.content.document import guide_document
 from kiosq.content.model import ItemGuide
+from kiosq.kiosk.filing import fileable_here
 from kivy.app import App
 from kivy.uix.screenmanager import Screen
 from kivy.utils import escape_markup
@@ -36,6 +37,7 @@ class DetailScreen(Screen):
     def on_kv_post(self, _base: object) -> None:
         app = App.get_running_app()
         # what this kiosk cannot do is absent, not dead: no server, no ticket; no A4 printer, no A4
+        self._apply_button = self.ids.apply_button.__self__  # a strong reference: ids are weak
         if app.server is None:
             self.ids.actions.remove_widget(self.ids.ticket_button)
         if not app.kiosk_config.a4_printer_uri:
@@ -51,4 +53,11 @@ class DetailScreen(Screen):
         self.ids.title.text = item.name if app.lang == "zh" else item.name_en
         self.ids.meta.text = meta_markup(item, app.msg)
         self.ids.body.text = body_markup(item, app.lang)
+        # 在本机申报 only for an item this kiosk can file, and only with a server to file it with
+        wanted = app.server is not None and fileable_here(item)
+        actions, button = self.ids.actions, self._apply_button
+        if wanted and button.parent is None:
+            actions.add_widget(button, index=len(actions.children))  # next to 取号, at the left
+        elif not wanted and button.parent is not None:
+            actions.remove_widget(button)
         self.ids.scroll.scroll_y = 1

@@ -1,5 +1,5 @@
 """The maintenance screen (behind the corner taps and the PIN): the printer's and the
-server's state, a test print, the last slip this kiosk printed, the content version,
+server's state (and the applications waiting in the outbox), a test print, the last slip this kiosk printed, the content version,
 the terminal id, and a button that stops the app."""
 
 from kivy.app import App
@@ -13,6 +13,8 @@ def status_lines(app) -> dict[str, str]:
     uri = cfg.printer_uri or "-"
     server = (msg["maint_server"].format(url=cfg.server_url, s=msg["server_" + (app.server_state or "checking")])
               if cfg.server_url else msg["maint_server_none"])
+    if app.outbox is not None:  # applications waiting for the server, and any it refused (for staff to see)
+        server += "\n" + msg["maint_outbox"].format(n=app.outbox_waiting, r=app.outbox_refused)
     content = msg["maint_content"].format(path=app.guides.path if app.guides else "-",
                                           n=len(app.guides.items) if app.guides else 0)
     return {"printer": msg["maint_printer"].format(s=printer, uri=uri), "server": server, "content": content,
@@ -23,7 +25,8 @@ class MaintenanceScreen(Screen):
     """Redraws when a state or the language changes; asks for fresh states on entry."""
 
     def on_kv_post(self, _base: object) -> None:
-        App.get_running_app().bind(printer_state=self.refresh, server_state=self.refresh, lang=self.refresh)
+        App.get_running_app().bind(printer_state=self.refresh, server_state=self.refresh, lang=self.refresh,
+                                   outbox_waiting=self.refresh, outbox_refused=self.refresh)
         self.refresh()
 
     def on_pre_enter(self, *_args: object) -> None:
