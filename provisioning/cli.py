@@ -105,7 +105,8 @@ def _windows(_ctx, _param, value: str | None) -> tuple[int, ...]:
               help="terminal: issues tickets, files applications; staff: acts at its windows; supervisor: "
                    "acts at every window and approves rejections of applications; admin: everything.")
 @click.option("--name", required=True, help="Who or what holds it, e.g. T01 or 张敏.")
-@click.option("--windows", callback=_windows, help="Staff only: the windows it may act at, e.g. 1,2.")
+@click.option("--windows", callback=_windows,
+              help="Staff: the windows it may act at, e.g. 1,2; supervisor: its windows (default all).")
 @data_dir_option
 @hall_option
 @click.option("--json", "as_json", is_flag=True, help="Print the token as JSON.")
@@ -117,8 +118,8 @@ def token(role: str, name: str, windows: tuple[int, ...], data_dir: Path, hall_f
     Example:
       kiosq server token --role staff --name 张敏 --windows 1,2
     """
-    if windows and role != "staff":
-        raise click.UsageError("--windows is for staff tokens only")
+    if windows and role not in ("staff", "supervisor"):
+        raise click.UsageError("--windows is for staff tokens only (and supervisor tokens, to limit them to those windows)")
     if role == "staff" and not windows:
         raise click.UsageError("a staff token needs --windows, the windows it may act at, e.g. --windows 1,2")
     store = _open(data_dir, hall_file)
@@ -132,6 +133,91 @@ def token(role: str, name: str, windows: tuple[int, ...], data_dir: Path, hall_f
         click.echo(json.dumps({"token": secret, "role": role, "name": name, "windows": list(windows)}))
     else:
         click.echo(secret)
+
+
+@server.command("enroll-code", context_settings=CONTEXT)
+@click.option("--terminal", required=True, help="The terminal's id, e.g. T03 (letters, digits, - and _).")
+@click.option("--ttl", default="1h", show_default=True, help="How long the code works: 30m, 1h, 2d (1 minute to 7 days).")
+@data_dir_option
+@hall_option
+@click.option("--json", "as_json", is_flag=True, help="Print {code, terminal, expires_at} as JSON.")
+def enroll_code(terminal: str, ttl: str, data_dir: Path, hall_file: Path | None, as_json: bool) -> None:
+    """Make a one-time enrollment code for a terminal and print it.
+
+    On the terminal, `kiosq enroll CODE --server URL` trades it for the terminal's token. The
+    code works once; a newer code for the same terminal replaces it. Enrolling a terminal again
+    revokes its old token.
+
+    \b
+    Example:
+      kiosq server enroll-code --terminal T03 --ttl 1h --data-dir /var/lib/kiosq
+    """
+    import re
+    from datetime import timedelta
+
+    from kiosq.queue import fleet
+
+    if not re.match(fleet.TERMINAL_ID, terminal):
+        raise click.BadParameter("1-32 letters, digits, - or _, starting with a letter or digit, e.g. T03",
+                                 param_hint="--terminal")
+    try:
+        lifetime: timedelta = fleet.parse_ttl(ttl)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--ttl") from None
+    store = _open(data_dir, hall_file)
+    try:
+        code = fleet.new_enroll_code()
+        expires = store.clock() + lifetime
+        store.add_enroll_code(terminal, fleet.hash_code(code), expires, "kiosq server enroll-code")
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        store.close()
+    expires_at = expires.astimezone(store.hall.tz).isoformat(timespec="seconds")
+    if as_json:
+        click.echo(json.dumps({"code": code, "terminal": terminal, "expires_at": expires_at}))
+    else:
+        click.echo(code)
+        click.echo(f"for terminal {terminal}, works once until {expires_at}", err=True)
+
+
+@server.command("publish", context_settings=CONTEXT)
+@click.argument("manifest", type=click.Path(dir_okay=False, path_type=Path))
+@data_dir_option
+@hall_option
+@click.option("--json", "as_json", is_flag=True, help="Print the published manifest as JSON.")
+def publish(manifest: Path, data_dir: Path, hall_file: Path | None, as_json: bool) -> None:
+    """Publish a content bundle to the hall's terminals.
+
+    MANIFEST is the .json file written by `kiosq content build`. Its database is checked
+    against the sha256, copied into DATA_DIR/content and made the published bundle; the
+    server's own catalog (/api/items, application forms) follows within seconds, and
+    terminals see it in their next heartbeat. The previous bundle stays for rollback.
+
+    \b
+    Example:
+      kiosq content build --out build/bundle
+      kiosq server publish build/bundle/catalog-20261123.101500-1a2b3c4d.json --data-dir /var/lib/kiosq
+    """
+    from kiosq.content.bundle import BundleError
+    from kiosq.queue.rollout import Rollout
+
+    store = _open(data_dir, hall_file)
+    try:
+        try:
+            published = Rollout(data_dir).publish_manifest(manifest)
+        except BundleError as exc:
+            raise click.ClickException(str(exc)) from None
+        store.record_event("content.published", {"content": {"version": published.version, "action": "published",
+                                                             "by": "kiosq server publish"}})
+    finally:
+        store.close()
+    if as_json:
+        click.echo(json.dumps({"version": published.version, "sha256": published.sha256, "items": published.items,
+                               "created": published.created}))
+    else:
+        click.echo(f"published {published.version} ({published.items} items); terminals take it at their next "
+                   "heartbeat")
 
 
 @main.command(context_settings=CONTEXT)
@@ -179,9 +265,14 @@ def demo(port: int, data_dir: Path) -> None:
                    f"  printer  serial:{printer_link}   (slip preview {devices / 'last-slip.png'})\n"
                    f"  reader   serial:{devices / 'idcard'}   (test card 1 on it)\n"
                    f"  scanner  serial:{devices / 'scanner'}\n"
+                   f"Type here to drive the simulated devices: place 1|2|3 (a test ID card on the reader), "
+                   f"remove, paper out|near_end|ok.\n"
                    f"Stop with Ctrl-C.\n")
         sys.stdout.flush()
-        kiosk = _DemoKiosk(base, tokens["terminal"], f"serial:{printer_link}", data_dir)
+        if sys.stdin.isatty():
+            threading.Thread(target=_demo_console, args=(reader, printer), name="demo-console", daemon=True).start()
+        kiosk = _DemoKiosk(base, tokens["terminal"], f"serial:{printer_link}", data_dir,
+                           card_reader=f"serial:{devices / 'idcard'}")
         try:
             kiosk.start()
             serve(store, "127.0.0.1", port)
@@ -191,6 +282,24 @@ def demo(port: int, data_dir: Path) -> None:
             kiosk.stop()
             store.close()
             printer_link.unlink(missing_ok=True)
+
+
+def _demo_console(reader, printer) -> None:
+    """The demo's devices driven from its terminal: card lines go to the card reader
+    simulator (place N, remove), `paper LEVEL` to the printer's paper sensor."""
+    for line in sys.stdin:
+        words = line.split()
+        if not words:
+            continue
+        if words[0] == "paper":
+            level = words[1] if len(words) > 1 else ""
+            if level not in ("ok", "near_end", "out"):
+                click.echo("paper ok|near_end|out")
+                continue
+            printer.set_paper(level)
+            click.echo(f"printer paper: {level}")
+        else:
+            click.echo(reader.command(line))
 
 
 def _die_with_parent() -> None:
@@ -205,8 +314,8 @@ class _DemoKiosk:
     """The demo's kiosk, once the server answers: a window where there is a display;
     otherwise every kiosk screen rendered offscreen to DATA_DIR/tour/ (see README)."""
 
-    def __init__(self, base: str, token: str, printer: str, data_dir: Path) -> None:
-        self.base, self.printer, self.data_dir = base, printer, data_dir
+    def __init__(self, base: str, token: str, printer: str, data_dir: Path, card_reader: str) -> None:
+        self.base, self.printer, self.data_dir, self.card_reader = base, printer, data_dir, card_reader
         self.env = {**os.environ, "KIOSQ_TERMINAL_TOKEN": token}
         self.proc: subprocess.Popen | None = None
         self.stopping = threading.Event()
@@ -219,7 +328,7 @@ class _DemoKiosk:
         if not self._server_up():
             return
         cli = [sys.executable, "-m", "kiosq.provisioning.cli", "kiosk", "--server", self.base,
-               "--printer", self.printer, "--data-dir", str(self.data_dir)]
+               "--printer", self.printer, "--card-reader", self.card_reader, "--data-dir", str(self.data_dir)]
         windowed = bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
         tour = self.data_dir / "tour"
         with self.lock:
@@ -480,6 +589,8 @@ def _write_demo_env(data_dir: Path, base: str, tokens: dict[str, str]) -> Path:
 @click.option("--catalog", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Catalog database to show (default: the config's content, else the sample catalog).")
 @click.option("--printer", default=None, help="Receipt printer URI, e.g. serial:/dev/ttyUSB0.")
+@click.option("--card-reader", default=None, help="ID card reader URI, e.g. serial:/dev/ttyUSB1 (for 申报 and 进度查询).")
+@click.option("--a4-printer", default=None, help="A4 printer: cups:QUEUE, or file:/path/out.pdf.")
 @click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True)
 @click.option("--elder/--no-elder", default=False, help="Start in 长辈模式 (large text, large targets).")
 @click.option("--idle", type=click.FloatRange(min=1), default=60.0, show_default=True,
@@ -492,11 +603,12 @@ def _write_demo_env(data_dir: Path, base: str, tokens: dict[str, str]) -> Path:
               help="Render every screen (zh, en, elder; landscape and portrait) to PNGs in DIR and exit.")
 @data_dir_option
 @click.pass_context
-def kiosk(ctx: click.Context, config_file: Path | None, catalog: Path | None, printer: str | None, lang: str,
-          elder: bool, idle: float, server_url: str | None, token_env: str, tour: Path | None,
-          data_dir: Path) -> None:
+def kiosk(ctx: click.Context, config_file: Path | None, catalog: Path | None, printer: str | None,
+          card_reader: str | None, a4_printer: str | None, lang: str, elder: bool, idle: float,
+          server_url: str | None, token_env: str, tour: Path | None, data_dir: Path) -> None:
     """The touchscreen app: item guides (search by pinyin initials, printed slips) and, with
-    a server, queue tickets printed on the receipt printer.
+    a server, queue tickets printed on the receipt printer, applications filed with the ID
+    card (kept in an outbox while the server is away) and their progress.
 
     With --config (or $KIOSQ_CONFIG) the terminal config file gives every setting, and an
     option given on the command line overrides it. Under systemd (Type=notify) the kiosk
@@ -512,7 +624,8 @@ def kiosk(ctx: click.Context, config_file: Path | None, catalog: Path | None, pr
     given = {p.name for p in ctx.command.params
              if ctx.get_parameter_source(p.name) is click.core.ParameterSource.COMMANDLINE}
     config = kiosk_config(config_file, {
-        "catalog_db": catalog, "printer_uri": printer, "lang": lang, "elder": elder, "idle_timeout": idle,
+        "catalog_db": catalog, "printer_uri": printer, "card_reader_uri": card_reader, "a4_printer_uri": a4_printer,
+        "lang": lang, "elder": elder, "idle_timeout": idle,
         "server_url": server_url, "data_dir": data_dir}, given, token_env)
     if tour is not None:
         from kiosq.kiosk.tour import render_tour
@@ -527,7 +640,8 @@ def kiosk(ctx: click.Context, config_file: Path | None, catalog: Path | None, pr
 
 
 # `kiosq kiosk` options -> KioskConfig fields
-KIOSK_OPTIONS = {"catalog": "catalog_db", "printer": "printer_uri", "lang": "lang", "elder": "elder",
+KIOSK_OPTIONS = {"catalog": "catalog_db", "printer": "printer_uri", "card_reader": "card_reader_uri",
+                 "a4_printer": "a4_printer_uri", "lang": "lang", "elder": "elder",
                  "idle": "idle_timeout", "server_url": "server_url", "data_dir": "data_dir"}
 
 

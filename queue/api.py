@@ -9,6 +9,7 @@ one connection on the event loop is the single writer the store wants. Every err
 import asyncio
 import json
 import logging
+import sqlite3
 from contextlib import asynccontextmanager
 from datetime import date, datetime, timedelta
 from typing import Annotated, AsyncIterator, Literal
@@ -21,12 +22,18 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from kiosq.content.bundle import BundleError
+from kiosq.content.model import CatalogError
 from kiosq.queue import engine, stats
 from kiosq.queue.application_api import install_applications
+from kiosq.queue.fleet_api import install_fleet
+from kiosq.queue.hours import Closed, HoursStatus, closed_detail
+from kiosq.queue.hours import status as hours_status
 from kiosq.queue.items import ItemCatalog
 from kiosq.queue.notify import WebhookSender
 from kiosq.queue.pages import install_pages
 from kiosq.queue.personal import Personal
+from kiosq.queue.rollout import Rollout
 from kiosq.queue.store import IdempotencyConflict, NotFound, Store, Token, ticket_data
 from kiosq.queue.voice import Voice, VoiceError
 
@@ -39,6 +46,7 @@ SSE_HEARTBEAT_SECONDS = 15.0
 SSE_POLL_SECONDS = 2.0
 RECENT_CALLS = 8
 MAX_EVENT_ID = 2**63 - 1  # SQLite's largest integer
+CONTENT_FOLLOW_SECONDS = 2.0  # how often the server looks for a bundle published by `kiosq server publish`
 
 
 class ApiError(Exception):
@@ -158,18 +166,30 @@ def create_app(store: Store, heartbeat_seconds: float = SSE_HEARTBEAT_SECONDS, v
     items = items or ItemCatalog(data_dir)
     personal = personal or Personal.in_dir(data_dir)
     sender = WebhookSender(store, personal, store.hall.notify) if store.hall.notify.webhook_url else None
+    rollout = Rollout(data_dir, items)
+
+    async def follow_content() -> None:
+        # `kiosq server publish` runs in another process: the catalog follows within seconds.
+        while True:
+            await asyncio.sleep(CONTENT_FOLLOW_SECONDS)
+            try:
+                rollout.follow()
+            except (BundleError, CatalogError, OSError, sqlite3.Error):  # the old catalog stays in use
+                log.exception("could not load the published content bundle")
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         notifier.bind(asyncio.get_running_loop())
-        sending = asyncio.create_task(sender.run(), name="kiosq-notify") if sender else None
+        tasks = [asyncio.create_task(follow_content(), name="kiosq-content")]
+        if sender:
+            tasks.append(asyncio.create_task(sender.run(), name="kiosq-notify"))
         try:
             yield
         finally:
-            if sending is not None:
-                sending.cancel()
+            for task in tasks:
+                task.cancel()
                 try:
-                    await sending
+                    await task
                 except asyncio.CancelledError:
                     pass
 
@@ -181,6 +201,7 @@ def create_app(store: Store, heartbeat_seconds: float = SSE_HEARTBEAT_SECONDS, v
     app.state.notifier = notifier
     app.state.items = items
     app.state.sender = sender
+    app.state.rollout = rollout
     app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
     _install_error_handlers(app)
     hall = store.hall
@@ -246,16 +267,27 @@ def create_app(store: Store, heartbeat_seconds: float = SSE_HEARTBEAT_SECONDS, v
 
     # -- routes --------------------------------------------------------------------
 
+    def hours_now() -> HoursStatus:
+        return hours_status(hall.hours, store.clock(), hall.tz)
+
+    def refuse_when_closed(now: datetime) -> None:
+        status = hours_status(hall.hours, now, hall.tz)
+        if not status.open:
+            opens_at = None if status.opens_at is None else status.opens_at.astimezone(hall.tz)
+            raise Closed(closed_detail(status.opens_at, now, hall.tz), opens_at)
+
     @app.get("/api/health", tags=["hall"])
     async def health() -> dict:
         return {"ok": True, "hall": hall.info.name, "business_day": store.today().isoformat(),
-                "schema_version": store.schema_version(), "last_event_id": store.last_event_id()}
+                "schema_version": store.schema_version(), "last_event_id": store.last_event_id(),
+                **hours_now().as_dict(hall.tz)}
 
     def services_view() -> list[dict]:
         waiting, open_windows = store.waiting_counts(), store.open_windows()
+        hours = hours_now().as_dict(hall.tz)  # the hall's: the same on every service
         return [{"code": s.code, "name": s.name, "name_en": s.name_en, "prefix": s.prefix, "waiting": waiting[s.code],
                  "open_windows": open_windows[s.code], "avg_service_minutes": s.avg_service_minutes,
-                 "eta_minutes": engine.eta_minutes(waiting[s.code], s, open_windows[s.code])}
+                 "eta_minutes": engine.eta_minutes(waiting[s.code], s, open_windows[s.code]), **hours}
                 for s in hall.services.values()]
 
     def voice_status() -> dict:
@@ -375,7 +407,7 @@ def create_app(store: Store, heartbeat_seconds: float = SSE_HEARTBEAT_SECONDS, v
         if body.priority == "green" and token.role == "terminal":
             raise ApiError(403, "forbidden", "green-channel tickets are issued by staff or an admin, not at a terminal")
         ticket, replayed = store.issue_ticket(body.service, body.priority, caller=token.key, issued_by=token.name,
-                                              idempotency_key=key)
+                                              idempotency_key=key, guard=refuse_when_closed)
         return JSONResponse(ticket_view(ticket, request), status_code=201,
                             headers={"Idempotent-Replayed": "true"} if replayed else None)
 
@@ -479,6 +511,7 @@ def create_app(store: Store, heartbeat_seconds: float = SSE_HEARTBEAT_SECONDS, v
                 await notifier.wait(timeout=min(SSE_POLL_SECONDS, heartbeat_seconds))
 
     install_applications(app, store, items, personal, authenticate)
+    install_fleet(app, store, rollout, personal, authenticate, hours_now)
     install_pages(app)
     return app
 
@@ -534,6 +567,11 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(NotFound)
     async def not_found(_req: Request, exc: NotFound) -> JSONResponse:
         return _error(404, "not_found", str(exc))
+
+    @app.exception_handler(Closed)
+    async def closed(_req: Request, exc: Closed) -> JSONResponse:
+        opens_at = None if exc.opens_at is None else exc.opens_at.isoformat(timespec="seconds")
+        return JSONResponse({"error": "closed", "detail": str(exc), "opens_at": opens_at}, status_code=409)
 
     @app.exception_handler(IdempotencyConflict)
     async def idem_conflict(_req: Request, exc: IdempotencyConflict) -> JSONResponse:

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from kiosq.queue.hours import DAYS, OpeningHours, parse_periods
 from kiosq.queue.workdays import WorkCalendar
 
 Policy = Literal["oldest", "service_order"]
@@ -108,12 +109,47 @@ class NotifyInfo(_Strict):
     max_attempts: Annotated[int, Field(ge=1, le=100)] = 12
 
 
+class HoursInfo(_Strict):
+    """When tickets are issued (queue/hours.py); without this table, around the clock."""
+
+    mon: str = ""
+    tue: str = ""
+    wed: str = ""
+    thu: str = ""
+    fri: str = ""
+    sat: str = ""
+    sun: str = ""
+    workday_hours: str | None = None  # make-up working days (调休); default: Monday's hours
+    holiday_hours: str = ""  # days off of the calendar; default: closed
+
+    @field_validator(*DAYS, "workday_hours", "holiday_hours")
+    @classmethod
+    def _periods(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_periods(value)
+        return value
+
+    def opening_hours(self, calendar: WorkCalendar) -> OpeningHours:
+        week = tuple(parse_periods(getattr(self, day)) for day in DAYS)
+        workday = week[0] if self.workday_hours is None else parse_periods(self.workday_hours)
+        return OpeningHours(week, workday, parse_periods(self.holiday_hours), calendar)
+
+
+class FleetInfo(_Strict):
+    """Terminals' heartbeats (queue/fleet.py)."""
+
+    heartbeat_seconds: Annotated[float, Field(gt=0, le=3600)] = 30  # told to terminals
+    online_seconds: Annotated[float, Field(gt=0, le=86400)] = 90  # no heartbeat for longer: offline
+
+
 class _HallFile(_Strict):
     hall: HallInfo
     services: Annotated[tuple[Service, ...], Field(min_length=1)]
     windows: Annotated[tuple[Window, ...], Field(min_length=1)]
     calendar: CalendarInfo = CalendarInfo()
     notify: NotifyInfo = NotifyInfo()
+    hours: HoursInfo | None = None
+    fleet: FleetInfo = FleetInfo()
 
 
 @dataclass(frozen=True)
@@ -127,6 +163,8 @@ class Hall:
     calendar_info: CalendarInfo = CalendarInfo()
     notify: NotifyInfo = NotifyInfo()
     calendar: WorkCalendar = field(default_factory=WorkCalendar.china)
+    hours: OpeningHours | None = None  # None: tickets around the clock
+    fleet: FleetInfo = FleetInfo()
 
     @property
     def tz(self) -> ZoneInfo:
@@ -221,5 +259,10 @@ def _cross_check(parsed: _HallFile, source: str) -> Hall:
     for i, day in enumerate(parsed.calendar.holidays, 1):
         if day in parsed.calendar.workdays:
             raise fail(f"calendar.holidays[{i}]", f"{day} is also listed in calendar.workdays; it cannot be both")
+    if parsed.fleet.online_seconds < parsed.fleet.heartbeat_seconds:
+        raise fail("fleet.online_seconds", f"{parsed.fleet.online_seconds:g} is shorter than heartbeat_seconds "
+                   f"({parsed.fleet.heartbeat_seconds:g}); every terminal would look offline between heartbeats")
+    calendar = parsed.calendar.work_calendar()
     return Hall(info=parsed.hall, services=services, windows=windows, source=source,
-                calendar_info=parsed.calendar, notify=parsed.notify, calendar=parsed.calendar.work_calendar())
+                calendar_info=parsed.calendar, notify=parsed.notify, calendar=calendar,
+                hours=None if parsed.hours is None else parsed.hours.opening_hours(calendar), fleet=parsed.fleet)

@@ -28,6 +28,7 @@ from kiosq.queue import engine
 from kiosq.queue.applications import Application, Rejection, Step
 from kiosq.queue.config import Hall
 from kiosq.queue.engine import Event, Outcome, Ticket, WindowState
+from kiosq.queue.fleet import TerminalRecord
 
 # supervisor: acts at its windows like staff (all windows if it names none) and decides
 # on rejections (窗口无否决权)
@@ -50,6 +51,15 @@ class NotFound(Exception):
 
 class IdempotencyConflict(Exception):
     """An Idempotency-Key was reused for a different request."""
+
+
+class EnrollmentRefused(Exception):
+    """An enrollment code that cannot be used: unknown, used, replaced, expired, or its
+    terminal's name is held by a token of another role (name_taken)."""
+
+    def __init__(self, reason: str, terminal: str | None = None) -> None:
+        super().__init__(reason)
+        self.reason, self.terminal = reason, terminal
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,6 +250,28 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
         )""",
         "CREATE INDEX notifications_due ON notifications (next_at) WHERE state = 'queued'",
         "CREATE INDEX notifications_queued_by_no ON notifications (tracking_no, id) WHERE state = 'queued'",
+    ]),
+    # The fleet (queue/fleet.py): one-time enrollment codes (hashed) and each terminal's
+    # enrollment, revocation and last heartbeat. A terminal's token is in `tokens` under its name.
+    ("terminals", [
+        """CREATE TABLE enroll_codes (
+            hash TEXT PRIMARY KEY,
+            terminal TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            expires_at TEXT NOT NULL,
+            created_by TEXT,
+            used_at TEXT,
+            replaced_at TEXT  -- a newer code was made for the same terminal
+        ) WITHOUT ROWID""",
+        "CREATE INDEX enroll_codes_by_terminal ON enroll_codes (terminal)",
+        """CREATE TABLE terminals (
+            name TEXT PRIMARY KEY,
+            enrolled_at TEXT,
+            revoked_at TEXT,
+            last_seen TEXT,
+            heartbeat TEXT,  -- the last heartbeat's body (JSON)
+            state TEXT  -- what the last terminal.changed event said (JSON), to send changes only
+        ) WITHOUT ROWID""",
     ]),
 ]
 
@@ -482,10 +514,13 @@ class Store:
              json.dumps(data, ensure_ascii=False, separators=(",", ":")))).lastrowid
 
     def issue_ticket(self, service: str, priority: str = "normal", *, caller: str = "", issued_by: str = "",
-                     idempotency_key: str | None = None) -> tuple[Ticket, bool]:
+                     idempotency_key: str | None = None,
+                     guard: Callable[[datetime], None] | None = None) -> tuple[Ticket, bool]:
         """Issue a ticket; returns it and whether it was an earlier answer to the same key.
 
         `caller` scopes idempotency keys (the token's hash); `issued_by` is recorded (its name).
+        `guard` sees the moment of issue after a replay was ruled out, and may refuse (opening
+        hours): a retry of a ticket issued just before closing still gets that ticket.
         """
         svc = self.hall.services.get(service)
         if svc is None:
@@ -501,6 +536,8 @@ class Store:
                             f"Idempotency-Key {idempotency_key!r} was already used for another request "
                             f"({row[0].replace('|', ', ')}); use a new key for a new ticket")
                     return self._ticket_by_id(row[1]), True
+            if guard is not None:
+                guard(now)
             last, seq = self.conn.execute(
                 "SELECT (SELECT MAX(number) FROM tickets WHERE number_service = ? AND day = ?), "
                 "(SELECT COALESCE(MAX(seq), 0) + 1 FROM tickets)", (service, day.isoformat())).fetchone()
@@ -900,6 +937,97 @@ class Store:
         args: tuple = (state, limit) if state else (limit,)
         return [_row_notification(r) for r in self.conn.execute(
             f"SELECT {_NOTIFICATION_COLUMNS} FROM notifications {where} ORDER BY id DESC LIMIT ?", args)]
+
+    # -- terminals ---------------------------------------------------------------------
+
+    def add_enroll_code(self, terminal: str, code_hash: str, expires_at: datetime, created_by: str) -> None:
+        """Record a one-time enrollment code (its hash); older unused codes of the terminal
+        stop working."""
+        taken = self.conn.execute("SELECT role FROM tokens WHERE name = ? AND role != 'terminal' AND "
+                                  "revoked_at IS NULL", (terminal,)).fetchone()
+        if taken:
+            raise ValueError(f"an active {taken[0]} token is named {terminal!r}; a terminal needs a name of its own")
+        now = _ts(self.clock())
+        with self._transaction():
+            self.conn.execute("UPDATE enroll_codes SET replaced_at = ? WHERE terminal = ? AND used_at IS NULL "
+                              "AND replaced_at IS NULL", (now, terminal))
+            self.conn.execute("INSERT INTO enroll_codes (hash, terminal, created_at, expires_at, created_by) "
+                              "VALUES (?, ?, ?, ?, ?)", (code_hash, terminal, now, _ts(expires_at), created_by))
+
+    def enroll(self, code_hash: str) -> tuple[str, str]:
+        """Trade a code for a new terminal token; returns (terminal, token secret). The
+        terminal's earlier tokens are revoked in the same transaction."""
+        with self._change() as (now, _day):
+            row = self.conn.execute("SELECT terminal, expires_at, used_at, replaced_at FROM enroll_codes "
+                                    "WHERE hash = ?", (code_hash,)).fetchone()
+            if row is None:
+                raise EnrollmentRefused("unknown")
+            terminal, expires_at, used_at, replaced_at = row
+            if used_at is not None:
+                raise EnrollmentRefused("used", terminal)
+            if replaced_at is not None:
+                raise EnrollmentRefused("replaced", terminal)
+            if datetime.fromisoformat(expires_at) <= now:
+                raise EnrollmentRefused("expired", terminal)
+            if self.conn.execute("SELECT 1 FROM tokens WHERE name = ? AND role != 'terminal' AND revoked_at IS NULL",
+                                 (terminal,)).fetchone():
+                raise EnrollmentRefused("name_taken", terminal)
+            self.conn.execute("UPDATE enroll_codes SET used_at = ? WHERE hash = ?", (_ts(now), code_hash))
+            self.conn.execute("UPDATE tokens SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL",
+                              (_ts(now), terminal))
+            secret = f"kq_t_{secrets.token_urlsafe(32)}"
+            self.conn.execute("INSERT INTO tokens (hash, name, role, windows, created_at) VALUES (?, ?, 'terminal', "
+                              "'[]', ?)", (hash_token(secret), terminal, _ts(now)))
+            self.conn.execute("INSERT INTO terminals (name, enrolled_at) VALUES (?, ?) ON CONFLICT (name) DO UPDATE "
+                              "SET enrolled_at = excluded.enrolled_at, revoked_at = NULL", (terminal, _ts(now)))
+            self._append_event(Event("terminal.enrolled", None, None), now, {"terminal": terminal})
+        return terminal, secret
+
+    def revoke_terminal(self, terminal: str) -> None:
+        """Refuse the terminal's token from now on (and any unused enrollment code for it)."""
+        with self._change() as (now, _day):
+            known = self.conn.execute("SELECT 1 FROM terminals WHERE name = ? UNION ALL SELECT 1 FROM tokens "
+                                      "WHERE name = ? AND role = 'terminal'", (terminal, terminal)).fetchone()
+            if known is None:
+                raise NotFound(f"no terminal {terminal!r}; GET /api/terminals lists them")
+            self.conn.execute("UPDATE tokens SET revoked_at = ? WHERE name = ? AND role = 'terminal' AND "
+                              "revoked_at IS NULL", (_ts(now), terminal))
+            self.conn.execute("UPDATE enroll_codes SET replaced_at = ? WHERE terminal = ? AND used_at IS NULL AND "
+                              "replaced_at IS NULL", (_ts(now), terminal))
+            self.conn.execute("INSERT INTO terminals (name, revoked_at) VALUES (?, ?) ON CONFLICT (name) DO UPDATE "
+                              "SET revoked_at = excluded.revoked_at", (terminal, _ts(now)))
+            self._append_event(Event("terminal.revoked", None, None), now, {"terminal": terminal})
+
+    def record_heartbeat(self, terminal: str, heartbeat: dict, state: dict, offline_before: datetime) -> None:
+        """Keep a terminal's last heartbeat. An event `terminal.changed` (with `state`) tells
+        /admin when the state differs from the last one told, or the terminal was offline
+        (last seen before `offline_before`) or never seen."""
+        with self._change() as (now, _day):
+            row = self.conn.execute("SELECT last_seen, state FROM terminals WHERE name = ?", (terminal,)).fetchone()
+            self.conn.execute(
+                "INSERT INTO terminals (name, last_seen, heartbeat, state) VALUES (?, ?, ?, ?) ON CONFLICT (name) "
+                "DO UPDATE SET last_seen = excluded.last_seen, heartbeat = excluded.heartbeat, state = excluded.state",
+                (terminal, _ts(now), json.dumps(heartbeat, ensure_ascii=False), json.dumps(state, sort_keys=True)))
+            came_back = row is None or row[0] is None or datetime.fromisoformat(row[0]) < offline_before
+            if came_back or row[1] != json.dumps(state, sort_keys=True):
+                self._append_event(Event("terminal.changed", None, None), now,
+                                   {"terminal_state": {**state, "online": True}})
+
+    def terminals(self) -> list[TerminalRecord]:
+        """Every terminal: those with a row (enrolled, revoked or seen) and those that only
+        hold a terminal token made with `kiosq server token`."""
+        records = {r[0]: TerminalRecord(r[0], _dt(r[1]), r[2] is not None, _dt(r[3]), r[4] and json.loads(r[4]))
+                   for r in self.conn.execute("SELECT name, enrolled_at, revoked_at, last_seen, heartbeat "
+                                              "FROM terminals")}
+        for name, created in self.conn.execute("SELECT name, MIN(created_at) FROM tokens WHERE role = 'terminal' "
+                                               "AND revoked_at IS NULL GROUP BY name"):
+            records.setdefault(name, TerminalRecord(name, _dt(created), False, None, None))
+        return sorted(records.values(), key=lambda r: r.name)
+
+    def record_event(self, kind: str, data: dict) -> None:
+        """An event that belongs to no ticket (content.published, ...), for the live pages."""
+        with self._change() as (now, _day):
+            self._append_event(Event(kind, None, None), now, data)
 
     # -- tokens --------------------------------------------------------------------
 

@@ -1,0 +1,118 @@
+"""The terminals of a hall as IT staff see them: enrollment codes, and from each terminal's
+last heartbeat whether it is online, out of paper, on old content, with alerts. Pure: no
+clock, no I/O (the store keeps the rows, fleet_api.py serves them).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+# Codes are typed on a touchscreen from a sheet or a phone: no 0/O, 1/I/L, and two groups of 4.
+CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+CODE_LENGTH = 8
+TERMINAL_ID = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$"
+TTL_MIN = timedelta(minutes=1)
+TTL_MAX = timedelta(days=7)
+_TTL = re.compile(r"^\s*(\d{1,6})\s*([smhd]?)\s*$")
+
+PRINTER_STATES = ("ok", "near_end", "out", "cover_open", "offline", "none", "unknown")
+READER_STATES = ("ok", "missing", "none", "unknown")
+PAPER = {"ok": "ok", "near_end": "low", "out": "out", "none": "none"}  # the rest: unknown
+DEVICE_FAULTS = {"printer": ("cover_open", "offline"), "card_reader": ("missing",), "scanner": ("missing",)}
+ALERT_KINDS = ("offline", "paper_out", "paper_low", "outdated", "device", "outbox_refused")
+
+
+def new_enroll_code() -> str:
+    raw = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+    return f"{raw[:4]}-{raw[4:]}"
+
+
+def normalize_code(text: str) -> str:
+    """What was typed -> the code's canonical form: case, spaces and dashes do not matter."""
+    return re.sub(r"[\s-]", "", text).upper()
+
+
+def hash_code(text: str) -> str:
+    # A code lives an hour at most and is tried through a throttled endpoint: a plain hash
+    # keeps it out of a copied database long enough.
+    return hashlib.sha256(("kiosq-enroll:" + normalize_code(text)).encode()).hexdigest()
+
+
+def parse_ttl(text: str) -> timedelta:
+    """'1h', '30m', '2d', '90s', '45' (minutes) -> a timedelta between 1 minute and 7 days."""
+    m = _TTL.match(text)
+    if not m:
+        raise ValueError(f"{text!r} is not a duration; write e.g. 30m, 1h or 2d")
+    n, unit = int(m.group(1)), m.group(2) or "m"
+    unit_name = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}[unit]
+    ttl = timedelta(**{unit_name: n})
+    if not TTL_MIN <= ttl <= TTL_MAX:
+        raise ValueError(f"{text!r}: a code lives from 1 minute to 7 days")
+    return ttl
+
+
+@dataclass(frozen=True)
+class TerminalRecord:
+    """What the store knows of one terminal."""
+
+    name: str
+    enrolled_at: datetime | None
+    revoked: bool
+    last_seen: datetime | None
+    heartbeat: dict | None  # the last heartbeat's body, as checked by the API
+
+
+def terminal_view(rec: TerminalRecord, now: datetime, online_seconds: float, published: str | None,
+                  local) -> dict:
+    """One terminal for GET /api/terminals; `local` turns a datetime into hall-local ISO text."""
+    hb = rec.heartbeat or {}
+    devices = hb.get("devices") or {}
+    online = (not rec.revoked and rec.last_seen is not None
+              and now - rec.last_seen <= timedelta(seconds=online_seconds))
+    content = hb.get("content_version")
+    return {"terminal": rec.name, "online": online, "last_seen": local(rec.last_seen),
+            "software_version": hb.get("software_version"), "content_version": content,
+            "content_sha256": hb.get("content_sha256"),
+            "outdated": bool(rec.heartbeat is not None and published is not None and content != published),
+            "paper": PAPER.get(devices.get("printer", "unknown"), "unknown") if rec.heartbeat else "unknown",
+            "devices": devices, "last_error": hb.get("last_error"), "uptime_seconds": hb.get("uptime_seconds"),
+            "outbox_waiting": hb.get("outbox_waiting"), "outbox_refused": hb.get("outbox_refused"),
+            "revoked": rec.revoked, "enrolled_at": local(rec.enrolled_at)}
+
+
+def alerts_of(view: dict, published: str | None, since: str | None) -> list[dict]:
+    """What needs someone's attention on one terminal (a revoked one needs none)."""
+    if view["revoked"]:
+        return []
+    name, out = view["terminal"], []
+
+    def alert(kind: str, detail: str) -> None:
+        out.append({"terminal": name, "kind": kind, "detail": detail})
+
+    if not view["online"]:
+        alert("offline", f"no heartbeat since {since}" if since else "never seen since it was enrolled")
+    if view["paper"] == "out":
+        alert("paper_out", "the receipt printer is out of paper")
+    elif view["paper"] == "low":
+        alert("paper_low", "the receipt paper is running low")
+    if view["outdated"]:
+        alert("outdated", f"content {view['content_version'] or '(none)'}, published {published}")
+    for device, faults in DEVICE_FAULTS.items():
+        state = view["devices"].get(device)
+        if state in faults:
+            alert("device", f"{device}: {state}")
+    if view["outbox_refused"]:
+        alert("outbox_refused", f"{view['outbox_refused']} application(s) refused by the server wait in the outbox")
+    return out
+
+
+def state_of(view: dict) -> dict:
+    """What /admin is told by an event when it changes: no personal data, no free text."""
+    return {"terminal": view["terminal"], "paper": view["paper"], "outdated": view["outdated"],
+            "content_version": view["content_version"],
+            "faults": sorted(d for d, f in DEVICE_FAULTS.items() if view["devices"].get(d) in f),
+            "outbox_refused": bool(view["outbox_refused"])}
