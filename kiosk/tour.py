@@ -1,11 +1,14 @@
 """A screenshot tour of the kiosk: the whole app started offscreen (as the tests start it),
 every screen reachable without a server (home, the guide with the results of typing "sfz"
 on the on-screen keyboard, an item's detail) and, with a hall server, the ticket screens
-(services, confirm, the issued ticket: the tour takes one real ticket per variant), in
-Chinese, English and elder mode, landscape 1920×1080 and portrait 1080×1920. One PNG per
-(screen, variant): OUT_DIR/home-zh-landscape.png, detail-elder-portrait.png, ...
+(services, confirm, the issued ticket: the tour takes one real ticket per variant) and,
+with an ID card reader holding a card too, the application screens (the items, the form
+prefilled from the card, the review, the receipt's screen: one real application per
+variant) and progress (by number, then the card's applications), in Chinese, English and
+elder mode, landscape 1920×1080 and portrait 1080×1920. One PNG per (screen, variant):
+OUT_DIR/home-zh-landscape.png, detail-elder-portrait.png, ...
 
-    python -m kiosq.kiosk.tour OUT_DIR [--server URL]   # token from $KIOSQ_TERMINAL_TOKEN
+    python -m kiosq.kiosk.tour OUT_DIR [--server URL] [--card-reader URI]   # token from $KIOSQ_TERMINAL_TOKEN
 
 A Kivy process hosts one window: run the tour in a process of its own.
 """
@@ -38,11 +41,12 @@ VARIANTS: dict[str, tuple[str, bool]] = {"zh": ("zh", False), "en": ("en", False
 ORIENTATIONS: dict[str, tuple[int, int]] = {"landscape": (1920, 1080), "portrait": (1080, 1920)}
 SCREENS = ("home", "guide", "detail")
 TICKET_SCREENS = ("ticket", "ticket_confirm", "ticket_done")
+APPLY_SCREENS = ("apply", "apply_form", "apply_review", "apply_done", "progress", "progress_result")
 
 
-def expected_names(with_server: bool = False) -> list[str]:
+def expected_names(with_server: bool = False, with_card: bool = False) -> list[str]:
     """The file names render_tour writes, in order."""
-    screens = SCREENS + (TICKET_SCREENS if with_server else ())
+    screens = SCREENS + (TICKET_SCREENS if with_server else ()) + (APPLY_SCREENS if with_server and with_card else ())
     return [f"{screen}-{variant}-{orientation}.png"
             for orientation in ORIENTATIONS for variant in VARIANTS for screen in screens]
 
@@ -168,6 +172,70 @@ def _visit(app, out_dir: Path, suffix: str, lang: str, elder: bool) -> list[Path
         if not _pump_until(lambda: app.manager.current == "ticket_done" and not app.ticket_busy):
             raise RuntimeError(f"no ticket issued within 10 s: {app.ticket_error or 'no answer'}")
         shots.append(shoot("ticket_done"))
+    if app.server is not None and app.cards is not None:
+        shots += _visit_applications(app, shoot)
+    return shots
+
+
+def sample_answers(item) -> dict[str, object]:
+    """Answers a citizen could give to the fields the card did not fill (for the tour)."""
+    from kiosq.kiosk.filing import kiosk_fields
+
+    answers: dict[str, object] = {}
+    for field in kiosk_fields(item):
+        if field.prefill is not None:
+            continue
+        if field.type == "choice":
+            answers[field.name] = field.choices[0].value
+        elif field.type == "checkbox":
+            answers[field.name] = True
+        elif field.type == "date":
+            answers[field.name] = "20250101"
+        elif field.type == "phone":
+            answers[field.name] = "13800138000"
+        elif field.type == "number":
+            answers[field.name] = "1"
+    return answers
+
+
+def _visit_applications(app, shoot) -> list[Path]:
+    """申报 with the card on the reader (one real application), then 进度查询."""
+    app.go_home()
+    _pump(3)
+    _tap(app.manager.get_screen("home").ids.apply_tile)
+    shots = [shoot("apply")]
+    buttons = app.manager.get_screen("apply").item_buttons()
+    if not buttons:
+        raise RuntimeError("no item this kiosk can file in the catalog")
+    _tap(buttons[0])
+    if not _pump_until(lambda: app.manager.current == "apply_form"):
+        raise RuntimeError(f"no card was read within 10 s ({app.card_state}): the tour needs a card on the reader")
+    item = app.guides.item(app.apply_item)
+    app.form_entered = {**app.form_entered, **{k: v for k, v in sample_answers(item).items() if k != "promise"}}
+    _pump(3)
+    shots.append(shoot("apply_form"))
+    app.form_entered = {**app.form_entered, **sample_answers(item)}
+    app.form_next()
+    _pump(3)
+    shots.append(shoot("apply_review"))
+    _tap(app.manager.get_screen("apply_review").ids.submit_button)
+    if not _pump_until(lambda: app.manager.current == "apply_done" and not app.apply_busy, timeout=15):
+        raise RuntimeError(f"the application was not filed within 15 s: {app.apply_error or 'no answer'}")
+    number = app.apply_result["number"]
+    shots.append(shoot("apply_done"))
+    app.go_home()
+    _pump(3)
+    _tap(app.manager.get_screen("home").ids.progress_tile)
+    app.progress_number, app.progress_focus = number, "last4"
+    _pump(3)
+    shots.append(shoot("progress"))
+    card = app.cards.present()
+    if card is None:
+        raise RuntimeError("the card was lifted during the tour")
+    app.progress_by_card(card["id_number"])
+    if not _pump_until(lambda: app.manager.current == "progress_result"):
+        raise RuntimeError(f"no progress within 10 s: {app.progress_message}")
+    shots.append(shoot("progress_result"))
     return shots
 
 
@@ -177,11 +245,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--server", help="the hall server's URL (adds the ticket screens; takes real tickets)")
     parser.add_argument("--token-env", default="KIOSQ_TERMINAL_TOKEN",
                         help="environment variable holding this terminal's token (default: %(default)s)")
+    parser.add_argument("--card-reader", help="an ID card reader's URI with a card on it (adds the application screens; "
+                        "files real applications)")
     parser.add_argument("--catalog", type=Path, help="catalog database to show")
     parser.add_argument("--content", type=Path, help="folder of catalog JSON files (default: the sample)")
     args = parser.parse_args(argv)
     config = KioskConfig(catalog_db=args.catalog, content=args.content, server_url=args.server,
-                         terminal_token=os.environ.get(args.token_env))
+                         card_reader_uri=args.card_reader, terminal_token=os.environ.get(args.token_env))
     for path in render_tour(args.out_dir, config):
         print(path)
     return 0
