@@ -193,6 +193,7 @@
       const display = await load();
       $("signin-card").classList.add("hidden");
       $("dashboard").classList.remove("hidden");
+      document.dispatchEvent(new CustomEvent("kiosq:admin", { detail: { token, lastEventId: display.last_event_id } }));
       if (!state.stream) {
         state.stream = K.stream(display.last_event_id, reload, (ok) => { document.body.dataset.connected = String(ok); },
                                 [...K.eventTypes, ...K.applicationEvents]);

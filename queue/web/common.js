@@ -145,8 +145,16 @@
                  "window.paused", "window.resumed", "hall.notice"],
     // Applications (filed, and each step of their life): only pages that show them listen.
     applicationEvents: ["application.submitted", "application.changed"],
+    // Terminals and content rollout: /admin's fleet section listens.
+    fleetEvents: ["terminal.enrolled", "terminal.revoked", "terminal.changed", "content.published",
+                  "content.rolled_back"],
   };
   if (!messages[K.lang]) K.lang = "zh";
+
+  /* More messages from a page's own script: {zh: {...}, en: {...}}. */
+  K.addMessages = function (more) {
+    for (const [lang, texts] of Object.entries(more)) Object.assign(messages[lang] || (messages[lang] = {}), texts);
+  };
 
   K.t = function (key, vars) {
     let text = messages[K.lang][key];
