@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from kiosq.kiosk.widgets import BodyLabel
 from kivy.app import App
 from kivy.uix.screenmanager import Screen
 from kivy.utils import escape_markup
+
+
+def when(stamp: str) -> str:
+    """The server's ISO time (hall's local time, with its offset) as 2026-11-22 14:05."""
+    try:
+        return datetime.fromisoformat(stamp).strftime("%Y-%m-%d %H:%M")
+    except (TypeError, ValueError):
+        return stamp or ""
 
 
 def application_markup(found: dict, msg: dict[str, str]) -> str:
@@ -14,12 +24,12 @@ def application_markup(found: dict, msg: dict[str, str]) -> str:
     pending = " " + msg["progress_pending_rejection"] if found.get("rejection_pending") else ""
     lines = [f"[b][color=175bb3]{escape_markup(found.get('item_name', ''))}[/color][/b]",
              f"{escape_markup(found.get('tracking_no', ''))}   [b]{escape_markup(status)}[/b]{escape_markup(pending)}",
-             escape_markup(msg["progress_submitted"].format(at=found.get("submitted_at", ""))) + "   "
+             escape_markup(msg["progress_submitted"].format(at=when(found.get("submitted_at", "")))) + "   "
              + escape_markup(msg["progress_promised"].format(date=found.get("promised_date", "")))]
     for step in found.get("history", []):
         words = msg.get(f"status_{step.get('status')}", step.get("status", ""))
         note = f"（{step['note']}）" if step.get("note") else ""
-        lines.append(f"· {escape_markup(step.get('at', ''))}  {escape_markup(words + note)}")
+        lines.append(f"· {escape_markup(when(step.get('at', '')))}  {escape_markup(words + note)}")
     return "\n".join(lines)
 
 
