@@ -706,10 +706,11 @@ _add_devices()
 
 
 def _add_terminal() -> None:
-    from kiosq.provisioning.terminal_cli import doctor, provision
+    from kiosq.provisioning.terminal_cli import doctor, enroll, provision
 
     main.add_command(provision)
     main.add_command(doctor)
+    main.add_command(enroll)
 
 
 _add_terminal()

@@ -180,7 +180,7 @@ def check_content(config: TerminalConfig) -> Check:
             return Check(OK, "content", f"catalog database {config.catalog} (not a bundle: no version)")
         return Check(FAIL, "content", f"catalog database {config.catalog} does not exist",
                      "fix [content] catalog, or use [content] folder with an installed bundle")
-    folder = config.content_dir
+    folder = config.content_dir or rollout_folder(config)
     if folder is None:
         return Check(WARN, "content", "no content configured: the kiosk shows the sample catalog",
                      "set [content] folder and install a bundle (kiosq content install)")
@@ -192,8 +192,38 @@ def check_content(config: TerminalConfig) -> Check:
         manifest = verify(folder / "bundles" / version / "manifest.json")
     except BundleError as exc:
         return Check(FAIL, "content", str(exc), f"{install}, or go back: kiosq content rollback --content-dir {folder}")
-    return Check(OK, "content", f"bundle {manifest.version}, {manifest.items} items, sha256 {manifest.sha256[:12]}… "
-                                "verified")
+    detail = f"bundle {manifest.version}, {manifest.items} items, sha256 {manifest.sha256[:12]}… verified"
+    published = _published_version(config)
+    if published and published != manifest.version:
+        return Check(WARN, "content", f"{detail}; the server publishes {published}",
+                     "the kiosk takes it within a heartbeat or two while it runs (systemctl status kiosq-kiosk); "
+                     "if it stays behind, look at the kiosk's log: journalctl -u kiosq-kiosk")
+    return Check(OK, "content", detail + ("; the server publishes the same" if published else ""))
+
+
+def rollout_folder(config: TerminalConfig) -> Path | None:
+    """Where a kiosk without [content] folder keeps the bundles it takes from the server
+    (kiosk/updater.py): DATA_DIR/content, once one is installed there."""
+    from kiosq.content.bundle import ACTIVE
+
+    if config.catalog is not None or config.data_dir is None or not config.server_url:
+        return None
+    folder = config.data_dir / "content"
+    return folder if (folder / ACTIVE).is_file() else None
+
+
+def _published_version(config: TerminalConfig) -> str | None:
+    """The version the hall server publishes (GET /api/content/manifest); None when there is
+    no server, no token, nothing published or no answer (the server line says why)."""
+    if not config.server_url:
+        return None
+    try:
+        token = config.read_token()
+        status, manifest, _, _ = _get(config.server_url, "/api/content/manifest", token)
+    except (TerminalConfigError, OSError, http.client.HTTPException):
+        return None
+    version = manifest.get("version") if status == 200 else None
+    return version if isinstance(version, str) else None
 
 
 # --- devices -----------------------------------------------------------------------------

@@ -219,3 +219,108 @@ def install_units(root: Path, role: str, user: str, port: int) -> None:
             click.echo(f"ran: {command}")
         click.echo(f"next: systemctl enable --now {unit}"
                    + ("   (after `kiosq provision init` and `kiosq enroll`)" if role == "terminal" else ""))
+
+
+# --- enrollment ----------------------------------------------------------------------------
+
+ENROLL_TIMEOUT = 10.0  # seconds: enrollment is run by hand, over a hall network
+
+
+@click.command(context_settings=CONTEXT)
+@click.argument("code")
+@click.option("--server", "server_url", required=True, callback=_url,
+              help="The hall server, e.g. http://10.0.0.2:8000 (the config's [server] url).")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path),
+              default=Path("/etc/kiosq/terminal.toml"), show_default=True, envvar="KIOSQ_CONFIG", show_envvar=True,
+              help="The terminal config file; the token goes to its [server] token_file.")
+def enroll(code: str, server_url: str, config_file: Path) -> None:
+    """Trade a one-time enrollment code for this terminal's token.
+
+    CODE comes from `kiosq server enroll-code --terminal T03` (or /admin) on the hall server.
+    The token is written to the config's [server] token_file with mode 0600 (replacing an
+    older one); codes work once and expire. --server must be the config's [server] url: if it
+    is not, nothing is sent and the code stays unused.
+
+    \b
+    Example:
+      sudo kiosq enroll K7QF-2M9X --server http://10.0.0.2:8000
+      kiosq enroll K7QF-2M9X --server http://127.0.0.1:8000 --config terminal.toml
+    """
+    from kiosq.kiosk.terminal_config import TerminalConfigError, read_terminal_config
+
+    try:
+        config = read_terminal_config(config_file)
+    except TerminalConfigError as exc:
+        for line in exc.problems[:-1]:
+            click.echo(line, err=True)
+        raise click.ClickException(exc.problems[-1]) from None
+    if config.server_url != server_url:
+        # A token for another server is of no use to this kiosk; refuse before the code is spent.
+        said = f"says [server] url = \"{config.server_url}\"" if config.server_url else "has no [server] url"
+        raise click.ClickException(
+            f"{config_file} {said}, not {server_url}: set [server] url = \"{server_url}\" there (or rerun "
+            f"`kiosq provision init --force ... --server {server_url}`), then enroll again; the code was not used")
+    terminal, token = _enroll(server_url, code)
+    try:
+        write_secret(config.token_file, token)
+    except OSError as exc:
+        raise click.ClickException(
+            f"enrolled as {terminal!r}, but cannot write {config.token_file} ({exc.strerror}); run as root (or as "
+            "the config's owner) and enroll again with a new code: this one is used") from None
+    click.echo(f"enrolled as {terminal!r} at {server_url}; token written to {config.token_file} (mode 0600)")
+    if terminal != config.terminal_id:
+        click.echo(f"note: the server knows this terminal as {terminal!r}, the config says [terminal] id = "
+                   f"\"{config.terminal_id}\"; make them agree (the maintenance screen shows the config's)", err=True)
+    click.echo(f"next: kiosq doctor --config {config_file}, then start the kiosk "
+               "(systemctl enable --now kiosq-kiosk.service)")
+
+
+def _enroll(server_url: str, code: str) -> tuple[str, str]:
+    """POST /api/terminals/enroll; (terminal, token), or a ClickException in plain words."""
+    import requests
+
+    url = f"{server_url}/api/terminals/enroll"
+    try:
+        resp = requests.post(url, json={"code": code}, timeout=ENROLL_TIMEOUT)
+    except requests.RequestException as exc:
+        raise click.ClickException(f"cannot reach the hall server at {server_url} ({type(exc).__name__}); check "
+                                   "the address, the network cable, and that `kiosq server` runs there") from None
+    try:
+        body = resp.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        raise click.ClickException(f"{url} answered HTTP {resp.status_code} without JSON: is {server_url} a kiosq "
+                                   "server?")
+    if resp.status_code == 201 and isinstance(body.get("token"), str) and isinstance(body.get("terminal"), str):
+        return body["terminal"], body["token"]
+    if resp.status_code == 422:
+        raise click.ClickException(f"{code!r} is not an enrollment code (they look like K7QF-2M9X); check what "
+                                   "was typed")
+    detail = body.get("detail") or body.get("error") or f"HTTP {resp.status_code}"
+    raise click.ClickException(f"the server refused the code: {detail}")
+
+
+def write_secret(path: Path, text: str) -> None:
+    """Write `text` to `path` with mode 0600 from the first byte, atomically (a temporary
+    file beside it, fsynced, renamed over the old one)."""
+    import os
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o600)  # whatever the umask
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
