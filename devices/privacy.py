@@ -2,8 +2,15 @@
 
 An ID number keeps its first 3 and last 4 characters (110***********1234: enough to tell
 two cards apart, not enough to use); a name keeps its first and last character (王*明,
-欧阳小明 -> 欧**明; a two-character name keeps the first: 王*).
+欧阳小明 -> 欧**明; a two-character name keeps the first: 王*); a phone its first 3 and
+last 4 digits (138****5678); free text (an address) its first 6 characters.
+
+Keys that seal personal data are written with `write_secret_file`, the one way the server
+and the terminal make them.
 """
+
+import os
+from pathlib import Path
 
 
 def mask_id_number(id_number: str) -> str:
@@ -18,3 +25,45 @@ def mask_name(name: str) -> str:
     if len(name) > 2:
         return name[0] + "*" * (len(name) - 2) + name[-1]
     return name[:1] + "*" * (len(name) > 0)
+
+
+def mask_phone(phone: str) -> str:
+    """13812345678 -> 138****5678; a landline keeps its area code and last 4 digits."""
+    digits = "".join(phone.split())
+    if len(digits) <= 7:
+        return "*" * len(digits)
+    return digits[:3] + "*" * (len(digits) - 7) + digits[-4:]
+
+
+def mask_text(text: str) -> str:
+    """Free text from the card (an address): the first 6 characters, the rest hidden."""
+    text = text.strip()
+    return text[:6] + "*" * min(6, max(0, len(text) - 6))
+
+
+def write_secret_file(path: Path, data: bytes) -> bool:
+    """Create `path` holding `data`, mode 0600 from the first byte; False (and nothing
+    written) when it exists already. Written whole under a temporary name and linked into
+    place: link() fails if the file exists, so two processes starting at once cannot both
+    make a key, and nobody reads a half-written one. Raises OSError."""
+    import threading
+
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        return False
+    finally:
+        tmp.unlink()
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+    return True

@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 
 from kiosq.content.model import CARD_FIELDS, FormField, ItemGuide, check_values
-from kiosq.devices.privacy import mask_id_number, mask_name
+from kiosq.devices.privacy import mask_id_number, mask_name, mask_phone, mask_text
 
 KEYED = ("number", "date", "phone", "id_number")  # typed on the keypad
 CHOSEN = ("choice", "checkbox")
@@ -160,11 +160,9 @@ def masked(field: FormField, value: object, lang: str) -> str:
     if field.prefill == "name":
         return mask_name(str(value))
     if field.type == "phone":
-        text = str(value)
-        return text[:3] + "*" * max(0, len(text) - 7) + text[-4:] if len(text) >= 7 else "*" * len(text)
+        return mask_phone(str(value))
     if field.prefill == "address" or "address" in field.name:
-        text = str(value)
-        return text[:6] + "…" if len(text) > 6 else text
+        return mask_text(str(value))
     if field.type == "text" and field.pattern:  # account numbers and the like
         text = str(value)
         return "*" * max(0, len(text) - 4) + text[-4:]

@@ -52,6 +52,7 @@ from typing import Any
 import sqlite_utils
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from kiosq.devices.privacy import write_secret_file
 from kiosq.devices.uri import backoff_delays
 from kiosq.kiosk.server import HallClient, ServerError, ServerRefused, ServerUnreachable
 
@@ -393,27 +394,8 @@ class Outbox:
 def _create_key_file(path: Path) -> None:
     data = json.dumps({"format": KEY_FORMAT, "cipher": "AES-256-GCM",
                        "key": base64.b64encode(os.urandom(32)).decode()}).encode()
-    # Written whole under a temporary name, then linked into place (link fails if the file
-    # exists): nobody reads a half-written key, and two openers cannot make two keys.
-    tmp = path.with_name(f".{KEY_FILE}.{os.getpid()}.{threading.get_ident()}.tmp")
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            os.write(fd, data)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        try:
-            os.link(tmp, path)
-        except FileExistsError:
-            return
-        finally:
-            tmp.unlink()
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        write_secret_file(path, data)  # two openers at once: one key, the other's link fails
     except OSError as exc:
         raise OutboxError(f"cannot create the outbox key file {path} ({exc.strerror}); check the data folder") from None
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from kiosq.devices.privacy import mask_id_number, mask_name
+from kiosq.devices.privacy import mask_id_number, mask_name, mask_phone, mask_text, write_secret_file
 
 KEY_FILE = "applicant.key"
 KEY_FORMAT = 1
@@ -95,42 +95,10 @@ def _create_key_file(path: Path) -> None:
     data = json.dumps({"format": KEY_FORMAT, "cipher": "AES-256-GCM", "hmac": "SHA-256",
                        "seal": base64.b64encode(os.urandom(32)).decode(),
                        "hash": base64.b64encode(os.urandom(32)).decode()}).encode()
-    # Written whole under a temporary name, then linked into place: link() fails if the
-    # file exists, so two servers starting at once cannot both make a key, and nobody ever
-    # reads a half-written one.
-    tmp = path.with_name(f".{KEY_FILE}.{os.getpid()}.tmp")
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            os.write(fd, data)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        try:
-            os.link(tmp, path)
-        except FileExistsError:
-            return
-        finally:
-            tmp.unlink()
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        write_secret_file(path, data)  # two servers starting at once: one key, the other's link fails
     except OSError as exc:
         raise KeyFileError(f"cannot create the applicant key file {path} ({exc.strerror}); "
                            "pass a writable --data-dir") from None
 
 
-def mask_phone(phone: str) -> str:
-    """13812345678 -> 138****5678; a landline keeps its area code and last 4 digits."""
-    digits = "".join(phone.split())
-    if len(digits) <= 7:
-        return "*" * len(digits)
-    return digits[:3] + "*" * (len(digits) - 7) + digits[-4:]
-
-
-def mask_text(text: str) -> str:
-    """Free text from the card (an address): the first 6 characters, the rest hidden."""
-    text = text.strip()
-    return text[:6] + "*" * min(6, max(0, len(text) - 6))
