@@ -16,6 +16,7 @@ import importlib
 import os
 import tempfile
 import threading
+import time
 from collections.abc import Sequence
 from datetime import date, datetime
 from pathlib import Path
@@ -115,7 +116,9 @@ class KiosqApp(App):
     card_state = StringProperty("")
     form_entered = DictProperty()
     form_focus = StringProperty("")
+    form_compose = StringProperty("")  # pinyin letters typed for the focused Chinese field
     form_problems = DictProperty()
+    apply_typed = BooleanProperty(False)  # no ID card: the identity is typed into the form
     apply_busy = BooleanProperty(False)
     apply_error = StringProperty("")
     apply_result = DictProperty()
@@ -128,6 +131,13 @@ class KiosqApp(App):
     progress_busy = BooleanProperty(False)
     progress_message = StringProperty("")
     progress_results = ListProperty()
+    # the fleet (kiosk/heartbeat.py, kiosk/updater.py): the hall's opening hours as the server
+    # last told them ({open, opens_at, closes_at}; {} unknown: open), what the 取号 tile and
+    # the ticket screen say while tickets are not issued ("" while they are), and the version
+    # of the catalog shown
+    hours = DictProperty()
+    tickets_closed_text = StringProperty("")
+    content_version = StringProperty("")
 
     def __init__(self, config: KioskConfig | None = None, *, kiosk: bool = False, speaker: Speaker | None = None,
                  **kwargs: object) -> None:
@@ -158,6 +168,14 @@ class KiosqApp(App):
         self.cards = None  # kiosk.cards.CardWatcher, with a card reader
         self.outbox = None  # kiosk.outbox.Outbox and its Sender, with a hall server
         self.sender = None
+        self.heartbeat = None  # kiosk.heartbeat.Heartbeat and kiosk.updater.Updater, with a server and token
+        self.updater = None
+        self._started_at = time.monotonic()
+        self._content_sha256: str | None = None
+        self._pending_catalog: Path | None = None  # installed while a citizen was mid-session
+        self._not_enrolled = False  # the server refused this terminal's token (revoked, or unknown)
+        self._reader_state = "unknown" if self.kiosk_config.card_reader_uri else "none"
+        self._last_error: str | None = None
 
     # --- Kivy life cycle
 
@@ -170,6 +188,7 @@ class KiosqApp(App):
         Window.clearcolor = (0.95, 0.96, 0.98, 1)
         self.title = self.msg["app_title"]
         self.guides = Guides(catalog_path(self.kiosk_config))
+        self._catalog_shown(self.guides.path)
         load_kv(HERE / "widgets.kv")
         self.idle = IdleWatcher(self.kiosk_config.idle_timeout, self.kiosk_config.idle_countdown,
                                 in_session=self.in_session, show=self._show_prompt,
@@ -204,9 +223,13 @@ class KiosqApp(App):
 
             folder = Path(self.kiosk_config.data_dir or tempfile.mkdtemp(prefix="kiosq-outbox-"))
             self.outbox = Outbox(folder, self.kiosk_config.terminal_id)
+            from kiosq.kiosk.pinyin_input import warm_up
+
+            warm_up()  # the pinyin index for Chinese fields, built before a citizen needs it
             self.sender = Sender(self.outbox, self.server, lambda *_: self._outbox_changed(),  # runs at once
                                  on_refused=lambda *_: self._outbox_changed())
             self._outbox_changed()
+        self._start_fleet()
 
     def on_stop(self) -> None:
         from kivy.core.window import Window
@@ -220,6 +243,7 @@ class KiosqApp(App):
             self.cards.stop()
         if self.sender is not None:
             self.sender.stop()
+        self._stop_fleet()
         if self.idle is not None:
             self.idle.stop()
         if self.guides is not None:
@@ -307,6 +331,7 @@ class KiosqApp(App):
     def go_home(self) -> None:
         self.history = []
         self.show("home", remember=False)
+        self._swap_pending_catalog()  # a bundle that came during the session: its end is the moment
 
     # --- guides
 
@@ -356,6 +381,8 @@ class KiosqApp(App):
         self.printing = False
         self.print_failed = key not in PRINT_OK
         self.print_message = self.msg[key]
+        if self.print_failed:
+            self.note_error(f"guide print: {key}")
 
     # --- tickets
 
@@ -380,6 +407,8 @@ class KiosqApp(App):
         self.services = loaded.services
         self.services_error, self.services_error_kind = loaded.error, loaded.kind
         self.services_state = "error" if loaded.error else "ready"
+        if "open" in loaded.hall:  # /api/health carries the opening hours
+            self.set_hours({k: loaded.hall.get(k) for k in ("open", "opens_at", "closes_at")})
         self._confirm_preselected()
 
     def _confirm_preselected(self) -> None:
@@ -420,6 +449,7 @@ class KiosqApp(App):
             return  # the session was wiped meanwhile: this result is no one's to see
         if issued.ticket is None:
             self.ticket_error, self.ticket_error_kind = issued.error, issued.kind
+            self.note_error(f"ticket: {issued.kind}")
             return  # the key stays: a retry asks for the same ticket
         self.ticket_key = None
         self.ticket, self.ticket_print_key = issued.ticket, issued.print_key
@@ -437,8 +467,8 @@ class KiosqApp(App):
 
         if self.server is None or not fileable_here(self.guides.item(code)):
             return
-        self.apply_item, self._card = code, None
-        self.form_entered, self.form_problems, self.form_focus = {}, {}, ""
+        self.apply_item, self._card, self.apply_typed = code, None, False
+        self.form_entered, self.form_problems, self.form_focus, self.form_compose = {}, {}, "", ""
         self.apply_error, self.apply_result = "", {}
         self.card_state = "waiting" if self.cards is not None else "no_reader"
         self.show("apply_card")
@@ -451,6 +481,7 @@ class KiosqApp(App):
         from kiosq.devices.idcard import CardRead, CardRemoved, CardUnreadable, ReaderBack, ReaderLost
 
         screen = self.manager.current
+        self._reader_state = "missing" if isinstance(event, ReaderLost) else "ok"  # for the heartbeat
         if isinstance(event, CardRead):
             if screen == "apply_card":
                 self._card_read(event.identity.as_dict())
@@ -464,27 +495,78 @@ class KiosqApp(App):
             self.card_state = "waiting"
 
     def _card_read(self, card: dict[str, str]) -> None:
-        from kiosq.kiosk.filing import kiosk_fields, prefill
+        from kiosq.kiosk.filing import prefill
 
         item = self.guides.item(self.apply_item)
-        self._card, self.card_state = card, "read"
-        self.form_entered = prefill(item, card)
-        first = next((f.name for f in kiosk_fields(item)
-                      if f.type in ("number", "date", "phone", "id_number", "text") and f.name not in self.form_entered), "")
-        self.form_focus, self.form_problems = first, {}
+        self._card, self.card_state, self.apply_typed = card, "read", False
+        self.form_entered, self.form_compose = prefill(item, card), ""
+        self.form_focus, self.form_problems = self._first_to_type(), {}
         self.history = [h for h in self.history if h != "apply_card"]
         self.show("apply_form")
 
+    def apply_without_card(self) -> None:
+        """No ID card: the same form, with the name and ID number typed (source "typed")."""
+        if not self.apply_item:
+            return
+        self._card, self.apply_typed = None, True
+        self.form_entered, self.form_problems, self.form_compose = {}, {}, ""
+        self.form_focus = self._first_to_type()
+        self.history = [h for h in self.history if h != "apply_card"]
+        self.show("apply_form")
+
+    def _first_to_type(self) -> str:
+        from kiosq.kiosk.filing import kiosk_fields
+
+        item = self.guides.item(self.apply_item)
+        return next((f.name for f in kiosk_fields(item) if f.type in ("number", "date", "phone", "id_number", "text")
+                     and not self.form_entered.get(f.name)), "")
+
+    def focus_field(self, name: str) -> None:
+        self.form_focus, self.form_compose = name, ""
+
     def form_key(self, key: str) -> None:
-        from kiosq.kiosk.filing import key_into, kiosk_fields
+        """A key on the form's keyboard: into the focused field, or (a Chinese field) into
+        the pinyin being composed; a space takes the first character offered."""
+        from kiosq.kiosk.filing import key_into, kiosk_fields, uses_pinyin
 
         field = next((f for f in kiosk_fields(self.guides.item(self.apply_item)) if f.name == self.form_focus), None)
-        if field is None or field.prefill is not None:
+        if field is None or (field.prefill is not None and self._card is not None):
             return  # what the card says is not typed over
-        entered = dict(self.form_entered)
-        entered[field.name] = key_into(field, str(entered.get(field.name) or ""), key)
-        self.form_entered = entered
-        self.form_problems = {k: v for k, v in self.form_problems.items() if k != field.name}
+        text = str(self.form_entered.get(field.name) or "")
+        if uses_pinyin(field):
+            if key.isalpha() and len(key) == 1:
+                self.form_compose = (self.form_compose + key.lower())[:6]
+                return
+            if self.form_compose and key in ("backspace", "clear", "space"):
+                if key == "space":
+                    from kiosq.kiosk.pinyin_input import candidates
+
+                    found = candidates(self.form_compose, surname=field.prefill == "name" and not text)
+                    if found:
+                        self.form_pick(found[0])
+                    return
+                self.form_compose = self.form_compose[:-1] if key == "backspace" else ""
+                return  # the pinyin being composed is what a backspace or clear takes back
+            elif key == "space":
+                return
+        self._set_typed(field.name, key_into(field, text, key))
+
+    def form_pick(self, char: str) -> None:
+        """A character chosen for the composed pinyin."""
+        from kiosq.kiosk.filing import kiosk_fields
+
+        field = next((f for f in kiosk_fields(self.guides.item(self.apply_item)) if f.name == self.form_focus), None)
+        if field is None:
+            return
+        text = str(self.form_entered.get(field.name) or "")
+        limit = field.max_length or 60
+        self.form_compose = ""
+        if len(text) < limit:
+            self._set_typed(field.name, text + char)
+
+    def _set_typed(self, name: str, text: str) -> None:
+        self.form_entered = {**self.form_entered, name: text}
+        self.form_problems = {k: v for k, v in self.form_problems.items() if k != name}
 
     def form_set(self, name: str, value: object) -> None:
         """A choice chosen or a box ticked."""
@@ -505,7 +587,7 @@ class KiosqApp(App):
         from kiosq.kiosk.filing import applicant, values_for_server
         from kiosq.kiosk.tickets import in_background
 
-        if self.apply_busy or self._card is None or self.outbox is None:
+        if self.apply_busy or (self._card is None and not self.apply_typed) or self.outbox is None:
             return
         item = self.guides.item(self.apply_item)
         person = applicant(item, self._card, dict(self.form_entered))
@@ -604,13 +686,156 @@ class KiosqApp(App):
 
     @mainthread  # called by the status monitor's thread
     def _status_checked(self, printer: str, server: str) -> None:
-        self.printer_state, self.server_state = printer, server
+        # /api/health needs no token: a refused heartbeat is what says this terminal is out
+        self.printer_state = printer
+        self.server_state = "not_enrolled" if self._not_enrolled and server == "ok" else server
 
     def printer_trouble(self) -> bool:
         """Whether a ticket taken now gets no slip (out of paper, not answering, none)."""
         from kiosq.kiosk.status import PRINTER_TROUBLE
 
         return self.printer_state in PRINTER_TROUBLE
+
+    # --- the fleet: heartbeats, the content rollout, opening hours (issue #8)
+
+    def _start_fleet(self) -> None:
+        """With a hall server and a terminal token: heartbeats, and the updater when this kiosk
+        shows a content folder's bundles (config.content_folder: the configured [content]
+        folder, else DATA_DIR/content for a kiosk that started on the sample catalog)."""
+        from kiosq.kiosk.config import content_folder
+        from kiosq.kiosk.heartbeat import Heartbeat
+
+        if self.server is None or not self.kiosk_config.terminal_token:
+            return
+        folder = content_folder(self.kiosk_config)
+        if folder is not None:
+            from kiosq.kiosk.updater import Updater
+
+            self.updater = Updater(self.server, folder, self._content_installed,
+                                   lambda why: self.note_error(f"content update: {why}")).start()
+        self.heartbeat = Heartbeat(self.server, self._heartbeat_body, self.kiosk_config.heartbeat_interval,
+                                   self._heartbeat_answered, self._heartbeat_refused,
+                                   lambda exc: self.note_error(f"server: {exc}")).start()
+
+    def _stop_fleet(self) -> None:
+        from kivy.clock import Clock
+
+        Clock.unschedule(self._hours_due)
+        for worker in (self.heartbeat, self.updater):
+            if worker is not None:
+                worker.stop()
+
+    def note_error(self, text: str) -> None:
+        """The last thing that went wrong, for the fleet view: device and server trouble in a
+        few words, never anything a citizen typed or a card held."""
+        self._last_error = f"{datetime.now():%Y-%m-%d %H:%M:%S} {text}"[:500]
+
+    def _heartbeat_body(self) -> dict:
+        """On the heartbeat's thread: this terminal's state, read from the app's properties."""
+        from kiosq.kiosk.heartbeat import printer_for_server, software_version
+
+        return {"software_version": software_version(), "content_version": self.content_version or None,
+                "content_sha256": self._content_sha256,
+                "devices": {"printer": printer_for_server(self.printer_state), "card_reader": self._reader_state,
+                            "scanner": _scanner_state(self.kiosk_config.scanner_uri)},
+                "last_error": self._last_error, "uptime_seconds": int(time.monotonic() - self._started_at),
+                "outbox_waiting": int(self.outbox_waiting), "outbox_refused": int(self.outbox_refused)}
+
+    def _heartbeat_answered(self, reply: dict) -> None:
+        """On the heartbeat's thread: the published content to the updater, the rest to the UI."""
+        if self.updater is not None:
+            self.updater.offer(reply.get("content"))
+        self._heartbeat_told(reply.get("hours"))
+
+    @mainthread
+    def _heartbeat_told(self, hours: object) -> None:
+        if self._not_enrolled:
+            self._not_enrolled = False
+            self.server_state = "ok"
+        if isinstance(hours, dict):
+            self.set_hours(hours)
+
+    @mainthread
+    def _heartbeat_refused(self, refused) -> None:
+        if refused.status == 401:  # revoked, or never known: say so on the status bar and maintenance
+            self._not_enrolled = True
+            self.server_state = "not_enrolled"
+            self.note_error("heartbeat refused: this terminal's token is not accepted")
+
+    def set_hours(self, hours: dict) -> None:
+        """The hall's opening hours as the server says them now; the 取号 tile follows, and
+        comes back by itself at the time the server gave (a heartbeat then confirms it)."""
+        from kiosq.kiosk.hours import is_closed, parse_time
+        from kivy.clock import Clock
+
+        self.hours = dict(hours)
+        self._say_hours()
+        Clock.unschedule(self._hours_due)
+        due = parse_time(hours.get("opens_at") if is_closed(hours) else hours.get("closes_at"))
+        if due is not None:
+            wait = (due - datetime.now(due.tzinfo)).total_seconds()
+            Clock.schedule_once(self._hours_due, min(max(0.0, wait) + 0.5, 24 * 3600.0))
+
+    def _say_hours(self) -> None:
+        from kiosq.kiosk.hours import closed_text
+
+        self.tickets_closed_text = closed_text(dict(self.hours), datetime.now().astimezone(), self.msg)
+
+    def _hours_due(self, *_args: object) -> None:
+        """The time the server gave has come: open the tile again (or, at closing, ask)."""
+        from kiosq.kiosk.hours import is_closed, parse_time
+
+        hours = dict(self.hours)
+        due = parse_time(hours.get("opens_at") if is_closed(hours) else hours.get("closes_at"))
+        if due is None or datetime.now(due.tzinfo) < due:
+            if due is not None:
+                self.set_hours(hours)  # woken early (the wait is capped at a day): wait again
+            return
+        if is_closed(hours):
+            self.set_hours({"open": True, "opens_at": None, "closes_at": None})
+        if self.heartbeat is not None:
+            self.heartbeat.beat_now()  # the server says what holds now (and, at closing, when it opens)
+
+    def on_msg(self, *_args: object) -> None:
+        self._say_hours()  # the language changed
+
+    @mainthread  # called by the updater's thread
+    def _content_installed(self, manifest, catalog: Path) -> None:
+        self._pending_catalog = Path(catalog)
+        if not self.in_session():
+            self._swap_pending_catalog()
+
+    def _swap_pending_catalog(self) -> None:
+        """Show the catalog installed by the updater: a new Guides, the old one closed, the
+        screens that list items redrawn; then a heartbeat reports the new version."""
+        catalog, self._pending_catalog = self._pending_catalog, None
+        if catalog is None or (self.guides is not None and self.guides.path == catalog):
+            return
+        try:
+            guides = Guides(catalog)
+        except Exception as exc:  # the old catalog stays: a kiosk never goes blank
+            import logging
+
+            logging.getLogger(__name__).exception("the new catalog %s cannot be opened", catalog)
+            self.note_error(f"content: the new catalog cannot be opened ({type(exc).__name__})")
+            return
+        old, self.guides = self.guides, guides
+        if old is not None:
+            old.close()
+        if self.item_code not in guides.items:  # an item the new catalog no longer has
+            self.item_code = ""
+        self._catalog_shown(catalog)
+        for name in ("guide", "detail", "apply"):
+            if self.manager.has_screen(name):
+                self.manager.get_screen(name).refresh()
+        if self.heartbeat is not None:
+            self.heartbeat.beat_now()
+
+    def _catalog_shown(self, catalog: Path) -> None:
+        from kiosq.kiosk.updater import content_identity
+
+        cfg = self.kiosk_config
+        self.content_version, self._content_sha256 = content_identity(catalog, cfg.catalog_db, cfg.content)
 
     # --- maintenance
 
@@ -724,8 +949,8 @@ class KiosqApp(App):
         self.service, self.ticket, self.ticket_print_key = {}, {}, ""
         self.ticket_error = self.ticket_error_kind = ""
         self.pin_entry = self.pin_message = self.test_print_message = ""
-        self._card = None
-        self.apply_item = self.apply_error = self.form_focus = ""
+        self._card, self.apply_typed = None, False
+        self.apply_item = self.apply_error = self.form_focus = self.form_compose = ""
         self.form_entered, self.form_problems, self.apply_result = {}, {}, {}
         self.progress_number = self.progress_last4 = self.progress_message = ""
         self.progress_results = []
@@ -757,6 +982,18 @@ class KiosqApp(App):
     @staticmethod
     def _swallow_escape(_window: object, key: int, *_args: object) -> bool:
         return key == 27  # Escape (and Android's back) never quits a kiosk
+
+
+def _scanner_state(uri: str | None) -> str:
+    """For the heartbeat: "none" (no scanner), "ok" (its port is there) or "missing"."""
+    if not uri:
+        return "none"
+    from kiosq.devices.uri import DeviceURIError, parse_uri
+
+    try:
+        return "ok" if Path(parse_uri(uri).target).exists() else "missing"
+    except DeviceURIError:
+        return "missing"
 
 
 def _file_and_print(outbox, sender, printer, item, person: dict, values: dict, hall: str, lang: str,

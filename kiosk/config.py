@@ -9,7 +9,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kiosq.content.bundle import active_catalog
+from kiosq.content.bundle import ACTIVE, active_catalog
 from kiosq.content.catalog import SAMPLE, load_files, write_catalog
 
 LANGUAGES = ("zh", "en")
@@ -40,6 +40,8 @@ class KioskConfig:
     speech: spoken prompts in 长辈模式 (espeak-ng); False switches them off.
     content_dir: a terminal's content folder (`bundles/` and `active.json`, as `kiosq content
     install` and the rollout write it): the active bundle's catalog is shown.
+    heartbeat_interval: seconds between heartbeats to the hall server until its first answer
+    (then the hall's own `heartbeat_seconds`, which its fleet view counts on).
     """
 
     catalog_db: Path | None = None
@@ -62,6 +64,7 @@ class KioskConfig:
     a4_printer_uri: str | None = None
     speech: bool = True
     content_dir: Path | None = None
+    heartbeat_interval: float = 30.0
 
     def __post_init__(self) -> None:
         if self.lang not in LANGUAGES:
@@ -72,10 +75,27 @@ class KioskConfig:
             raise ValueError(f"paper_mm is one of {', '.join(map(str, PAPER_WIDTHS))}, not {self.paper_mm!r}")
         if self.ticket_done_seconds <= 0:
             raise ValueError("ticket_done_seconds is a positive number of seconds")
+        if self.heartbeat_interval <= 0:
+            raise ValueError("heartbeat_interval is a positive number of seconds")
         if self.status_interval <= 0:
             raise ValueError("status_interval is a positive number of seconds")
         if self.server_url is not None and not self.server_url.startswith(("http://", "https://")):
             raise ValueError(f"server_url starts with http:// or https://, not {self.server_url!r}")
+
+
+def content_folder(config: KioskConfig) -> Path | None:
+    """The content folder the rollout installs into: the configured one, else DATA_DIR/content
+    for a kiosk with a server that shows the sample catalog; None when the catalog was given
+    as a database or a folder of files (a developer's choice, not replaced)."""
+    return Path(config.content_dir) if config.content_dir is not None else rollout_dir(config)
+
+
+def rollout_dir(config: KioskConfig) -> Path | None:
+    if config.catalog_db is not None or config.content is not None or config.content_dir is not None:
+        return None
+    if config.server_url is None or config.data_dir is None:
+        return None
+    return Path(config.data_dir) / "content"
 
 
 def catalog_path(config: KioskConfig) -> Path:
@@ -87,6 +107,9 @@ def catalog_path(config: KioskConfig) -> Path:
         return Path(config.catalog_db)
     if config.content_dir is not None:
         return active_catalog(Path(config.content_dir))  # CatalogError when no bundle is installed
+    taken = rollout_dir(config)
+    if taken is not None and (taken / ACTIVE).is_file():
+        return active_catalog(taken)  # a bundle taken from the hall server on an earlier run
     folder = Path(config.data_dir) if config.data_dir else Path(tempfile.mkdtemp(prefix="kiosq-kiosk-"))
     folder.mkdir(parents=True, exist_ok=True)
     db = folder / "catalog.db"

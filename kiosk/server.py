@@ -92,6 +92,12 @@ class HallClient:
         """GET /api/tickets/{id}: status and position."""
         return self._request("GET", f"/api/tickets/{ticket_id}")
 
+    def heartbeat(self, body: dict[str, Any]) -> dict[str, Any]:
+        """POST /api/terminals/heartbeat: this terminal's state (kiosk/heartbeat.py). The
+        answer: {server_time, terminal, content: published bundle | None, hours: {open,
+        opens_at, closes_at}, heartbeat_seconds}. A revoked token: ServerRefused 401."""
+        return self._request("POST", "/api/terminals/heartbeat", json=body)
+
     def file_application(self, item: str, applicant: dict[str, Any], values: dict[str, Any], key: str,
                          provisional_no: str | None = None) -> dict[str, Any]:
         """POST /api/applications with Idempotency-Key `key`: file an application for item

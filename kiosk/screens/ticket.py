@@ -1,6 +1,7 @@
 """The ticket screen: the hall's queue services with how many wait and the estimated wait
 (loaded by the app on a worker thread), or, when the server cannot be reached, a plain
-statement that tickets cannot be issued now and why (the guides still work)."""
+statement that tickets cannot be issued now and why (the guides still work); outside the
+hall's opening hours, when tickets start again."""
 
 from __future__ import annotations
 
@@ -35,7 +36,7 @@ class TicketScreen(Screen):
 
     def on_kv_post(self, _base: object) -> None:
         App.get_running_app().bind(services=self.refresh, services_state=self.refresh, lang=self.refresh,
-                                   elder=self.refresh)
+                                   elder=self.refresh, tickets_closed_text=self.refresh)
         self.refresh()
 
     def service_buttons(self) -> list[ServiceButton]:
@@ -44,11 +45,17 @@ class TicketScreen(Screen):
     def refresh(self, *_args: object) -> None:
         app = App.get_running_app()
         msg, state = app.msg, app.services_state
+        closed = app.tickets_closed_text  # outside opening hours: when tickets start again, no services
+        if closed and state != "loading":
+            state = "closed"
         failed = state == "error"
-        self.ids.status.text = {"loading": msg["ticket_loading"], "error": msg["ticket_unavailable"]}.get(
-            state, msg["ticket_choose"])
-        self.ids.why.text = (why_text(app.services_error_kind, app.services_error, msg) + "\n"
-                             + msg["ticket_guides_work"]) if failed else ""
+        self.ids.status.text = {"loading": msg["ticket_loading"], "error": msg["ticket_unavailable"],
+                                "closed": msg["hours_closed_title"]}.get(state, msg["ticket_choose"])
+        if state == "closed":
+            self.ids.why.text = closed + "\n" + msg["hours_others_work"]
+        else:
+            self.ids.why.text = (why_text(app.services_error_kind, app.services_error, msg) + "\n"
+                                 + msg["ticket_guides_work"]) if failed else ""
         self.ids.detail.text = app.services_error if failed and app.services_error_kind == "unreachable" else ""
         self.ids.retry_box.height = self.ids.retry_button.height if failed else 0
         self.ids.retry_box.opacity = 1 if failed else 0

@@ -1,0 +1,100 @@
+"""Heartbeats: a daemon thread that tells the hall server this terminal's state (software and
+content versions, device states, the last error, uptime, the outbox) now and then every
+`interval` seconds, and hands the server's answer (the published content, the opening
+hours) to a callback. The hall's own `heartbeat_seconds`, once it has answered, sets the
+pace: its fleet view counts a terminal offline after a silence measured against it.
+
+Nothing personal goes into a heartbeat: `collect()` builds the body from device states,
+versions and counts only (docs/terminal-config.md lists the fields).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+from kiosq.kiosk.server import HallClient, ServerError, ServerRefused
+
+log = logging.getLogger(__name__)
+
+# the kiosk's states -> the server's (queue/fleet_api.py: PrinterState, ReaderState)
+PRINTER = {"none": "none", "ok": "ok", "near_end": "near_end", "out": "out", "cover_open": "cover_open",
+           "offline": "offline"}
+MIN_INTERVAL = 0.2  # seconds: whatever a server says, never a tight loop
+
+
+def software_version() -> str:
+    try:
+        return version("kiosq")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown"
+
+
+def printer_for_server(state: str) -> str:
+    """A kiosk.status printer state ("" before the first check) as the server names it."""
+    return PRINTER.get(state, "unknown")
+
+
+class Heartbeat:
+    """POSTs `collect()` to /api/terminals/heartbeat now and every interval seconds (sooner
+    after `beat_now()`). `answered(reply)` gets each answer; `refused(exc)` a 4xx (401: the
+    token is revoked or unknown); `unreachable(exc)` no answer. Callbacks run on this
+    thread: decorate them with @mainthread."""
+
+    def __init__(self, client: HallClient, collect: Callable[[], dict[str, Any]], interval: float,
+                 answered: Callable[[dict[str, Any]], None], refused: Callable[[ServerRefused], None],
+                 unreachable: Callable[[ServerError], None]) -> None:
+        self.client, self.collect, self.interval = client, collect, interval
+        self.answered, self.refused, self.unreachable = answered, refused, unreachable
+        self._wake = threading.Event()
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="heartbeat", daemon=True)
+
+    def start(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def beat_now(self) -> None:
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._wake.set()
+
+    def _run(self) -> None:
+        while not self._stopped.is_set():
+            self._wake.clear()
+            self._beat()
+            self._wake.wait(self.interval)
+
+    def _beat(self) -> None:
+        try:
+            body = self.collect()
+            reply = self.client.heartbeat(body)
+        except ServerRefused as exc:
+            log.warning("heartbeat refused (HTTP %s): %s", exc.status, exc)
+            self._call(self.refused, exc)
+            return
+        except ServerError as exc:
+            log.warning("heartbeat: %s", exc)
+            self._call(self.unreachable, exc)
+            return
+        except Exception:  # a bug in collect() must not end the heartbeats
+            log.exception("heartbeat failed")
+            return
+        seconds = reply.get("heartbeat_seconds") if isinstance(reply, dict) else None
+        if isinstance(seconds, (int, float)) and not isinstance(seconds, bool) and seconds > 0:
+            self.interval = max(MIN_INTERVAL, float(seconds))
+        if isinstance(reply, dict):
+            self._call(self.answered, reply)
+
+    def _call(self, callback: Callable[[Any], None], value: Any) -> None:
+        if self._stopped.is_set():
+            return
+        try:
+            callback(value)
+        except Exception:
+            log.exception("heartbeat callback failed")
