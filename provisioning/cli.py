@@ -84,11 +84,26 @@ def server(ctx: click.Context, host: str, port: int, data_dir: Path, hall_file: 
     _setup_logging()
     store = _open(data_dir, hall_file)
     try:
-        serve(store, host, port, access_log=access_log)
+        serve(store, host, port, access_log=access_log, **_server_notifications(host, port))
     except ServerError as exc:
         raise click.ClickException(str(exc)) from None
     finally:
         store.close()
+
+
+def _server_notifications(host: str, port: int) -> dict:
+    """Under systemd (the server unit is Type=notify with WatchdogSec): READY=1 once the port
+    listens, WATCHDOG=1 from the server's event loop every WatchdogSec/2. Nothing outside
+    systemd. The sd_notify client is the kiosk's (queue imports nothing from kiosk)."""
+    if not os.environ.get("NOTIFY_SOCKET"):
+        return {}
+    from kiosq.kiosk import sdnotify  # plain sockets: no Kivy
+
+    hooks: dict = {"on_ready": lambda: sdnotify.notify_ready(f"hall server on {host}:{port}")}
+    interval = sdnotify.watchdog_interval()
+    if interval:
+        hooks.update(on_tick=sdnotify.notify_watchdog, tick_interval=interval)
+    return hooks
 
 
 def _windows(_ctx, _param, value: str | None) -> tuple[int, ...]:

@@ -1,5 +1,6 @@
 """Running the hall server: find the hall, open the store, serve the API with uvicorn."""
 
+import asyncio
 import errno
 import logging
 import socket
@@ -76,18 +77,50 @@ def check_port(host: str, port: int) -> None:
 
 class _Server(uvicorn.Server):
     """Ends the open event streams as soon as shutdown begins: displays reconnect (with
-    Last-Event-ID) instead of holding the server until its grace period runs out."""
+    Last-Event-ID) instead of holding the server until its grace period runs out. Calls
+    `on_ready` once it listens, and `on_tick` every `tick_interval` seconds from its event
+    loop (a service manager's watchdog: a loop that hangs stops the ticks)."""
 
-    def __init__(self, config: uvicorn.Config, on_exit: Callable[[], None]) -> None:
+    def __init__(self, config: uvicorn.Config, on_exit: Callable[[], None], on_ready: Callable[[], None] | None = None,
+                 on_tick: Callable[[], None] | None = None, tick_interval: float | None = None) -> None:
         super().__init__(config)
-        self.on_exit = on_exit
+        # not self.on_tick: uvicorn.Server has a method of that name
+        self.on_exit, self.ready_hook, self.tick_hook, self.tick_interval = on_exit, on_ready, on_tick, tick_interval
+        self._ticker: asyncio.Task | None = None
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if not self.started:
+            return
+        if self.ready_hook is not None:
+            _quietly(self.ready_hook)
+        if self.tick_hook is not None and self.tick_interval:
+            self._ticker = asyncio.get_running_loop().create_task(self._tick())
+
+    async def _tick(self) -> None:
+        while not self.should_exit:
+            _quietly(self.tick_hook)
+            await asyncio.sleep(self.tick_interval)
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         self.on_exit()
+        if self._ticker is not None:
+            self._ticker.cancel()
         super().handle_exit(sig, frame)
 
 
-def serve(store: Store, host: str, port: int, access_log: bool = False) -> None:
+def _quietly(hook: Callable[[], object]) -> None:
+    try:
+        hook()
+    except Exception:  # a notification that fails must not take the server down
+        log.exception("server hook %r failed", hook)
+
+
+def serve(store: Store, host: str, port: int, access_log: bool = False, *, on_ready: Callable[[], None] | None = None,
+          on_tick: Callable[[], None] | None = None, tick_interval: float | None = None) -> None:
+    """Serve until SIGTERM or SIGINT. `on_ready()` once the port listens; `on_tick()` every
+    `tick_interval` seconds from the event loop (the caller passes sd_notify's READY and
+    WATCHDOG: queue imports nothing from kiosk)."""
     check_port(host, port)
     log.info("hall %r (%s), data in %s", store.hall.info.name, store.hall.source, store.path.parent)
     voice = Voice(store.path.parent / "voice", VoiceOptions(english=store.hall.info.announce_in_english))
@@ -101,4 +134,5 @@ def serve(store: Store, host: str, port: int, access_log: bool = False) -> None:
     # lookups that count as personal data.
     config = uvicorn.Config(app, host=host, port=port, http="httptools", loop="uvloop", access_log=access_log,
                             timeout_graceful_shutdown=5, log_level="info", server_header=False)
-    _Server(config, on_exit=app.state.notifier.close).run()
+    _Server(config, on_exit=app.state.notifier.close, on_ready=on_ready, on_tick=on_tick,
+            tick_interval=tick_interval).run()
