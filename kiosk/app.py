@@ -116,7 +116,9 @@ class KiosqApp(App):
     card_state = StringProperty("")
     form_entered = DictProperty()
     form_focus = StringProperty("")
+    form_compose = StringProperty("")  # pinyin letters typed for the focused Chinese field
     form_problems = DictProperty()
+    apply_typed = BooleanProperty(False)  # no ID card: the identity is typed into the form
     apply_busy = BooleanProperty(False)
     apply_error = StringProperty("")
     apply_result = DictProperty()
@@ -221,6 +223,9 @@ class KiosqApp(App):
 
             folder = Path(self.kiosk_config.data_dir or tempfile.mkdtemp(prefix="kiosq-outbox-"))
             self.outbox = Outbox(folder, self.kiosk_config.terminal_id)
+            from kiosq.kiosk.pinyin_input import warm_up
+
+            warm_up()  # the pinyin index for Chinese fields, built before a citizen needs it
             self.sender = Sender(self.outbox, self.server, lambda *_: self._outbox_changed(),  # runs at once
                                  on_refused=lambda *_: self._outbox_changed())
             self._outbox_changed()
@@ -462,8 +467,8 @@ class KiosqApp(App):
 
         if self.server is None or not fileable_here(self.guides.item(code)):
             return
-        self.apply_item, self._card = code, None
-        self.form_entered, self.form_problems, self.form_focus = {}, {}, ""
+        self.apply_item, self._card, self.apply_typed = code, None, False
+        self.form_entered, self.form_problems, self.form_focus, self.form_compose = {}, {}, "", ""
         self.apply_error, self.apply_result = "", {}
         self.card_state = "waiting" if self.cards is not None else "no_reader"
         self.show("apply_card")
@@ -490,27 +495,78 @@ class KiosqApp(App):
             self.card_state = "waiting"
 
     def _card_read(self, card: dict[str, str]) -> None:
-        from kiosq.kiosk.filing import kiosk_fields, prefill
+        from kiosq.kiosk.filing import prefill
 
         item = self.guides.item(self.apply_item)
-        self._card, self.card_state = card, "read"
-        self.form_entered = prefill(item, card)
-        first = next((f.name for f in kiosk_fields(item)
-                      if f.type in ("number", "date", "phone", "id_number", "text") and f.name not in self.form_entered), "")
-        self.form_focus, self.form_problems = first, {}
+        self._card, self.card_state, self.apply_typed = card, "read", False
+        self.form_entered, self.form_compose = prefill(item, card), ""
+        self.form_focus, self.form_problems = self._first_to_type(), {}
         self.history = [h for h in self.history if h != "apply_card"]
         self.show("apply_form")
 
+    def apply_without_card(self) -> None:
+        """No ID card: the same form, with the name and ID number typed (source "typed")."""
+        if not self.apply_item:
+            return
+        self._card, self.apply_typed = None, True
+        self.form_entered, self.form_problems, self.form_compose = {}, {}, ""
+        self.form_focus = self._first_to_type()
+        self.history = [h for h in self.history if h != "apply_card"]
+        self.show("apply_form")
+
+    def _first_to_type(self) -> str:
+        from kiosq.kiosk.filing import kiosk_fields
+
+        item = self.guides.item(self.apply_item)
+        return next((f.name for f in kiosk_fields(item) if f.type in ("number", "date", "phone", "id_number", "text")
+                     and not self.form_entered.get(f.name)), "")
+
+    def focus_field(self, name: str) -> None:
+        self.form_focus, self.form_compose = name, ""
+
     def form_key(self, key: str) -> None:
-        from kiosq.kiosk.filing import key_into, kiosk_fields
+        """A key on the form's keyboard: into the focused field, or (a Chinese field) into
+        the pinyin being composed; a space takes the first character offered."""
+        from kiosq.kiosk.filing import key_into, kiosk_fields, uses_pinyin
 
         field = next((f for f in kiosk_fields(self.guides.item(self.apply_item)) if f.name == self.form_focus), None)
-        if field is None or field.prefill is not None:
+        if field is None or (field.prefill is not None and self._card is not None):
             return  # what the card says is not typed over
-        entered = dict(self.form_entered)
-        entered[field.name] = key_into(field, str(entered.get(field.name) or ""), key)
-        self.form_entered = entered
-        self.form_problems = {k: v for k, v in self.form_problems.items() if k != field.name}
+        text = str(self.form_entered.get(field.name) or "")
+        if uses_pinyin(field):
+            if key.isalpha() and len(key) == 1:
+                self.form_compose = (self.form_compose + key.lower())[:6]
+                return
+            if self.form_compose and key in ("backspace", "clear", "space"):
+                if key == "space":
+                    from kiosq.kiosk.pinyin_input import candidates
+
+                    found = candidates(self.form_compose, surname=field.prefill == "name" and not text)
+                    if found:
+                        self.form_pick(found[0])
+                    return
+                self.form_compose = self.form_compose[:-1] if key == "backspace" else ""
+                return  # the pinyin being composed is what a backspace or clear takes back
+            elif key == "space":
+                return
+        self._set_typed(field.name, key_into(field, text, key))
+
+    def form_pick(self, char: str) -> None:
+        """A character chosen for the composed pinyin."""
+        from kiosq.kiosk.filing import kiosk_fields
+
+        field = next((f for f in kiosk_fields(self.guides.item(self.apply_item)) if f.name == self.form_focus), None)
+        if field is None:
+            return
+        text = str(self.form_entered.get(field.name) or "")
+        limit = field.max_length or 60
+        self.form_compose = ""
+        if len(text) < limit:
+            self._set_typed(field.name, text + char)
+
+    def _set_typed(self, name: str, text: str) -> None:
+        self.form_entered = {**self.form_entered, name: text}
+        self.form_problems = {k: v for k, v in self.form_problems.items() if k != name}
 
     def form_set(self, name: str, value: object) -> None:
         """A choice chosen or a box ticked."""
@@ -531,7 +587,7 @@ class KiosqApp(App):
         from kiosq.kiosk.filing import applicant, values_for_server
         from kiosq.kiosk.tickets import in_background
 
-        if self.apply_busy or self._card is None or self.outbox is None:
+        if self.apply_busy or (self._card is None and not self.apply_typed) or self.outbox is None:
             return
         item = self.guides.item(self.apply_item)
         person = applicant(item, self._card, dict(self.form_entered))
@@ -895,8 +951,8 @@ class KiosqApp(App):
         self.service, self.ticket, self.ticket_print_key = {}, {}, ""
         self.ticket_error = self.ticket_error_kind = ""
         self.pin_entry = self.pin_message = self.test_print_message = ""
-        self._card = None
-        self.apply_item = self.apply_error = self.form_focus = ""
+        self._card, self.apply_typed = None, False
+        self.apply_item = self.apply_error = self.form_focus = self.form_compose = ""
         self.form_entered, self.form_problems, self.apply_result = {}, {}, {}
         self.progress_number = self.progress_last4 = self.progress_message = ""
         self.progress_results = []

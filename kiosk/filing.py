@@ -1,12 +1,11 @@
 """Filing an application at the kiosk, without a window: which items this kiosk can take,
-the form prefilled from the ID card, what each key does to a field, the values as the
-server wants them, and the masked summary the citizen reviews.
+the form prefilled from the ID card (or typed, without one), what each key does to a
+field, the values as the server wants them, and the masked summary the citizen reviews.
 
-The kiosk types digits and Latin letters only (there is no Chinese input method on the
-terminal), so an item can be filed here when every required field is filled from the ID
-card, chosen, ticked, or typed in digits and letters; a form that needs free Chinese text
-(an employer, a rental address) is filed at a window, and the kiosk says so. Optional
-Chinese text fields are left for the window to complete.
+Every field of a form can be filled here: from the card, by choosing or ticking, with the
+keys (digits, letters), and free Chinese text (an employer, an address, a name typed
+without a card) with pinyin (kiosk.pinyin_input): letters compose a syllable, a touch on a
+character adds it.
 """
 
 from __future__ import annotations
@@ -23,10 +22,13 @@ _ASCII_PATTERN = re.compile(r"^\^?[\[\]0-9A-Za-z\-_{},?+*.\\d]*\$?$")  # digits/
 
 
 def keyable(field: FormField) -> bool:
-    """Whether the kiosk can fill the field: from the card, by choosing, or on its keys."""
-    if field.prefill is not None or field.type in KEYED or field.type in CHOSEN:
-        return True
-    return field.type == "text" and field.pattern is not None and _ASCII_PATTERN.fullmatch(field.pattern) is not None
+    """Whether the kiosk can fill the field: every type can be (kept for forms to come)."""
+    return field.type in KEYED or field.type in CHOSEN or field.type == "text"
+
+
+def uses_pinyin(field: FormField) -> bool:
+    """A field typed in Chinese: free text, no pattern of digits and letters."""
+    return field.type == "text" and not (field.pattern and _ASCII_PATTERN.fullmatch(field.pattern))
 
 
 CONTACT = FormField(name="contact_phone", type="phone", label="联系电话", label_en="Contact phone", required=True,
@@ -133,11 +135,16 @@ def problems(item: ItemGuide, entered: dict[str, object]) -> dict[str, str]:
     return found
 
 
-def applicant(item: ItemGuide, card: dict[str, str], entered: dict[str, object]) -> dict[str, str]:
-    """The applicant as the server wants it: from the card, with the contact phone."""
+def applicant(item: ItemGuide, card: dict[str, str] | None, entered: dict[str, object]) -> dict[str, str]:
+    """The applicant as the server wants it: from the card, or (no card) from the fields
+    the card would have filled, typed; with the contact phone."""
     phone = value_of(contact_field(item), entered.get(contact_field(item).name)) or ""
-    return {"id_number": card["id_number"], "name": card["name"], "phone": str(phone),
-            "address": card.get("address", ""), "source": "card"}
+    if card is not None:
+        return {"id_number": card["id_number"], "name": card["name"], "phone": str(phone),
+                "address": card.get("address", ""), "source": "card"}
+    typed = {f.prefill: str(value_of(f, entered.get(f.name)) or "") for f in kiosk_fields(item) if f.prefill}
+    return {"id_number": typed.get("id_number", ""), "name": typed.get("name", ""), "phone": str(phone),
+            "address": typed.get("address", ""), "source": "typed"}
 
 
 @dataclass(frozen=True)

@@ -1,12 +1,15 @@
-"""申报, third step: the form, prefilled from the ID card. Typed fields are buttons that
-take the keyboard when touched; choices are rows of buttons; boxes are ticked with a
-touch. What the card gave is shown masked and is not typed over. Problems are marked
-in red when the citizen touches "next"."""
+"""申报, third step: the form, prefilled from the ID card (or, without one, with the name and
+ID number to type). Typed fields are buttons that take the keyboard when touched; in a
+Chinese field the letters compose pinyin and a row of characters to touch appears above the
+keyboard (a space takes the first); choices are rows of buttons; boxes are ticked with a
+touch. What the card gave is shown masked and is not typed over. Problems are marked in red
+when the citizen touches "next"."""
 
 from __future__ import annotations
 
 from kiosq.content.model import FormField
-from kiosq.kiosk.filing import kiosk_fields, masked, shown
+from kiosq.kiosk.filing import kiosk_fields, masked, shown, uses_pinyin
+from kiosq.kiosk.pinyin_input import candidates
 from kivy.app import App
 from kivy.metrics import dp
 from kivy.uix.boxlayout import BoxLayout
@@ -24,7 +27,9 @@ class ApplyFormScreen(Screen):
     def on_kv_post(self, _base: object) -> None:
         app = App.get_running_app()
         app.bind(form_entered=self.refresh, form_focus=self.refresh, form_problems=self.refresh, lang=self.refresh,
-                 apply_item=self.refresh, elder=self.refresh)
+                 apply_item=self.refresh, elder=self.refresh, apply_typed=self.refresh)
+        app.bind(form_compose=self._fill_candidates)
+        self._page = 0
         self.ids.keyboard.bind(on_key=lambda _kb, key: App.get_running_app().form_key(key))
         self.controls: dict[str, list] = {}
         self.refresh()
@@ -39,6 +44,42 @@ class ApplyFormScreen(Screen):
         for field in kiosk_fields(app.guides.item(app.apply_item)):
             box.add_widget(self._row(app, field))
 
+    def candidate_buttons(self) -> list[Button]:
+        return [w for w in reversed(self.ids.candidates.children) if getattr(w, "char", "")]
+
+    def _fill_candidates(self, *_args: object) -> None:
+        """The characters for the pinyin typed so far, ten at a time (更多: the next ten)."""
+        app = App.get_running_app()
+        bar = self.ids.candidates
+        bar.clear_widgets()
+        if not app.form_compose:
+            self._page = 0
+            return
+        field = next((f for f in kiosk_fields(app.guides.item(app.apply_item)) if f.name == app.form_focus), None)
+        text = str(app.form_entered.get(app.form_focus) or "")
+        found = candidates(app.form_compose, surname=bool(field and field.prefill == "name" and not text))
+        per_page = 6 if app.elder else 10
+        pages = max(1, -(-len(found) // per_page))
+        self._page %= pages
+        bar.add_widget(BodyLabel(text=app.form_compose, size_hint=(None, 1), width=dp(app.body_dp) * 4, bold=True,
+                                 color=BLUE))
+        for char in found[self._page * per_page:(self._page + 1) * per_page]:
+            button = Button(text=char, font_size=dp(app.title_dp), background_normal="", background_down="",
+                            background_color=PALE, color=DARK)
+            button.char = char
+            button.bind(on_release=lambda b: App.get_running_app().form_pick(b.char))
+            bar.add_widget(button)
+        if pages > 1:
+            more = Button(text=app.msg["apply_more"], font_size=dp(app.body_dp), size_hint_x=None,
+                          width=max(dp(app.target_dp), dp(app.body_dp) * 3), background_normal="",
+                          background_down="", background_color=BLUE, color=(1, 1, 1, 1))
+            more.bind(on_release=lambda _b: self._next_page())
+            bar.add_widget(more)
+
+    def _next_page(self) -> None:
+        self._page += 1
+        self._fill_candidates()
+
     def _row(self, app, field: FormField) -> BoxLayout:
         en = app.lang == "en"
         label = (field.label_en if en else field.label) + (" *" if field.required else "")
@@ -47,7 +88,7 @@ class ApplyFormScreen(Screen):
         row = BoxLayout(orientation="vertical", size_hint_y=None, spacing=dp(4))
         row.add_widget(BodyLabel(text=label, bold=True))
         controls: list = []
-        if field.prefill is not None and value:
+        if field.prefill is not None and value and not app.apply_typed:
             row.add_widget(BodyLabel(text=masked(field, value, app.lang)))
         elif field.type == "choice":
             grid = GridLayout(cols=2, spacing=dp(8), size_hint_y=None)
@@ -89,7 +130,7 @@ class ApplyFormScreen(Screen):
                 outline = Line(width=dp(3) if focused else dp(1))
             button.bind(pos=lambda b, _p, o=outline: setattr(o, "rectangle", (b.x, b.y, b.width, b.height)),
                         size=lambda b, _s, o=outline: setattr(o, "rectangle", (b.x, b.y, b.width, b.height)))
-            button.bind(on_release=lambda _b: setattr(App.get_running_app(), "form_focus", field.name))
+            button.bind(on_release=lambda _b: App.get_running_app().focus_field(field.name))
             row.add_widget(button)
             controls.append(button)
         if problem:

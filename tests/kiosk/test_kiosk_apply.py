@@ -63,11 +63,33 @@ def type_on(keyboard, keys: str) -> None:
         tap(keyboard.keys[key])
 
 
+def visible(scroll, widget) -> bool:
+    _, sy = scroll.to_window(*scroll.pos)
+    _, wy = widget.to_window(*widget.pos)
+    return sy <= wy and wy + widget.height <= sy + scroll.height
+
+
+def scroll_into_view(scroll, content, widget) -> None:
+    """Move a scrolled list so the widget's middle is in the middle of the view (a swipe)."""
+    _, y = content.to_widget(*widget.to_window(*widget.pos))
+    room = content.height - scroll.height
+    if room > 0:
+        scroll.effect_y.velocity = 0  # a tap's touch may have left the scroll effect moving
+        scroll.effect_y.is_manual = False
+        scroll.scroll_y = min(1.0, max(0.0, (y + widget.height / 2 - scroll.height / 2) / room))
+        scroll._update_effect_y_bounds()  # the effect starts from here, not where it was
+
+
 def press(page, name: str, index: int = 0) -> None:
-    """Scroll the form to a field's control (a swipe) and touch it."""
-    control = page.controls[name][index]
-    page.ids.scroll.scroll_to(control, animate=False)
-    pump(3)
+    """Scroll the form to a field's control and touch it."""
+    scroll = page.ids.scroll
+    for _ in range(10):
+        pump(3)  # the rows laid out after the last change
+        control = page.controls[name][index]
+        if visible(scroll, control):
+            break
+        scroll_into_view(scroll, page.ids.fields, control)
+    assert visible(scroll, page.controls[name][index]), f"{name} cannot be scrolled into view"
     tap(page.controls[name][index])
 
 
@@ -84,10 +106,18 @@ def fill_sw006(app) -> None:
     assert app.form_entered["delivery"] == "print" and app.form_entered["promise"] is True
 
 
-def file_with_card(app, card_sim) -> None:
+def choose_item(app, code: str) -> None:
+    """申报 → the item (scrolled into view first: a swipe)."""
     tap(screen(app, "home").ids.apply_tile)
     assert app.manager.current == "apply"
-    tap(next(b for b in screen(app, "apply").item_buttons() if b.code == ITEM))
+    page = screen(app, "apply")
+    page.ids.scroll.scroll_to(next(b for b in page.item_buttons() if b.code == code), animate=False)
+    pump(3)
+    tap(next(b for b in page.item_buttons() if b.code == code))
+
+
+def file_with_card(app, card_sim) -> None:
+    choose_item(app, ITEM)
     assert app.manager.current == "apply_card"
     card_sim.place(CARD)
     assert pump_until(lambda: app.manager.current == "apply_form", timeout=10)
@@ -99,11 +129,76 @@ def test_home_has_the_application_tiles_with_a_server(fresh):
     assert "申报" in home.apply_tile.text and "进度查询" in home.progress_tile.text
 
 
-def test_only_items_the_kiosk_can_fill_are_offered(fresh):
+def test_every_item_with_a_form_is_offered(fresh):
     tap(screen(fresh, "home").ids.apply_tile)
     codes = [b.code for b in screen(fresh, "apply").item_buttons()]
-    assert ITEM in codes and "GA-SFZ-002" in codes
-    assert "GJJ-004" not in codes  # needs a rental address typed in Chinese: at a window
+    assert codes == [item.code for item in fresh.guides.items.values() if item.form is not None]
+    assert ITEM in codes and "GJJ-004" in codes  # a rental address in Chinese: typed with pinyin
+
+
+def type_chinese(app, keyboard, pinyin: str, char: str) -> None:
+    """Letters on the keyboard, then the character touched in the row above it (paging with 更多)."""
+    type_on(keyboard, pinyin)
+    assert app.form_compose == pinyin
+    page = screen(app, "apply_form")
+    for _ in range(10):
+        wanted = [b for b in page.candidate_buttons() if b.char == char]
+        if wanted:
+            tap(wanted[0])
+            assert app.form_compose == ""
+            return
+        more = [w for w in page.ids.candidates.children if getattr(w, "text", "") == app.msg["apply_more"]]
+        assert more, f"{char} is not offered for {pinyin}"
+        tap(more[0])
+    raise AssertionError(f"{char} not found for {pinyin} in 10 pages")
+
+
+def test_without_a_card_the_identity_is_typed_with_pinyin_and_the_keypad(fresh, server):
+    from kiosq.devices.idcard import id_check_digit
+
+    number = "99990119700707001" + id_check_digit("99990119700707001")  # fictitious (area 9999xx)
+    choose_item(fresh, ITEM)
+    tap(screen(fresh, "apply_card").ids.typed_button)
+    assert fresh.manager.current == "apply_form" and fresh.apply_typed
+    pump(3)
+    page = screen(fresh, "apply_form")
+    keyboard = page.ids.keyboard
+    press(page, "applicant_name")
+    type_chinese(fresh, keyboard, "ce", "测")
+    type_chinese(fresh, keyboard, "shi", "试")
+    type_chinese(fresh, keyboard, "wu", "五")
+    assert fresh.form_entered["applicant_name"] == "测试五"
+    type_on(keyboard, "ce")
+    tap(keyboard.keys["backspace"])  # takes back a letter of the pinyin, not a character
+    assert fresh.form_compose == "c" and fresh.form_entered["applicant_name"] == "测试五"
+    tap(keyboard.keys["clear"])
+    press(page, "id_number")
+    type_on(keyboard, number)
+    fill_sw006(fresh)
+    tap(screen(fresh, "apply_form").ids.next_button)
+    assert fresh.manager.current == "apply_review", dict(fresh.form_problems)
+    shown = "\n".join(texts(fresh))
+    assert "测*五" in shown and number not in shown and "999***********" + number[-4:] in shown
+    tap(screen(fresh, "apply_review").ids.submit_button)
+    assert pump_until(lambda: fresh.manager.current == "apply_done", timeout=15), fresh.apply_error
+    got = requests.get(f"{server.url}/api/applications/{fresh.apply_result['number']}",
+                       params={"id_last4": number[-4:]}, timeout=5)
+    assert got.status_code == 200 and got.json()["applicant"]["name"] == "测*五"
+
+
+def test_a_chinese_field_is_typed_with_pinyin(fresh, card_sim):
+    choose_item(fresh, "RS-SY-001")  # 失业保险金申领
+    card_sim.place(CARD)
+    assert pump_until(lambda: fresh.manager.current == "apply_form", timeout=10)
+    pump(3)
+    page = screen(fresh, "apply_form")
+    press(page, "last_employer")
+    for pinyin, char in (("shi", "示"), ("li", "例"), ("gong", "公"), ("si", "司")):
+        type_chinese(fresh, page.ids.keyboard, pinyin, char)
+    type_on(page.ids.keyboard, "ce")
+    tap(page.ids.keyboard.keys["space"])  # a space takes the first character offered
+    assert fresh.form_entered["last_employer"] == "示例公司测"
+    assert "last_employer" not in fresh.form_problems
 
 
 def test_missing_answers_are_marked_and_block_the_review(fresh, card_sim):
