@@ -1,4 +1,5 @@
-"""The hall's web pages: displays, staff console, follow-a-ticket page, dashboard.
+"""The hall's web pages: displays, staff console, follow-a-ticket page, an application's
+progress (the receipt's QR code), dashboard.
 
 Plain HTML, CSS and JavaScript files in queue/web/, served as they are: no build step and
 no CDN (a hall network often has no internet). The pages talk to the JSON API and the
@@ -19,6 +20,7 @@ PAGES = {
     "/display/window/{window}": "window.html",
     "/window/{window}": "console.html",
     "/t/{ticket_id}": "follow.html",
+    "/a/{number}": "application.html",
     "/admin": "admin.html",
 }
 

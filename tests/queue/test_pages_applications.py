@@ -476,3 +476,27 @@ def test_screenshots_of_the_applications_console_and_dashboard(srv, open_page):
     for path in saved:
         data = path.read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5_000, path
+
+
+def test_the_receipt_qr_page_shows_progress_after_the_last_four(srv, open_page):
+    """/a/{number} (the QR code on the kiosk's receipt): wrong digits are refused in words,
+    the right ones show the state and steps; the page never shows the full ID number."""
+    api = Api(srv)
+    person = TEST_IDENTITIES[1]
+    filed = file_application(api, pick_item(api, promised_zero=False), person)
+    api.json("POST", f"/api/applications/{filed['tracking_no']}/accept", {}, role="admin")
+    page = open_page(f"{srv.url}/a/{filed['tracking_no']}", width=390, height=844)
+    assert page.locator("#number").inner_text() == filed["tracking_no"]
+    page.fill("#last4", "0000" if not person.id_number.endswith("0000") else "1111")
+    page.click("#ask button")
+    page.wait_for_function("document.getElementById('error').textContent.length > 0")
+    assert "不对" in page.locator("#error").inner_text() and page.locator("#result").is_hidden()
+    page.fill("#last4", person.id_number[-4:])
+    page.click("#ask button")
+    page.wait_for_selector("#result:not(.hidden)")
+    assert page.locator("#state").inner_text() == "已受理"
+    assert filed["promised_date"] in page.locator("#dates").inner_text()
+    assert [li.inner_text()[-3:] for li in page.locator("#history li").all()][-1] == "已受理"
+    assert person.id_number not in page.content() and page.locator("#last4").input_value() == ""
+    settle(page)
+    page.screenshot(path=str(artifacts() / "application-progress-zh.png"))
