@@ -332,3 +332,21 @@ def test_application_screens_contrast_and_elder_sizes(fresh, card_sim, elder):
         if elder:
             problems += elder_size_problems(fresh.manager.current_screen)
         assert not problems, f"{step}: " + "\n".join(map(str, problems))
+
+
+def test_an_idle_form_is_wiped_with_the_card_data(fresh, card_sim):
+    """A citizen walks away mid-form: after the prompt's countdown nothing of the card or the
+    answers is left, and home is shown."""
+    file_with_card(fresh, card_sim)
+    page = screen(fresh, "apply_form")
+    press(page, "contact_phone")
+    type_on(page.ids.keyboard, "138")
+    assert fresh._card is not None and fresh.form_entered.get("contact_phone") == "138"
+    fresh.idle.timeout, fresh.idle.countdown = 0.3, 0.5
+    try:
+        tap(page.ids.keyboard.keys["0"])  # a touch arms the watcher
+        assert pump_until(lambda: fresh.manager.current == "home", timeout=5)
+        assert fresh._card is None and not fresh.form_entered and not fresh.apply_item
+        assert not any(CARD.name in t or CARD.id_number in t or "1380" in t for t in texts(fresh))
+    finally:
+        fresh.idle.timeout, fresh.idle.countdown = 60.0, 10.0
