@@ -356,8 +356,8 @@ class _DemoKiosk:
             click.echo("kiosk: the window is open (touch or click it)")
         elif self.proc.wait() == 0 and not self.stopping.is_set():
             click.echo(f"kiosk: no display here, so every kiosk screen is drawn offscreen to {tour}/ "
-                       f"(it took its own tickets to show the ticket screens); the hall display is at "
-                       f"{self.base}/display/hall")
+                       f"(it took its own tickets and filed an application per variant, with test card 1, "
+                       f"to show those screens); the hall display is at {self.base}/display/hall")
 
     def _server_up(self) -> bool:
         import urllib.request
