@@ -329,7 +329,10 @@ class KiosqApp(App):
         self.show(self.history.pop() if self.history else "home", remember=False)
 
     def go_home(self) -> None:
+        """Home: the flow in progress is given up, and what a citizen gave to an application
+        or a lookup (the card, the answers, the results) is forgotten at once."""
         self.history = []
+        self._forget_application()
         self.show("home", remember=False)
         self._swap_pending_catalog()  # a bundle that came during the session: its end is the moment
 
@@ -941,7 +944,16 @@ class KiosqApp(App):
 
     def in_session(self) -> bool:
         return bool(self.manager.current != "home" or self.history or self.query or self.department
-                    or self.lang != self.kiosk_config.lang or self.elder != self.kiosk_config.elder)
+                    or self.lang != self.kiosk_config.lang or self.elder != self.kiosk_config.elder
+                    or self._card is not None or self.form_entered or self.apply_item or self.progress_results)
+
+    def _forget_application(self) -> None:
+        """The card read, the form's answers, the result and progress lookups: gone."""
+        self._card, self.apply_typed = None, False
+        self.apply_item = self.apply_error = self.form_focus = self.form_compose = ""
+        self.form_entered, self.form_problems, self.apply_result = {}, {}, {}
+        self.progress_number = self.progress_last4 = self.progress_message = ""
+        self.progress_results = []
 
     def wipe(self) -> None:
         """Forget the session (search, choices, open item, screens, preferences) and go home."""
@@ -951,11 +963,6 @@ class KiosqApp(App):
         self.service, self.ticket, self.ticket_print_key = {}, {}, ""
         self.ticket_error = self.ticket_error_kind = ""
         self.pin_entry = self.pin_message = self.test_print_message = ""
-        self._card, self.apply_typed = None, False
-        self.apply_item = self.apply_error = self.form_focus = self.form_compose = ""
-        self.form_entered, self.form_problems, self.apply_result = {}, {}, {}
-        self.progress_number = self.progress_last4 = self.progress_message = ""
-        self.progress_results = []
         self._preselect = ""
         self.lang, self.elder = self.kiosk_config.lang, self.kiosk_config.elder
         self.speech_on = self.kiosk_config.speech and self.speaker.available

@@ -106,7 +106,7 @@ class ApplyFormScreen(Screen):
                 controls.append(button)
             row.add_widget(grid)
         elif field.type == "checkbox":
-            button = Button(text=("☑ " if value else "☐ ") + (field.hint_en if en else field.hint or label).strip(),
+            button = Button(text=("✓ " if value else "□ ") + (field.hint_en if en else field.hint or label).strip(),
                             font_size=dp(app.body_dp), size_hint_y=None, height=dp(app.target_dp),
                             background_normal="", background_down="", halign="left", valign="middle",
                             background_color=BLUE if value else PALE, color=(1, 1, 1, 1) if value else DARK)

@@ -110,6 +110,10 @@ def choose_item(app, code: str) -> None:
     """申报 → the item (scrolled into view first: a swipe)."""
     tap(screen(app, "home").ids.apply_tile)
     assert app.manager.current == "apply"
+    tap_item(app, code)
+
+
+def tap_item(app, code: str) -> None:
     page = screen(app, "apply")
     page.ids.scroll.scroll_to(next(b for b in page.item_buttons() if b.code == code), animate=False)
     pump(3)
@@ -268,10 +272,19 @@ def test_progress_by_number_and_last_four(fresh, card_sim, server):
 
 
 def test_progress_by_placing_the_card(fresh, card_sim):
+    file_with_card(fresh, card_sim)  # an application of this person's to find
+    fill_sw006(fresh)
+    tap(screen(fresh, "apply_form").ids.next_button)
+    tap(screen(fresh, "apply_review").ids.submit_button)
+    assert pump_until(lambda: fresh.manager.current == "apply_done", timeout=15)
+    number = fresh.apply_result["number"]
+    fresh.wipe()
+    card_sim.remove()
+    assert pump_until(lambda: fresh.cards.present() is None, timeout=5)
     tap(screen(fresh, "home").ids.progress_tile)
     card_sim.place(CARD)
     assert pump_until(lambda: fresh.manager.current == "progress_result", timeout=10), fresh.progress_message
-    assert fresh.progress_results and all(a["item"] for a in fresh.progress_results)
+    assert number in [a["tracking_no"] for a in fresh.progress_results]
     assert not any(CARD.id_number in t for t in texts(fresh))
 
 
@@ -316,22 +329,68 @@ def test_paper_out_shows_a_qr_to_photograph(fresh, card_sim, printer_sim):
 
 
 @pytest.mark.parametrize("elder", [False, True], ids=["standard", "elder"])
-def test_application_screens_contrast_and_elder_sizes(fresh, card_sim, elder):
+def test_application_screens_contrast_and_elder_sizes(fresh, card_sim, printer_sim, elder):
+    """Every screen of 申报 and 进度查询, as a citizen meets it, in standard and elder mode:
+    contrast ≥ 4.5:1 against what is drawn, and in elder mode text ≥ 30 dp, targets ≥ 90 dp."""
     from kiosq.kiosk.accessibility import contrast_problems, elder_size_problems
 
+    printer_sim.set_paper("out")  # the done screen with its QR code and the no-receipt words
+    fresh.monitor.check_now()  # the status bar (and the 取号 tile's warning) settle before the first touch
+    assert pump_until(lambda: fresh.printer_state == "out", timeout=10)
     fresh.elder = elder
-    pump(2)
-    file_with_card(fresh, card_sim)
-    for step in ("apply_form", "apply_review"):
-        if step == "apply_review":
-            fill_sw006(fresh)
-            tap(screen(fresh, "apply_form").ids.next_button)
+    pump(3)
+    checked = []
+
+    def check(step: str) -> None:
         pump(3)
         assert fresh.manager.current == step
         problems = contrast_problems(fresh.root, window_image())
         if elder:
             problems += elder_size_problems(fresh.manager.current_screen)
         assert not problems, f"{step}: " + "\n".join(map(str, problems))
+        checked.append(step)
+
+    tap(screen(fresh, "home").ids.apply_tile)
+    check("apply")
+    tap_item(fresh, ITEM)
+    check("apply_card")
+    card_sim.place(CARD)
+    assert pump_until(lambda: fresh.manager.current == "apply_form", timeout=10)
+    page = screen(fresh, "apply_form")
+    check("apply_form")
+    fill_sw006(fresh)
+    tap(page.ids.next_button)
+    check("apply_review")
+    tap(screen(fresh, "apply_review").ids.submit_button)
+    assert pump_until(lambda: fresh.manager.current == "apply_done", timeout=15)
+    check("apply_done")
+    fresh.go_home()
+    card_sim.remove()
+    assert pump_until(lambda: fresh.cards.present() is None, timeout=5)
+    tap(screen(fresh, "home").ids.progress_tile)
+    type_on(screen(fresh, "progress").ids.keyboard, "sq1")
+    check("progress")
+    card_sim.place(CARD)
+    assert pump_until(lambda: fresh.manager.current == "progress_result", timeout=10)
+    check("progress_result")
+    assert len(checked) == 7
+
+
+def test_the_pinyin_row_is_large_and_readable_in_elder_mode(fresh, card_sim):
+    from kiosq.kiosk.accessibility import contrast_problems, elder_size_problems
+
+    fresh.elder = True
+    pump(2)
+    choose_item(fresh, "RS-SY-001")
+    card_sim.place(CARD)
+    assert pump_until(lambda: fresh.manager.current == "apply_form", timeout=10)
+    page = screen(fresh, "apply_form")
+    press(page, "last_employer")
+    type_on(page.ids.keyboard, "shi")
+    pump(3)
+    assert page.candidate_buttons()
+    problems = contrast_problems(page.ids.candidates, window_image()) + elder_size_problems(page.ids.candidates)
+    assert not problems, "\n".join(map(str, problems))
 
 
 def test_an_idle_form_is_wiped_with_the_card_data(fresh, card_sim):
@@ -350,3 +409,17 @@ def test_an_idle_form_is_wiped_with_the_card_data(fresh, card_sim):
         assert not any(CARD.name in t or CARD.id_number in t or "1380" in t for t in texts(fresh))
     finally:
         fresh.idle.timeout, fresh.idle.countdown = 60.0, 10.0
+
+
+def test_the_home_button_forgets_the_card_and_the_answers(fresh, card_sim):
+    """首页 mid-form gives the application up: nothing of the card or the answers stays in
+    memory (the idle wipe would not come: home is not a session)."""
+    file_with_card(fresh, card_sim)
+    page = screen(fresh, "apply_form")
+    press(page, "contact_phone")
+    type_on(page.ids.keyboard, "138")
+    home_button = next(w for w in page.walk() if getattr(w, "text", "") == fresh.msg["home"])
+    tap(home_button)
+    assert fresh.manager.current == "home"
+    assert fresh._card is None and not fresh.form_entered and not fresh.apply_item and not fresh.in_session()
+    assert not any("138" in getattr(w, "text", "") for w in page.walk())  # the hidden form is empty too
