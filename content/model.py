@@ -249,8 +249,15 @@ def _check_value(field: FormField, value: object) -> str | None:
     if field.type == "checkbox":
         return None if isinstance(value, bool) else "must be true or false"
     if field.type == "number":
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
             return "must be a number"
+        try:
+            if not math.isfinite(value):
+                return "must be a number"
+            if abs(value) > 1e15:
+                return "is too large"
+        except OverflowError:  # 10**400 cannot even be made a float
+            return "is too large"
         if field.min is not None and value < field.min:
             return f"must be at least {field.min:g}"
         if field.max is not None and value > field.max:

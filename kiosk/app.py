@@ -221,7 +221,7 @@ class KiosqApp(App):
         if self.server is not None:
             from kiosq.kiosk.outbox import Outbox, Sender
 
-            folder = Path(self.kiosk_config.data_dir or tempfile.mkdtemp(prefix="kiosq-outbox-"))
+            folder = Path(self.kiosk_config.data_dir or self._fallback_data_dir())
             self.outbox = Outbox(folder, self.kiosk_config.terminal_id)
             from kiosq.kiosk.pinyin_input import warm_up
 
@@ -613,6 +613,19 @@ class KiosqApp(App):
         self.apply_result = result
         self.history = []
         self.show("apply_done", remember=False)
+
+    def _fallback_data_dir(self) -> Path:
+        """No data folder configured (development): one that stays the same across restarts,
+        so applications waiting in the outbox are not lost when the kiosk restarts."""
+        import logging
+        import re
+
+        name = re.sub(r"[^A-Za-z0-9_-]+", "-", self.kiosk_config.terminal_id) or "kiosk"
+        folder = Path(tempfile.gettempdir()) / f"kiosq-{name}-{os.getuid()}"
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        logging.getLogger(__name__).warning("no data folder configured: the outbox is kept in %s "
+                                            "(set [terminal] data_dir in the terminal config)", folder)
+        return folder
 
     def _outbox_changed(self) -> None:
         if self.outbox is not None:

@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 PRINTER = {"none": "none", "ok": "ok", "near_end": "near_end", "out": "out", "cover_open": "cover_open",
            "offline": "offline"}
 MIN_INTERVAL = 0.2  # seconds: whatever a server says, never a tight loop
+MAX_INTERVAL = 3600.0  # seconds: a hall asking for rarer beats than this gets this
 
 
 def software_version() -> str:
@@ -87,7 +88,7 @@ class Heartbeat:
             return
         seconds = reply.get("heartbeat_seconds") if isinstance(reply, dict) else None
         if isinstance(seconds, (int, float)) and not isinstance(seconds, bool) and seconds > 0:
-            self.interval = max(MIN_INTERVAL, float(seconds))
+            self.interval = max(MIN_INTERVAL, float(min(seconds, MAX_INTERVAL)))  # the server's word, bounded
         if isinstance(reply, dict):
             self._call(self.answered, reply)
 

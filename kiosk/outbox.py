@@ -33,6 +33,7 @@ by itself.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import logging
 import os
@@ -147,11 +148,17 @@ class Submitted:
 
 def provisional_prefix(terminal_id: str) -> str:
     """The terminal's part of a provisional number: its id in letters, digits and dashes,
-    at most PREFIX_MAX long, never starting like a tracking number (SQ + date)."""
-    prefix = re.sub(r"[^A-Za-z0-9]+", "-", terminal_id).strip("-")[:PREFIX_MAX].rstrip("-") or "T"
-    if prefix.upper().startswith("SQ"):
-        prefix = ("T" + prefix)[:PREFIX_MAX].rstrip("-")
-    return prefix
+    at most PREFIX_MAX long, never starting like a tracking number (SQ + date). When the id
+    had to be changed to fit (other characters, too long), four hex digits of its hash are
+    added, so that two terminals whose ids read alike (自助机01 and 二楼机01, T_01 and T-01)
+    never make the same provisional number: the server keeps them unique in the hall."""
+    readable = re.sub(r"[^A-Za-z0-9]+", "-", terminal_id).strip("-")
+    if readable != terminal_id or len(readable) > PREFIX_MAX:
+        tag = hashlib.sha256(terminal_id.encode()).hexdigest()[:4]
+        readable = (readable[:PREFIX_MAX - 5].rstrip("-") or "T") + "-" + tag
+    if readable.upper().startswith("SQ"):
+        readable = ("T" + readable)[:PREFIX_MAX].rstrip("-")
+    return readable
 
 
 def _utc(now: datetime) -> str:

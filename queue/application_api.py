@@ -32,6 +32,7 @@ log = logging.getLogger("kiosq.applications")
 # Lookups: 5 wrong tries per tracking number, or per client address, in 10 minutes.
 WRONG_TRIES = 5
 CARD_LOOKUPS = 30  # lookups by ID number per terminal in the same window
+TERMINAL_WRONG_TRIES = 30  # wrong digits from one kiosk: many citizens share its address
 THROTTLE_WINDOW = timedelta(minutes=10)
 PUBLIC_STEPS = ("submit", "accept", "review", "complete", "return", "approve_rejection")
 STAFF_ROLES = ("staff", "supervisor", "admin")
@@ -438,8 +439,16 @@ def install_applications(app: FastAPI, store: Store, items: ItemCatalog, persona
             raise ApiProblem(403, "id_last4_required", "give the last 4 characters of the applicant's ID number "
                              "(?id_last4=NNNN)")
         app_ = store.application(number)
-        scopes = ("no:" + (app_.tracking_no if app_ else number.upper()), client_scope(request))
-        throttled(scopes, WRONG_TRIES, "wrong tries")
+        # Per number: 5 wrong tries. Per asker: 5 from one address, but a kiosk (its terminal
+        # token) is many citizens at one address, so it is counted by terminal, with more room.
+        number_scope = "no:" + (app_.tracking_no if app_ else number.upper())
+        if token is not None and token.role == "terminal":
+            asker, asker_limit = "terminal:" + token.name, TERMINAL_WRONG_TRIES
+        else:
+            asker, asker_limit = client_scope(request), WRONG_TRIES
+        scopes = (number_scope, asker)
+        throttled((number_scope,), WRONG_TRIES, "wrong tries for this number")
+        throttled((asker,), asker_limit, "wrong tries")
         record = open_record(app_) if app_ is not None else None
         given = id_last4.strip().upper().encode()
         if record is None or not hmac.compare_digest(given, record["applicant"]["id_number"][-4:].encode()):
@@ -530,6 +539,8 @@ def masked_values(item: ItemGuide | None, values: dict) -> dict:
             out[name] = mask_name(value)
         elif field.prefill in ("address", "birth") or "address" in name:
             out[name] = mask_text(value)
+        elif field.type == "text" and field.pattern:  # account numbers and the like: the last 4
+            out[name] = "*" * max(0, len(value) - 4) + value[-4:]
         else:
             out[name] = value
     return out

@@ -14,9 +14,11 @@ repeat.
 from __future__ import annotations
 
 import asyncio
+import http.client
 import json
 import logging
 import urllib.error
+import urllib.parse
 import urllib.request
 from datetime import datetime, timedelta
 
@@ -49,6 +51,14 @@ def post_json(url: str, body: bytes, headers: dict[str, str], timeout: float) ->
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
         raise DeliveryError(f"cannot reach the webhook: {reason}") from None
+    except http.client.HTTPException as exc:  # a broken status line, a cut body: the receiver's fault
+        raise DeliveryError(f"the webhook answered with broken HTTP ({type(exc).__name__})") from None
+
+
+def _where(url: str) -> str:
+    """The webhook's scheme, host and port only: a gateway's URL often carries its API key."""
+    parts = urllib.parse.urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname}{f':{parts.port}' if parts.port else ''}/…"
 
 
 class WebhookSender:
@@ -69,11 +79,16 @@ class WebhookSender:
     async def run(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
-        log.info("application notifications go to the webhook %s", self.url)
+        log.info("application notifications go to the webhook at %s", _where(self.url))
         while True:
             self._wake.clear()
-            for note in self.store.notifications_due(self.store.clock()):
-                await self.send(note)
+            try:
+                for note in self.store.notifications_due(self.store.clock()):
+                    await self.send(note)
+            except Exception:  # one bad note or a store hiccup must not end the sender for good
+                log.exception("the notification sender failed; it tries again in %.0f s", POLL_SECONDS)
+                await asyncio.sleep(POLL_SECONDS)
+                continue
             await self._sleep()
 
     async def _sleep(self) -> None:
@@ -102,6 +117,10 @@ class WebhookSender:
                                              self.info.timeout_seconds)
         except (DeliveryError, KeyFileError) as exc:
             self._failed(note, attempt, str(exc))
+            return False
+        except Exception as exc:  # anything else about this note: counted as a failed attempt, not fatal
+            log.exception("notification %d (%s %s): sending failed", note.id, note.tracking_no, note.status)
+            self._failed(note, attempt, f"internal error ({type(exc).__name__})")
             return False
         self.store.notification_sent(note.id)
         log.info("notification %d (%s %s) delivered, HTTP %d, attempt %d", note.id, note.tracking_no, note.status,

@@ -95,4 +95,5 @@ def test_values_that_only_look_right_are_refused(catalog_data):
     assert check_values(item, {"id_number": "11010519491231002X\n"})["id_number"].startswith("not a valid")
     assert check_values(item, {"phone": "13800138000\n"})["phone"].startswith("must be a mobile")
     assert check_values(item, {"rent": float("nan")})["rent"] == "must be a number"
+    assert check_values(item, {"rent": 10 ** 400})["rent"] == "is too large"  # not an OverflowError (a 500)
     assert not id_number_valid("11010519991340002X".replace("002X", "0028"))  # born on the 40th of the 13th month

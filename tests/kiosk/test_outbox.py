@@ -199,13 +199,23 @@ def test_wrong_digits_are_refused_then_throttled_with_retry_after(own_srv):
 
 
 @pytest.mark.parametrize("terminal_id, prefix", [
-    ("T01", "T01"), ("kiosk_01.hall.local", "kiosk-01-hall-local"), ("SQ20261122", "TSQ20261122"),
-    ("sq-1", "Tsq-1"), ("自助机", "T"), ("--a--", "a"), ("x" * 60, "x" * 24),
+    ("T01", "T01"), ("kiosk-01", "kiosk-01"), ("SQ20261122", "TSQ20261122"), ("sq-1", "Tsq-1"),
+    ("kiosk_01.hall.local", "kiosk-01-hall-local-*"), ("自助机", "T-*"), ("--a--", "a-*"), ("x" * 60, "x" * 19 + "-*"),
 ])
 def test_provisional_prefix_is_readable_and_never_a_tracking_number(terminal_id, prefix):
-    assert provisional_prefix(terminal_id) == prefix
-    number = f"{prefix}-20261122-0007"
-    assert SERVER_NUMBER.fullmatch(number) and not number.upper().startswith("SQ")
+    made = provisional_prefix(terminal_id)
+    if prefix.endswith("*"):  # changed to fit: four hex digits of the id's hash follow
+        assert made.startswith(prefix[:-1]) and len(made) == len(prefix) + 3 and int(made[-4:], 16) >= 0
+    else:
+        assert made == prefix
+    number = f"{made}-20261122-0007"
+    assert SERVER_NUMBER.fullmatch(number) and not number.upper().startswith("SQ") and len(made) <= 24
+
+
+def test_terminals_whose_ids_read_alike_get_different_prefixes():
+    alike = [("自助终端01", "二楼终端01"), ("T_01", "T-01"), ("hall3-floor1-selfservice-01", "hall3-floor1-selfservice-02")]
+    for one, other in alike:
+        assert provisional_prefix(one) != provisional_prefix(other), (one, other)
 
 
 def test_provisional_numbers_count_per_day_and_continue_after_reopening(tmp_path):

@@ -226,6 +226,19 @@ def test_wrong_tries_are_throttled_per_client_across_numbers(client, tokens, sto
     assert not any("testclient" in s for s in scopes)
 
 
+def test_a_kiosk_is_counted_by_terminal_not_by_its_address(client, tokens):
+    """Citizens at one kiosk share its address: five strangers' wrong tries there must not
+    lock the next citizen out (per number the limit stays 5; per terminal it is 30)."""
+    numbers = [file(client, tokens, f"k{i}").json()["tracking_no"] for i in range(3)]
+    kiosk = auth(tokens["terminal"])
+    for i in range(6):
+        assert client.get(f"/api/applications/{numbers[i % 2]}?id_last4=9999", headers=kiosk).status_code in (403, 429)
+    assert client.get(f"/api/applications/{numbers[2]}?id_last4=0010", headers=kiosk).status_code == 200
+    for i in range(30):
+        client.get(f"/api/applications/NOPE-{i:04d}?id_last4=9999", headers=kiosk)
+    assert client.get(f"/api/applications/{numbers[2]}?id_last4=0010", headers=kiosk).status_code == 429
+
+
 def test_lookup_by_card_lists_a_persons_applications(client, tokens):
     a = file(client, tokens, "p1").json()["tracking_no"]
     file(client, tokens, "p2", id_number=ID2, name=NAME2)
@@ -486,3 +499,12 @@ def test_openapi_lists_the_application_routes(client):
                  "/api/applications/lookup", "/api/applications/{number}/approve-rejection",
                  "/api/applications/stats", "/api/applications/export.csv", "/api/notifications"):
         assert path in paths
+
+
+def test_account_numbers_are_masked_for_staff_as_at_the_kiosk():
+    from kiosq.content.catalog import SAMPLE, load_files
+    from kiosq.queue.application_api import masked_values
+
+    item = next(i for i in load_files(SAMPLE) if i.code == "GJJ-004")
+    shown = masked_values(item, {"bank_account": "6222020200112233445", "bank_name": "示例银行", "monthly_rent": 1500})
+    assert shown == {"bank_account": "***************3445", "bank_name": "示例银行", "monthly_rent": 1500}

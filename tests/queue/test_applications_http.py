@@ -138,10 +138,11 @@ def test_no_personal_data_in_clear_on_disk_or_in_the_log(hall_server):
 
 
 class Receiver:
-    """A local webhook: answers 500 to the first `fail` requests, then 200; keeps them all."""
+    """A local webhook: answers 500 to the first `fail` requests (or, with `garbage`, a line
+    that is not HTTP), then 200; keeps them all."""
 
-    def __init__(self, fail: int = 0) -> None:
-        self.fail = fail
+    def __init__(self, fail: int = 0, garbage: bool = False) -> None:
+        self.fail, self.garbage = fail, garbage
         self.requests: list[tuple[dict, dict]] = []
         receiver = self
 
@@ -150,6 +151,10 @@ class Receiver:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 receiver.requests.append((dict(self.headers), body))
                 failing = len(receiver.requests) <= receiver.fail
+                if failing and receiver.garbage:
+                    self.wfile.write(b"garbage\r\n\r\n")
+                    self.close_connection = True
+                    return
                 self.send_response(500 if failing else 200)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
@@ -175,8 +180,8 @@ class Receiver:
 def receivers():
     made = []
 
-    def make(fail=0):
-        made.append(Receiver(fail))
+    def make(fail=0, garbage=False):
+        made.append(Receiver(fail, garbage))
         return made[-1]
 
     yield make
@@ -220,6 +225,25 @@ def test_the_webhook_is_retried_until_the_receiver_takes_it(hall_server, receive
         "accepted", "submitted"]
     assert get(srv, "/api/notifications", "staff").status_code == 403
     assert phone not in srv.log(full=True)
+
+
+def test_a_receiver_answering_broken_http_is_retried_not_fatal(hall_server, receivers, tmp_path):
+    receiver = receivers(fail=2, garbage=True)
+    hall_with_webhook(tmp_path / "garbage", receiver.url + "?key=SECRET-API-KEY")
+    srv = hall_server(tmp_path / "garbage")
+    first = post(srv, "/api/applications", "terminal", application(*PEOPLE[0]), key="g1").json()["tracking_no"]
+    wait_for(lambda: len(receiver.requests) >= 3, what="two broken answers, then a good one")
+
+    def sent():
+        out = get(srv, "/api/notifications", "admin").json()["notifications"]
+        return out if out and out[0]["state"] == "sent" else None
+
+    note = wait_for(sent, what="the record to say sent")[0]
+    assert note["tracking_no"] == first and note["attempts"] == 3 and "broken HTTP" in note["last_error"]
+    # the sender lives on: the next application is notified too
+    post(srv, f"/api/applications/{first}/accept", "staff")
+    wait_for(lambda: len(receiver.requests) >= 4, what="the next notice")
+    assert "SECRET-API-KEY" not in srv.log(full=True)  # the gateway's key is not logged
 
 
 def test_queued_notifications_are_sent_after_a_restart(hall_server, receivers, tmp_path):
