@@ -192,7 +192,7 @@ class KiosqApp(App):
         load_kv(HERE / "widgets.kv")
         self.idle = IdleWatcher(self.kiosk_config.idle_timeout, self.kiosk_config.idle_countdown,
                                 in_session=self.in_session, show=self._show_prompt,
-                                hide=self._hide_prompt, expire=self.wipe)
+                                hide=self._hide_prompt, expire=self.end_session)
         from kiosq.kiosk.widgets import StatusBar
 
         self.manager = ScreenManager(transition=NoTransition())
@@ -967,6 +967,14 @@ class KiosqApp(App):
         self.form_entered, self.form_problems, self.apply_result = {}, {}, {}
         self.progress_number = self.progress_last4 = self.progress_message = ""
         self.progress_results = []
+
+    def end_session(self) -> None:
+        """The citizen is done or gone (完成, or the idle countdown ran out): wipe, and a card
+        still on the reader is not offered to whoever comes next; it must be lifted and
+        placed again to be read."""
+        if self.cards is not None:
+            self.cards.forget()
+        self.wipe()
 
     def wipe(self) -> None:
         """Forget the session (search, choices, open item, screens, preferences) and go home."""

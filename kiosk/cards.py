@@ -39,6 +39,12 @@ class CardWatcher:
         with self._lock:
             self._present = None
 
+    def forget(self) -> None:
+        """Forget the card lying on the reader (its session ended): it is read again only
+        once it is lifted and placed again (the poller reports one CardRead per placement)."""
+        with self._lock:
+            self._present = None
+
     def present(self) -> dict[str, str] | None:
         """What the card on the reader says (Identity.as_dict()), or None."""
         with self._lock:

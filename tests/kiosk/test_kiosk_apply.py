@@ -45,9 +45,15 @@ def kiosk_app(tmp_path_factory, printer_sim, server, card_sim):
 
 @pytest.fixture
 def fresh(app, card_sim):
-    card_sim.remove()
-    assert pump_until(lambda: app.cards.present() is None, timeout=5)  # the kiosk saw it lifted
+    lift(app, card_sim)
     return app
+
+
+def lift(app, card_sim) -> None:
+    """Take the card off the reader, and wait until the kiosk's reader has seen it gone (a
+    card placed again is then a new placement, read again)."""
+    card_sim.remove()
+    assert pump_until(lambda: app.cards.present() is None and not app.cards._poller.placement.present, timeout=5)
 
 
 def screen(app, name):
@@ -251,8 +257,7 @@ def test_progress_by_number_and_last_four(fresh, card_sim, server):
     assert pump_until(lambda: fresh.manager.current == "apply_done", timeout=15)
     number = fresh.apply_result["number"]
     fresh.wipe()
-    card_sim.remove()
-    assert pump_until(lambda: fresh.cards.present() is None, timeout=5)
+    lift(fresh, card_sim)
     tap(screen(fresh, "home").ids.progress_tile)
     page = screen(fresh, "progress")
     type_on(page.ids.keyboard, number.lower())
@@ -279,8 +284,7 @@ def test_progress_by_placing_the_card(fresh, card_sim):
     assert pump_until(lambda: fresh.manager.current == "apply_done", timeout=15)
     number = fresh.apply_result["number"]
     fresh.wipe()
-    card_sim.remove()
-    assert pump_until(lambda: fresh.cards.present() is None, timeout=5)
+    lift(fresh, card_sim)
     tap(screen(fresh, "home").ids.progress_tile)
     card_sim.place(CARD)
     assert pump_until(lambda: fresh.manager.current == "progress_result", timeout=10), fresh.progress_message
@@ -365,8 +369,7 @@ def test_application_screens_contrast_and_elder_sizes(fresh, card_sim, printer_s
     assert pump_until(lambda: fresh.manager.current == "apply_done", timeout=15)
     check("apply_done")
     fresh.go_home()
-    card_sim.remove()
-    assert pump_until(lambda: fresh.cards.present() is None, timeout=5)
+    lift(fresh, card_sim)
     tap(screen(fresh, "home").ids.progress_tile)
     type_on(screen(fresh, "progress").ids.keyboard, "sq1")
     check("progress")
@@ -423,3 +426,20 @@ def test_the_home_button_forgets_the_card_and_the_answers(fresh, card_sim):
     assert fresh.manager.current == "home"
     assert fresh._card is None and not fresh.form_entered and not fresh.apply_item and not fresh.in_session()
     assert not any("138" in getattr(w, "text", "") for w in page.walk())  # the hidden form is empty too
+
+
+def test_a_card_left_on_the_reader_is_not_offered_to_the_next_citizen(fresh, card_sim):
+    file_with_card(fresh, card_sim)
+    fill_sw006(fresh)
+    tap(screen(fresh, "apply_form").ids.next_button)
+    tap(screen(fresh, "apply_review").ids.submit_button)
+    assert pump_until(lambda: fresh.manager.current == "apply_done", timeout=15)
+    tap(screen(fresh, "apply_done").ids.done_button)  # 完成; the card stays on the reader
+    assert fresh.manager.current == "home" and card_sim.card is not None
+    assert fresh.cards.present() is None
+    choose_item(fresh, ITEM)  # the next citizen
+    pump(20)
+    assert fresh.manager.current == "apply_card" and fresh._card is None  # asked for a card
+    lift(fresh, card_sim)
+    card_sim.place(CARD)  # placed again: read again
+    assert pump_until(lambda: fresh.manager.current == "apply_form", timeout=10)
