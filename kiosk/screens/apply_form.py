@@ -8,7 +8,7 @@ when the citizen touches "next"."""
 from __future__ import annotations
 
 from kiosq.content.model import FormField
-from kiosq.kiosk.filing import kiosk_fields, masked, shown, uses_pinyin
+from kiosq.kiosk.filing import kiosk_fields, masked, shown
 from kiosq.kiosk.pinyin_input import candidates
 from kivy.app import App
 from kivy.metrics import dp
