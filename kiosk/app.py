@@ -704,7 +704,7 @@ class KiosqApp(App):
     def _status_checked(self, printer: str, server: str) -> None:
         # /api/health needs no token: a refused heartbeat is what says this terminal is out
         if printer != self.printer_state and self.heartbeat is not None:
-            self.heartbeat.beat_now()  # paper out (or back) reaches the fleet view at once
+            self.heartbeat.wake()  # paper out (or back) reaches the fleet view at once
         self.printer_state = printer
         self.server_state = "not_enrolled" if self._not_enrolled and server == "ok" else server
 
@@ -812,7 +812,7 @@ class KiosqApp(App):
         if is_closed(hours):
             self.set_hours({"open": True, "opens_at": None, "closes_at": None})
         if self.heartbeat is not None:
-            self.heartbeat.beat_now()  # the server says what holds now (and, at closing, when it opens)
+            self.heartbeat.wake()  # the server says what holds now (and, at closing, when it opens)
 
     def on_msg(self, *_args: object) -> None:
         self._say_hours()  # the language changed
@@ -847,7 +847,7 @@ class KiosqApp(App):
             if self.manager.has_screen(name):
                 self.manager.get_screen(name).refresh()
         if self.heartbeat is not None:
-            self.heartbeat.beat_now()
+            self.heartbeat.wake()
 
     def _catalog_shown(self, catalog: Path) -> None:
         from kiosq.kiosk.updater import content_identity
@@ -897,7 +897,7 @@ class KiosqApp(App):
     def refresh_maintenance(self) -> None:
         """Ask for fresh device states and redraw the last slip (the maintenance screen's entry)."""
         if self.monitor is not None:
-            self.monitor.check_now()
+            self.monitor.wake()
         self.render_last_slip()
 
     def test_print(self) -> None:
@@ -919,7 +919,7 @@ class KiosqApp(App):
         self.test_printing = False
         self.test_print_message = self.msg[key]
         if self.monitor is not None:
-            self.monitor.check_now()
+            self.monitor.wake()
         self.render_last_slip()
 
     def render_last_slip(self) -> None:

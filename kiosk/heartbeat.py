@@ -11,12 +11,12 @@ versions and counts only (docs/terminal-config.md lists the fields).
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from kiosq.kiosk.server import HallClient, ServerError, ServerRefused
+from kiosq.kiosk.worker import Worker
 
 log = logging.getLogger(__name__)
 
@@ -39,63 +39,35 @@ def printer_for_server(state: str) -> str:
     return PRINTER.get(state, "unknown")
 
 
-class Heartbeat:
+class Heartbeat(Worker):
     """POSTs `collect()` to /api/terminals/heartbeat now and every interval seconds (sooner
-    after `beat_now()`). `answered(reply)` gets each answer; `refused(exc)` a 4xx (401: the
+    after `wake()`). `answered(reply)` gets each answer; `refused(exc)` a 4xx (401: the
     token is revoked or unknown); `unreachable(exc)` no answer. Callbacks run on this
     thread: decorate them with @mainthread."""
+
+    name = "heartbeat"
 
     def __init__(self, client: HallClient, collect: Callable[[], dict[str, Any]], interval: float,
                  answered: Callable[[dict[str, Any]], None], refused: Callable[[ServerRefused], None],
                  unreachable: Callable[[ServerError], None]) -> None:
-        self.client, self.collect, self.interval = client, collect, interval
+        super().__init__(interval)
+        self.client, self.collect = client, collect
         self.answered, self.refused, self.unreachable = answered, refused, unreachable
-        self._wake = threading.Event()
-        self._stopped = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="heartbeat", daemon=True)
 
-    def start(self) -> Heartbeat:
-        self._thread.start()
-        return self
-
-    def beat_now(self) -> None:
-        self._wake.set()
-
-    def stop(self) -> None:
-        self._stopped.set()
-        self._wake.set()
-
-    def _run(self) -> None:
-        while not self._stopped.is_set():
-            self._wake.clear()
-            self._beat()
-            self._wake.wait(self.interval)
-
-    def _beat(self) -> None:
+    def step(self) -> None:
         try:
             body = self.collect()
             reply = self.client.heartbeat(body)
         except ServerRefused as exc:
             log.warning("heartbeat refused (HTTP %s): %s", exc.status, exc)
-            self._call(self.refused, exc)
+            self.call(self.refused, exc)
             return
         except ServerError as exc:
             log.warning("heartbeat: %s", exc)
-            self._call(self.unreachable, exc)
-            return
-        except Exception:  # a bug in collect() must not end the heartbeats
-            log.exception("heartbeat failed")
+            self.call(self.unreachable, exc)
             return
         seconds = reply.get("heartbeat_seconds") if isinstance(reply, dict) else None
         if isinstance(seconds, (int, float)) and not isinstance(seconds, bool) and seconds > 0:
             self.interval = max(MIN_INTERVAL, float(min(seconds, MAX_INTERVAL)))  # the server's word, bounded
         if isinstance(reply, dict):
-            self._call(self.answered, reply)
-
-    def _call(self, callback: Callable[[Any], None], value: Any) -> None:
-        if self._stopped.is_set():
-            return
-        try:
-            callback(value)
-        except Exception:
-            log.exception("heartbeat callback failed")
+            self.call(self.answered, reply)

@@ -6,11 +6,11 @@ Each check blocks (serial port, HTTP) and never raises; `StatusMonitor` runs the
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 
 from kiosq.devices.printer import Printer
 from kiosq.kiosk.server import HallClient
+from kiosq.kiosk.worker import Worker
 
 log = logging.getLogger(__name__)
 
@@ -48,36 +48,16 @@ def server_state(client: HallClient | None) -> str:
     return "ok"
 
 
-class StatusMonitor:
+class StatusMonitor(Worker):
     """A daemon thread that checks the printer and the server now and every `interval`
-    seconds (sooner after `check_now()`), calling `done(printer_state, server_state)`."""
+    seconds (sooner after `wake()`), calling `done(printer_state, server_state)`."""
+
+    name = "status-monitor"
 
     def __init__(self, printer: Printer | None, client: HallClient | None, interval: float,
                  done: Callable[[str, str], None]) -> None:
-        self.printer, self.client, self.interval, self.done = printer, client, interval, done
-        self._wake = threading.Event()
-        self._stopped = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="status-monitor", daemon=True)
+        super().__init__(interval)
+        self.printer, self.client, self.done = printer, client, done
 
-    def start(self) -> StatusMonitor:
-        self._thread.start()
-        return self
-
-    def check_now(self) -> None:
-        self._wake.set()
-
-    def stop(self) -> None:
-        self._stopped.set()
-        self._wake.set()
-
-    def _run(self) -> None:
-        while not self._stopped.is_set():
-            self._wake.clear()
-            states = printer_state(self.printer), server_state(self.client)
-            if self._stopped.is_set():
-                return
-            try:
-                self.done(*states)
-            except Exception:
-                log.exception("status callback failed")
-            self._wake.wait(self.interval)
+    def step(self) -> None:
+        self.call(self.done, printer_state(self.printer), server_state(self.client))

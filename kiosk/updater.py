@@ -26,6 +26,7 @@ from kiosq.content import bundle
 from kiosq.content.bundle import BundleError, Manifest
 from kiosq.content.model import FORMAT
 from kiosq.kiosk.server import HallClient
+from kiosq.kiosk.worker import Worker
 
 log = logging.getLogger(__name__)
 
@@ -61,30 +62,22 @@ def content_identity(catalog: Path, catalog_db: Path | None = None, files: Path 
     return (Path(files).name[:64] or "files", None) if files is not None else ("sample", None)
 
 
-class Updater:
+class Updater(Worker):
     """Takes bundles the server offers into `content_dir`. `offer(content)` with the
     heartbeat's `content` (the published bundle's {version, sha256, size, items, created,
     url}) wakes the thread; `installed(manifest, catalog_path)` is called once a bundle is
     installed, `failed(text)` when a try did not finish. Callbacks run on this thread."""
 
+    name = "content-updater"
+
     def __init__(self, client: HallClient, content_dir: Path, installed: Callable[[Manifest, Path], None],
                  failed: Callable[[str], None]) -> None:
+        super().__init__(None)  # it works when offered a bundle, not on a clock
         self.client, self.content_dir = client, Path(content_dir)
         self.installed, self.failed = installed, failed
         self._offer: dict[str, Any] | None = None
         self._lock = threading.Lock()
-        self._wake = threading.Event()
-        self._stopped = threading.Event()
         self._session = requests.Session()
-        self._thread = threading.Thread(target=self._run, name="content-updater", daemon=True)
-
-    def start(self) -> Updater:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stopped.set()
-        self._wake.set()
 
     def offer(self, content: dict[str, Any] | None) -> None:
         """The server publishes `content` (None: nothing): take it if it is not installed."""
@@ -94,36 +87,27 @@ class Updater:
             return
         with self._lock:
             self._offer = dict(content)
-        self._wake.set()
+        self.wake()
 
-    def _run(self) -> None:
-        while not self._stopped.is_set():
-            self._wake.wait()
-            self._wake.clear()
-            with self._lock:
-                offer, self._offer = self._offer, None
-            if offer is None or self._stopped.is_set():
-                continue
-            try:
-                manifest = self.take(offer)
-            except UpdateError as exc:
-                log.warning("content %s not taken: %s", offer.get("version"), exc)
-                self._call(self.failed, str(exc))
-                continue
-            except Exception as exc:  # a bug here must not end the rollout for good
-                log.exception("content %s not taken", offer.get("version"))
-                self._call(self.failed, type(exc).__name__)
-                continue
-            self._call(lambda m: self.installed(m, bundle.active_catalog(self.content_dir)), manifest)
-        self._session.close()
-
-    def _call(self, callback: Callable[[Any], None], value: Any) -> None:
-        if self._stopped.is_set():
+    def step(self) -> None:
+        with self._lock:
+            offer, self._offer = self._offer, None
+        if offer is None:
             return
         try:
-            callback(value)
-        except Exception:
-            log.exception("updater callback failed")
+            manifest = self.take(offer)
+        except UpdateError as exc:
+            log.warning("content %s not taken: %s", offer.get("version"), exc)
+            self.call(self.failed, str(exc))
+            return
+        except Exception as exc:  # a bug here must not end the rollout for good
+            log.exception("content %s not taken", offer.get("version"))
+            self.call(self.failed, type(exc).__name__)
+            return
+        self.call(lambda m: self.installed(m, bundle.active_catalog(self.content_dir)), manifest)
+
+    def finished(self) -> None:
+        self._session.close()
 
     # --- one bundle
 
@@ -185,7 +169,7 @@ class Updater:
                         # read1: what has arrived, so the bytes before a dropped connection are kept
                         for chunk in iter(lambda: resp.raw.read1(CHUNK), b""):
                             out.write(chunk)
-                            if self._stopped.is_set():
+                            if self.stopped:
                                 break
                     finally:
                         out.flush()

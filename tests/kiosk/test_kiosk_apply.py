@@ -339,7 +339,7 @@ def test_application_screens_contrast_and_elder_sizes(fresh, card_sim, printer_s
     from kiosq.kiosk.accessibility import contrast_problems, elder_size_problems
 
     printer_sim.set_paper("out")  # the done screen with its QR code and the no-receipt words
-    fresh.monitor.check_now()  # the status bar (and the 取号 tile's warning) settle before the first touch
+    fresh.monitor.wake()  # the status bar (and the 取号 tile's warning) settle before the first touch
     assert pump_until(lambda: fresh.printer_state == "out", timeout=10)
     fresh.elder = elder
     pump(3)
