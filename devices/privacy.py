@@ -5,8 +5,9 @@ two cards apart, not enough to use); a name keeps its first and last character (
 欧阳小明 -> 欧**明; a two-character name keeps the first: 王*); a phone its first 3 and
 last 4 digits (138****5678); free text (an address) its first 6 characters.
 
-Keys that seal personal data are written with `write_secret_file`, the one way the server
-and the terminal make them.
+Keys that seal personal data are written with `write_secret_file` (created once, never
+replaced), the one way the server and the terminal make them; secrets that are rewritten
+(a terminal's token, its config with the PIN hash) with `replace_secret_file`.
 """
 
 import os
@@ -67,3 +68,28 @@ def write_secret_file(path: Path, data: bytes) -> bool:
     finally:
         os.close(dir_fd)
     return True
+
+
+def replace_secret_file(path: Path, data: bytes) -> None:
+    """Write `path` (made or replaced) holding `data`, mode 0600 from the first byte whatever
+    the umask, atomically: a temporary file beside it, fsynced, renamed over the old one,
+    and the folder fsynced. Raises OSError."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        try:
+            os.write(fd, data)
+            os.fchmod(fd, 0o600)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)

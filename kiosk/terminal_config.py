@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import difflib
 import json
-import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kiosq.devices.privacy import replace_secret_file
 from kiosq.devices.uri import DeviceURIError, parse_uri
 from kiosq.kiosk.config import LANGUAGES, PAPER_WIDTHS, KioskConfig
 
@@ -275,16 +275,4 @@ def write_terminal_config(path: Path, config: TerminalConfig, *, force: bool = F
     path = Path(path)
     if path.exists() and not force:
         raise FileExistsError(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(render_terminal_config(config))
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o600)  # whatever the umask
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    replace_secret_file(path, render_terminal_config(config).encode("utf-8"))

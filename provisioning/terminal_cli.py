@@ -302,25 +302,7 @@ def _enroll(server_url: str, code: str) -> tuple[str, str]:
 
 
 def write_secret(path: Path, text: str) -> None:
-    """Write `text` to `path` with mode 0600 from the first byte, atomically (a temporary
-    file beside it, fsynced, renamed over the old one)."""
-    import os
+    """Write `text` to `path` with mode 0600 from the first byte, atomically."""
+    from kiosq.devices.privacy import replace_secret_file
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o600)  # whatever the umask
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    replace_secret_file(path, (text + "\n").encode("utf-8"))

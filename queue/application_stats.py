@@ -35,7 +35,7 @@ from datetime import date
 
 from kiosq.queue import applications as rules
 from kiosq.queue.applications import Application
-from kiosq.queue.stats import round1
+from kiosq.queue.stats import _cell, round1
 from kiosq.queue.workdays import WorkCalendar
 
 COUNTS = ("submitted", "completed", "rejected", "returned", "open", "completed_early", "completed_late",
@@ -124,12 +124,3 @@ def figures_csv(data: dict, lang: str = "zh") -> str:
     for row in rows:
         writer.writerow([_cell(row.get(key)) for key, _, _ in CSV_COLUMNS])
     return out.getvalue()
-
-
-def _cell(value: object) -> str:
-    """None is an empty cell; text that Excel would run as a formula is quoted with '."""
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
-    return str(value)
