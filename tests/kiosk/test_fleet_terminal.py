@@ -16,9 +16,7 @@ import json
 import shutil
 import socket
 import subprocess
-import sys
 import threading
-import time
 from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -28,6 +26,7 @@ import pytest
 import requests
 
 from tests.kiosk.conftest import pump, pump_until, running_app, screenshot, tap
+from tests.queue.conftest import KIOSQ, ServerProcess
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,55 +34,24 @@ DEFAULT_HALL = (ROOT / "queue" / "halls" / "default.toml").read_text("utf-8")
 FLEET = "\n[fleet]\nheartbeat_seconds = 0.3\nonline_seconds = 5\n"
 NEW_ITEM = "TEST-FLEET-001"
 NEW_NAME = "自助终端联调测试事项"
-KIOSQ = [str(Path(sys.executable).parent / "kiosq")]
-if not Path(KIOSQ[0]).is_file():
-    KIOSQ = [sys.executable, "-m", "kiosq.provisioning.cli"]
-
-
 def kiosq(*args: str) -> str:
     done = subprocess.run([*KIOSQ, *args], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, f"kiosq {' '.join(args)}: {done.stderr}"
     return done.stdout
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class HallServer:
-    """`kiosq server` on one data folder and port, restartable (with another hall file)."""
+class HallServer(ServerProcess):
+    """`kiosq server` on one data folder and port (tests/queue/conftest.py), restartable, with
+    a short [fleet] heartbeat and an admin token to read the fleet view."""
 
     def __init__(self, data_dir: Path) -> None:
-        self.data_dir, self.port, self.proc = data_dir, free_port(), None
-        self.url = f"http://127.0.0.1:{self.port}"
+        super().__init__(data_dir, data_dir.parent)
         self.hall(DEFAULT_HALL + FLEET)
-        self.admin = json.loads(kiosq("server", "token", "--role", "admin", "--name", "it", "--data-dir",
-                                      str(data_dir), "--json"))["token"]
+        self.admin = self.token("admin", "it")
 
     def hall(self, text: str) -> None:
         self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         (self.data_dir / "hall.toml").write_text(text, "utf-8")
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen([*KIOSQ, "server", "--port", str(self.port), "--data-dir", str(self.data_dir)],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            assert self.proc.poll() is None, "kiosq server exited while starting"
-            try:
-                if requests.get(self.url + "/api/health", timeout=1).ok:
-                    return
-            except requests.RequestException:
-                pass
-            time.sleep(0.05)  # polling interval of a bounded wait
-        pytest.fail("kiosq server did not answer within 20 s")
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(10)
 
     def fleet(self) -> dict:
         resp = requests.get(self.url + "/api/terminals", headers={"Authorization": f"Bearer {self.admin}"}, timeout=5)

@@ -38,7 +38,7 @@ def kiosk_app(tmp_path_factory, printer_sim, server, card_sim):
 
     config = KioskConfig(printer_uri=printer_sim.uri, card_reader_uri=card_sim.uri,
                          data_dir=tmp_path_factory.mktemp("kiosk"), server_url=server.url,
-                         terminal_token=server.token)
+                         terminal_token=server.terminal_token)
     with running_app(config) as app:
         yield app
 

@@ -3,64 +3,21 @@ against a real `kiosq server` on 127.0.0.1 and the receipt printer simulator."""
 
 from __future__ import annotations
 
-import json
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 import requests
 
 from tests.kiosk.conftest import pump, pump_until, screenshot, tap, window_image
+from tests.queue.conftest import ServerProcess, free_port  # noqa: F401 (free_port: for the other kiosk tests)
 
-KIOSQ = [str(Path(sys.executable).parent / "kiosq")]
-if not Path(KIOSQ[0]).is_file():
-    KIOSQ = [sys.executable, "-m", "kiosq.provisioning.cli"]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class Server:
-    """A `kiosq server` subprocess on one data folder and port; it can be stopped and started."""
+class Server(ServerProcess):
+    """A `kiosq server` subprocess on one data folder and port (tests/queue/conftest.py); it can
+    be stopped and started. `terminal_token` is this kiosk's (K1)."""
 
     def __init__(self, data_dir: Path) -> None:
-        self.data_dir, self.port, self.proc = data_dir, free_port(), None
-        self.url = f"http://127.0.0.1:{self.port}"
-        done = subprocess.run([*KIOSQ, "server", "token", "--role", "terminal", "--name", "K1",
-                               "--data-dir", str(data_dir), "--json"], capture_output=True, text=True, timeout=30, check=False)
-        assert done.returncode == 0, done.stderr
-        self.token = json.loads(done.stdout)["token"]
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen([*KIOSQ, "server", "--host", "127.0.0.1", "--port", str(self.port),
-                                      "--data-dir", str(self.data_dir)],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
-            assert self.proc.poll() is None, "kiosq server exited while starting"
-            try:
-                if requests.get(self.url + "/api/health", timeout=1).ok:
-                    return
-            except requests.RequestException:
-                pass
-            time.sleep(0.05)
-        self.stop()
-        pytest.fail("kiosq server did not answer /api/health within 15 s")
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+        super().__init__(data_dir, data_dir.parent)
+        self.terminal_token = self.token("terminal", "K1")
 
     def waiting(self, service: str) -> int:
         return next(s["waiting"] for s in requests.get(self.url + "/api/services", timeout=3).json()
@@ -83,7 +40,7 @@ def kiosk_app(tmp_path_factory, printer_sim, server):
     from tests.kiosk.conftest import running_app
 
     config = KioskConfig(printer_uri=printer_sim.uri, data_dir=tmp_path_factory.mktemp("kiosk"),
-                         server_url=server.url, terminal_token=server.token, ticket_done_seconds=30)
+                         server_url=server.url, terminal_token=server.terminal_token, ticket_done_seconds=30)
     with running_app(config) as app:
         yield app
 
@@ -167,7 +124,7 @@ def test_a_retry_reuses_the_key_and_never_issues_twice(app, server):
     assert server.waiting("C") == waiting + 1
     assert app.ticket_key is None  # the next confirm is a new ticket
     assert requests.post(server.url + "/api/tickets", json={"service": "C"}, timeout=3,
-                         headers={"Idempotency-Key": key, "Authorization": f"Bearer {server.token}"}
+                         headers={"Idempotency-Key": key, "Authorization": f"Bearer {server.terminal_token}"}
                          ).json()["id"] == app.ticket["id"]
 
 

@@ -51,7 +51,7 @@ def server(tmp_path_factory):
 
 
 def test_tour_with_a_server_adds_the_ticket_screens(tmp_path, server):
-    run_tour(tmp_path, "--server", server.url, env={"KIOSQ_TERMINAL_TOKEN": server.token})
+    run_tour(tmp_path, "--server", server.url, env={"KIOSQ_TERMINAL_TOKEN": server.terminal_token})
     names = expected_names(with_server=True)
     assert len(names) == 36 and "ticket_done-elder-portrait.png" in names
     check_pngs(tmp_path, names)
@@ -63,7 +63,7 @@ def test_tour_with_a_card_reader_adds_the_application_screens(tmp_path, server):
     with SimulatedCardReader() as reader:
         reader.place()
         run_tour(tmp_path, "--server", server.url, "--card-reader", reader.uri,
-                 env={"KIOSQ_TERMINAL_TOKEN": server.token})
+                 env={"KIOSQ_TERMINAL_TOKEN": server.terminal_token})
     names = expected_names(with_server=True, with_card=True)
     assert len(names) == 72 and "apply_done-elder-portrait.png" in names and "progress_result-en-landscape.png" in names
     check_pngs(tmp_path, names)
