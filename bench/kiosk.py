@@ -96,6 +96,29 @@ def _rss_mb() -> float:
     raise RuntimeError("no VmRSS in /proc/self/status")
 
 
+def _tap_until_printed(button, sim) -> float:
+    """Milliseconds from the button's touch-up (its on_release) until the printer simulator
+    holds one more complete job; the UI keeps running meanwhile."""
+    import threading
+
+    from kivy.tests.common import UnitTestTouch
+
+    before, arrived = len(sim.jobs), []
+    waiter = threading.Thread(target=lambda: (sim.wait_for_jobs(before + 1, timeout=15),
+                                              arrived.append(time.perf_counter())))
+    waiter.start()
+    x, y = button.to_window(*button.center)
+    touch = UnitTestTouch(x, y)
+    touch.touch_down()
+    t0 = time.perf_counter()
+    touch.touch_up()
+    while waiter.is_alive():
+        _pump(1)
+        time.sleep(0.001)
+    assert arrived, "nothing reached the printer"
+    return (arrived[0] - t0) * 1000
+
+
 def child_start() -> dict:
     t0 = time.time()
     _kivy_env()
@@ -109,8 +132,6 @@ def child_start() -> dict:
 
 
 def child_slip(url: str, token: str, tickets: int) -> dict:
-    import threading
-
     _kivy_env()
     from kiosq.devices.sim.printer import PrinterSimulator
     from kiosq.kiosk.config import KioskConfig
@@ -131,35 +152,18 @@ def child_slip(url: str, token: str, tickets: int) -> dict:
             _pump(2)
             buttons = app.manager.get_screen("ticket").service_buttons()
             _tap(buttons[i % len(buttons)], 2)
-            confirm = app.manager.get_screen("ticket_confirm").ids.confirm_button
-            before, arrived = len(sim.jobs), []
-            waiter = threading.Thread(target=lambda: (sim.wait_for_jobs(before + 1, timeout=15),
-                                                      arrived.append(time.perf_counter())))
-            waiter.start()
-            from kivy.tests.common import UnitTestTouch
-
-            x, y = confirm.to_window(*confirm.center)
-            touch = UnitTestTouch(x, y)
-            touch.touch_down()
-            t0 = time.perf_counter()
-            touch.touch_up()  # the button's on_release: confirm_ticket()
-            while waiter.is_alive():
-                _pump(1)
-                time.sleep(0.001)
-            assert arrived, "no slip reached the printer"
+            ms = _tap_until_printed(app.manager.get_screen("ticket_confirm").ids.confirm_button, sim)
             end = time.monotonic() + 10
             while app.manager.current != "ticket_done" and time.monotonic() < end:
                 _pump(1)
             assert app.manager.current == "ticket_done"
             if i:
-                times.append((arrived[0] - t0) * 1000)
+                times.append(ms)
         app._stop()
     return {"slip_ms": times}
 
 
 def child_receipt(url: str, token: str, applications: int) -> dict:
-    import threading
-
     _kivy_env()
     from kiosq.devices.sim.idcard import TEST_IDENTITIES, SimulatedCardReader
     from kiosq.devices.sim.printer import PrinterSimulator
@@ -187,29 +191,14 @@ def child_receipt(url: str, token: str, applications: int) -> dict:
             app.form_next()
             _pump(2)
             assert app.manager.current == "apply_review", dict(app.form_problems)
-            submit = app.manager.get_screen("apply_review").ids.submit_button
-            before, arrived = len(sim.jobs), []
-            waiter = threading.Thread(target=lambda: (sim.wait_for_jobs(before + 1, timeout=15),
-                                                      arrived.append(time.perf_counter())))
-            waiter.start()
-            from kivy.tests.common import UnitTestTouch
-
-            x, y = submit.to_window(*submit.center)
-            touch = UnitTestTouch(x, y)
-            touch.touch_down()
-            t0 = time.perf_counter()
-            touch.touch_up()  # the button's on_release: submit_application()
-            while waiter.is_alive():
-                _pump(1)
-                time.sleep(0.001)
-            assert arrived, "no receipt reached the printer"
+            ms = _tap_until_printed(app.manager.get_screen("apply_review").ids.submit_button, sim)
             end = time.monotonic() + 10
             while app.manager.current != "apply_done" and time.monotonic() < end:
                 _pump(1)
             assert app.manager.current == "apply_done" and app.apply_result["delivered"], dict(app.apply_result)
             numbers.add(app.apply_result["number"])
             if i:
-                times.append((arrived[0] - t0) * 1000)
+                times.append(ms)
         assert len(numbers) == applications + 1, "an application was filed twice or lost"
         app._stop()
     return {"receipt_ms": times}
