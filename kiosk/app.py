@@ -223,9 +223,6 @@ class KiosqApp(App):
 
             folder = Path(self.kiosk_config.data_dir or self._fallback_data_dir())
             self.outbox = Outbox(folder, self.kiosk_config.terminal_id)
-            from kiosq.kiosk.pinyin_input import warm_up
-
-            warm_up()  # the pinyin index for Chinese fields, built before a citizen needs it
             self.sender = Sender(self.outbox, self.server, lambda *_: self._outbox_changed(),  # runs at once
                                  on_refused=lambda *_: self._outbox_changed())
             self._outbox_changed()
@@ -462,6 +459,9 @@ class KiosqApp(App):
     # --- applications (申报) and progress (进度查询)
 
     def open_apply(self) -> None:
+        from kiosq.kiosk.pinyin_input import warm_up
+
+        warm_up()  # the pinyin index (0.5 s) built while the citizen chooses and places the card
         self.show("apply")
 
     def start_apply(self, code: str) -> None:

@@ -10,7 +10,8 @@ come first. One syllable at a time: a citizen types `li`, touches 李, types `mi
 touches 明.
 
 The index takes about half a second to build; `warm_up()` builds it on a worker thread
-when the kiosk starts, and `candidates()` waits for it if called sooner.
+when 申报 opens (not at start-up, where it would compete with the first screen), and
+`candidates()` waits for it if called sooner.
 """
 
 from __future__ import annotations
@@ -62,11 +63,10 @@ def index() -> dict[str, list[str]]:
         return _index
 
 
-def warm_up() -> threading.Thread:
-    """Build the index on a daemon thread (the kiosk calls this at start)."""
-    thread = threading.Thread(target=index, name="pinyin-index", daemon=True)
-    thread.start()
-    return thread
+def warm_up() -> None:
+    """Build the index on a daemon thread, once (the kiosk calls this when 申报 opens)."""
+    if _index is None:
+        threading.Thread(target=index, name="pinyin-index", daemon=True).start()
 
 
 def candidates(letters: str, *, surname: bool = False, limit: int = 40) -> list[str]:
