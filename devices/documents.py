@@ -26,7 +26,7 @@ from typing import Any, Protocol
 
 import qrcode
 from fpdf import FPDF
-from kiosq.devices.privacy import mask_id_number, mask_name
+from kiosq.base.privacy import mask_id_number, mask_name
 
 FONT = Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc")
 FAMILY = "wqy"

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 import serial
-from kiosq.devices.privacy import mask_id_number, mask_name
+from kiosq.base.privacy import mask_id_number, mask_name
 from kiosq.devices.uri import DeviceURI, backoff_delays, serial_uri
 
 log = logging.getLogger(__name__)

@@ -17,7 +17,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal, Protocol, Sequence
 
-from kiosq.devices.privacy import mask_id_number, mask_name
+from kiosq.base.privacy import mask_id_number, mask_name
 from PIL import Image, ImageDraw, ImageFont
 
 Align = Literal["left", "center", "right"]

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 
 from kiosq.content.model import CARD_FIELDS, FormField, ItemGuide, check_values
-from kiosq.devices.privacy import mask_id_number, mask_name, mask_phone, mask_text
+from kiosq.base.privacy import mask_id_number, mask_name, mask_phone, mask_text
 
 KEYED = ("number", "date", "phone", "id_number")  # typed on the keypad
 CHOSEN = ("choice", "checkbox")

@@ -53,7 +53,7 @@ from typing import Any
 import sqlite_utils
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from kiosq.devices.privacy import write_secret_file
+from kiosq.base.privacy import write_secret_file
 from kiosq.devices.uri import backoff_delays
 from kiosq.kiosk.server import HallClient, ServerError, ServerRefused, ServerUnreachable
 

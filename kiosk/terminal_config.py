@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kiosq.devices.privacy import replace_secret_file
+from kiosq.base.privacy import replace_secret_file
 from kiosq.devices.uri import DeviceURIError, parse_uri
 from kiosq.kiosk.config import LANGUAGES, PAPER_WIDTHS, KioskConfig
 

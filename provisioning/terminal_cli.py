@@ -303,6 +303,6 @@ def _enroll(server_url: str, code: str) -> tuple[str, str]:
 
 def write_secret(path: Path, text: str) -> None:
     """Write `text` to `path` with mode 0600 from the first byte, atomically."""
-    from kiosq.devices.privacy import replace_secret_file
+    from kiosq.base.privacy import replace_secret_file
 
     replace_secret_file(path, (text + "\n").encode("utf-8"))

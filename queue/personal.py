@@ -21,7 +21,7 @@ from pathlib import Path
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from kiosq.devices.privacy import mask_id_number, mask_name, mask_phone, mask_text, write_secret_file
+from kiosq.base.privacy import mask_id_number, mask_name, mask_phone, mask_text, write_secret_file
 
 KEY_FILE = "applicant.key"
 KEY_FORMAT = 1
