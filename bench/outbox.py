@@ -34,7 +34,7 @@ from pathlib import Path
 import requests
 from kiosq.content.model import id_number_valid
 from kiosq.kiosk.outbox import Outbox, Sender, submit
-from kiosq.kiosk.server import HallClient
+from kiosq.kiosk.hall_client import HallClient
 
 ITEM = "GA-SFZ-002"
 

@@ -27,7 +27,7 @@ from kiosq.kiosk.config import KioskConfig, catalog_path
 from kiosq.kiosk.guides import Guides
 from kiosq.kiosk.maintenance import CornerTaps, PinGuard
 from kiosq.kiosk.messages import messages
-from kiosq.kiosk.server import HallClient, new_key
+from kiosq.kiosk.hall_client import HallClient, new_key
 from kiosq.kiosk.speech import Speaker
 from kivy.app import App
 from kivy.clock import Clock, mainthread
@@ -1058,7 +1058,7 @@ def _file_and_print(outbox, sender, printer, item, person: dict, values: dict, h
 
 def _lookup(call) -> dict:
     """On a worker: a progress lookup; {"applications": [...]} or {"error": message key}."""
-    from kiosq.kiosk.server import ServerError, ServerRefused
+    from kiosq.kiosk.hall_client import ServerError, ServerRefused
 
     try:
         return {"applications": list(call())}

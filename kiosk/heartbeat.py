@@ -15,7 +15,7 @@ from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-from kiosq.kiosk.server import HallClient, ServerError, ServerRefused
+from kiosq.kiosk.hall_client import HallClient, ServerError, ServerRefused
 from kiosq.kiosk.worker import Worker
 
 log = logging.getLogger(__name__)

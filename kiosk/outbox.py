@@ -55,7 +55,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from kiosq.base.privacy import write_secret_file
 from kiosq.devices.uri import backoff_delays
-from kiosq.kiosk.server import HallClient, ServerError, ServerRefused, ServerUnreachable
+from kiosq.kiosk.hall_client import HallClient, ServerError, ServerRefused, ServerUnreachable
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ import logging
 from collections.abc import Callable
 
 from kiosq.devices.printer import Printer
-from kiosq.kiosk.server import HallClient
+from kiosq.kiosk.hall_client import HallClient
 from kiosq.kiosk.worker import Worker
 
 log = logging.getLogger(__name__)

@@ -15,7 +15,7 @@ from typing import Any
 from kiosq.devices.printer import Printer
 from kiosq.devices.receipts import QueueTicket, ticket_slip
 from kiosq.kiosk.printing import print_bytes
-from kiosq.kiosk.server import HallClient, ServerError, ServerRefused, ServerUnreachable
+from kiosq.kiosk.hall_client import HallClient, ServerError, ServerRefused, ServerUnreachable
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ import urllib3
 from kiosq.content import bundle
 from kiosq.content.bundle import BundleError, Manifest
 from kiosq.content.model import FORMAT
-from kiosq.kiosk.server import HallClient
+from kiosq.kiosk.hall_client import HallClient
 from kiosq.kiosk.worker import Worker
 
 log = logging.getLogger(__name__)

@@ -30,7 +30,7 @@ from kiosq.kiosk.outbox import (
     provisional_prefix,
     submit,
 )
-from kiosq.kiosk.server import HallClient, ServerRefused, ServerUnreachable
+from kiosq.kiosk.hall_client import HallClient, ServerRefused, ServerUnreachable
 
 from tests.queue.conftest import ServerProcess
 
