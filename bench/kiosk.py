@@ -122,7 +122,7 @@ def _tap_until_printed(button, sim) -> float:
 def child_start() -> dict:
     t0 = time.time()
     _kivy_env()
-    from kiosq.kiosk.config import KioskConfig
+    from kiosq.kiosk.settings import KioskConfig
 
     app = _start(KioskConfig(data_dir=Path(tempfile.mkdtemp(prefix="kiosq-bench-"))))
     t1 = time.time()
@@ -134,7 +134,7 @@ def child_start() -> dict:
 def child_slip(url: str, token: str, tickets: int) -> dict:
     _kivy_env()
     from kiosq.devices.sim.printer import PrinterSimulator
-    from kiosq.kiosk.config import KioskConfig
+    from kiosq.kiosk.settings import KioskConfig
 
     with PrinterSimulator() as sim:
         app = _start(KioskConfig(printer_uri=sim.uri, server_url=url, terminal_token=token,
@@ -167,7 +167,7 @@ def child_receipt(url: str, token: str, applications: int) -> dict:
     _kivy_env()
     from kiosq.devices.sim.idcard import TEST_IDENTITIES, SimulatedCardReader
     from kiosq.devices.sim.printer import PrinterSimulator
-    from kiosq.kiosk.config import KioskConfig
+    from kiosq.kiosk.settings import KioskConfig
 
     answers = {"period_start": "20250101", "period_end": "20251231", "delivery": "print", "promise": True,
                "contact_phone": "13800138000"}
@@ -206,7 +206,7 @@ def child_receipt(url: str, token: str, applications: int) -> dict:
 
 def child_rss(sessions: int) -> dict:
     _kivy_env()
-    from kiosq.kiosk.config import KioskConfig
+    from kiosq.kiosk.settings import KioskConfig
 
     app = _start(KioskConfig(data_dir=Path(tempfile.mkdtemp(prefix="kiosq-bench-"))))
     rss, t0 = {}, time.perf_counter()

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from kiosq.devices.printer import Printer
 from kiosq.devices.receipts import PAPER_58, PAPER_80
-from kiosq.kiosk.config import KioskConfig, catalog_path
+from kiosq.kiosk.settings import KioskConfig, catalog_path
 from kiosq.kiosk.guides import Guides
 from kiosq.kiosk.maintenance import CornerTaps, PinGuard
 from kiosq.kiosk.messages import messages
@@ -720,7 +720,7 @@ class KiosqApp(App):
         """With a hall server and a terminal token: heartbeats, and the updater when this kiosk
         shows a content folder's bundles (config.content_folder: the configured [content]
         folder, else DATA_DIR/content for a kiosk that started on the sample catalog)."""
-        from kiosq.kiosk.config import content_folder
+        from kiosq.kiosk.settings import content_folder
         from kiosq.kiosk.heartbeat import Heartbeat
 
         if self.server is None or not self.kiosk_config.terminal_token:
@@ -783,7 +783,7 @@ class KiosqApp(App):
     def set_hours(self, hours: dict) -> None:
         """The hall's opening hours as the server says them now; the 取号 tile follows, and
         comes back by itself at the time the server gave (a heartbeat then confirms it)."""
-        from kiosq.kiosk.hours import is_closed, parse_time
+        from kiosq.kiosk.hours_text import is_closed, parse_time
         from kivy.clock import Clock
 
         self.hours = dict(hours)
@@ -795,13 +795,13 @@ class KiosqApp(App):
             Clock.schedule_once(self._hours_due, min(max(0.0, wait) + 0.5, 24 * 3600.0))
 
     def _say_hours(self) -> None:
-        from kiosq.kiosk.hours import closed_text
+        from kiosq.kiosk.hours_text import closed_text
 
         self.tickets_closed_text = closed_text(dict(self.hours), datetime.now().astimezone(), self.msg)
 
     def _hours_due(self, *_args: object) -> None:
         """The time the server gave has come: open the tile again (or, at closing, ask)."""
-        from kiosq.kiosk.hours import is_closed, parse_time
+        from kiosq.kiosk.hours_text import is_closed, parse_time
 
         hours = dict(self.hours)
         due = parse_time(hours.get("opens_at") if is_closed(hours) else hours.get("closes_at"))

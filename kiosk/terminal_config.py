@@ -19,7 +19,7 @@ from typing import Any
 
 from kiosq.base.privacy import replace_secret_file
 from kiosq.devices.uri import DeviceURIError, parse_uri
-from kiosq.kiosk.config import LANGUAGES, PAPER_WIDTHS, KioskConfig
+from kiosq.kiosk.settings import LANGUAGES, PAPER_WIDTHS, KioskConfig
 
 DEFAULT_TOKEN_FILE = "terminal.token"  # beside the config file
 

@@ -35,7 +35,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from kiosq.kiosk.config import KioskConfig
+from kiosq.kiosk.settings import KioskConfig
 
 VARIANTS: dict[str, tuple[str, bool]] = {"zh": ("zh", False), "en": ("en", False), "elder": ("zh", True)}
 ORIENTATIONS: dict[str, tuple[int, int]] = {"landscape": (1920, 1080), "portrait": (1080, 1920)}

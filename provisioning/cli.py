@@ -664,7 +664,7 @@ def kiosk_config(config_file: Path | None, options: dict[str, object], given: se
     """The KioskConfig for `kiosq kiosk`: the config file (if any) with the options given on
     the command line (`given`: parameter names) on top, or the options alone. `options` is
     keyed by KioskConfig field."""
-    from kiosq.kiosk.config import KioskConfig  # no Kivy yet: it takes over stderr once imported
+    from kiosq.kiosk.settings import KioskConfig  # no Kivy yet: it takes over stderr once imported
     from kiosq.kiosk.terminal_config import TerminalConfigError, read_terminal_config
 
     env_token = os.environ.get(token_env)

@@ -113,7 +113,7 @@ def running_app(config, **kwargs):
 
 @pytest.fixture(scope="module")
 def kiosk_app(tmp_path_factory, printer_sim):
-    from kiosq.kiosk.config import KioskConfig
+    from kiosq.kiosk.settings import KioskConfig
 
     with running_app(KioskConfig(printer_uri=printer_sim.uri, data_dir=tmp_path_factory.mktemp("kiosk"))) as app:
         yield app

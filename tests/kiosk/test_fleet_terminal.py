@@ -289,7 +289,7 @@ def test_outside_opening_hours_the_ticket_tile_says_when_tickets_start_again(app
 
 
 def test_the_tile_reopens_at_the_time_the_server_gave(app):
-    from kiosq.kiosk.hours import closed_text
+    from kiosq.kiosk.hours_text import closed_text
 
     soon = datetime.now().astimezone() + timedelta(seconds=1)
     app.heartbeat.stop()  # this test alone decides the hours

@@ -5,7 +5,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from kiosq.kiosk.hours import closed_text
+from kiosq.kiosk.hours_text import closed_text
 from kiosq.kiosk.messages import messages
 
 CST = timezone(timedelta(hours=8))

@@ -33,7 +33,7 @@ def a4_file(tmp_path_factory):
 def kiosk_app(tmp_path_factory, printer_sim, speech_dir, a4_file):
     """The whole app with an A4 printer (a file), a maintenance PIN, and spoken prompts
     written to WAV files instead of played."""
-    from kiosq.kiosk.config import KioskConfig
+    from kiosq.kiosk.settings import KioskConfig
     from kiosq.kiosk.speech import Speaker
 
     from tests.kiosk.conftest import running_app

@@ -32,7 +32,7 @@ def card_sim():
 
 @pytest.fixture(scope="module")
 def kiosk_app(tmp_path_factory, printer_sim, server, card_sim):
-    from kiosq.kiosk.config import KioskConfig
+    from kiosq.kiosk.settings import KioskConfig
 
     from tests.kiosk.conftest import running_app
 

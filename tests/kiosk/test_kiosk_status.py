@@ -23,7 +23,7 @@ PIN = "2468"
 def kiosk_app(tmp_path_factory, printer_sim):
     """The whole app with a maintenance PIN and a short status interval; a server URL on
     a closed port, so the 取号 tile exists and the server shows as unreachable."""
-    from kiosq.kiosk.config import KioskConfig
+    from kiosq.kiosk.settings import KioskConfig
 
     from tests.kiosk.conftest import running_app
     from tests.kiosk.test_kiosk_ticket import free_port

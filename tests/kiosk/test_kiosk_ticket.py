@@ -35,7 +35,7 @@ def server(tmp_path_factory):
 @pytest.fixture(scope="module")
 def kiosk_app(tmp_path_factory, printer_sim, server):
     """The whole app, this time with a hall server (conftest's `app` fixture uses this one)."""
-    from kiosq.kiosk.config import KioskConfig
+    from kiosq.kiosk.settings import KioskConfig
 
     from tests.kiosk.conftest import running_app
 

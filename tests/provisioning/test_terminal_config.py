@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from kiosq.content.bundle import build, install
 from kiosq.content.catalog import SAMPLE, load_files
 from kiosq.content.model import CatalogError
-from kiosq.kiosk.config import KioskConfig, catalog_path
+from kiosq.kiosk.settings import KioskConfig, catalog_path
 from kiosq.kiosk.maintenance import check_pin
 from kiosq.kiosk.terminal_config import TerminalConfigError, load_terminal_config, read_terminal_config
 from kiosq.provisioning.cli import kiosk_config, main
