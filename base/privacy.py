@@ -3,7 +3,9 @@
 An ID number keeps its first 3 and last 4 characters (110***********1234: enough to tell
 two cards apart, not enough to use); a name keeps its first and last character (王*明,
 欧阳小明 -> 欧**明; a two-character name keeps the first: 王*); a phone its first 3 and
-last 4 digits (138****5678); free text (an address) its first 6 characters.
+last 4 digits (138****5678); free text (an address, a birth date) its first 6 characters.
+`mask_field_value` picks the mask for a form field's value: the one rule for the kiosk's
+review screen and the server's lists.
 
 Keys that seal personal data are written with `write_secret_file` (created once, never
 replaced), the one way the server and the terminal make them; secrets that are rewritten
@@ -12,6 +14,7 @@ replaced), the one way the server and the terminal make them; secrets that are r
 
 import os
 from pathlib import Path
+from typing import Protocol
 
 
 def mask_id_number(id_number: str) -> str:
@@ -40,6 +43,41 @@ def mask_text(text: str) -> str:
     """Free text from the card (an address): the first 6 characters, the rest hidden."""
     text = text.strip()
     return text[:6] + "*" * min(6, max(0, len(text) - 6))
+
+
+
+class FormFieldShape(Protocol):
+    """What masking needs to know of a form field (kiosq.content.model.FormField has it;
+    base does not import content)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def type(self) -> str: ...
+
+    @property
+    def prefill(self) -> str | None: ...
+
+    @property
+    def pattern(self) -> str | None: ...
+
+
+def mask_field_value(field: FormFieldShape, value: str) -> str:
+    """A form field's value as screens, lists and paper show it: personal data (the ID
+    number, phone, name, address, birth date) masked; a text with a pattern (an account
+    number and the like) down to its last 4 characters; anything else as it is."""
+    if field.type == "id_number" or field.prefill == "id_number":
+        return mask_id_number(value)
+    if field.type == "phone":
+        return mask_phone(value)
+    if field.prefill == "name":
+        return mask_name(value)
+    if field.prefill in ("address", "birth") or "address" in field.name:
+        return mask_text(value)
+    if field.type == "text" and field.pattern:
+        return "*" * max(0, len(value) - 4) + value[-4:]
+    return value
 
 
 def write_secret_file(path: Path, data: bytes) -> bool:

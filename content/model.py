@@ -13,6 +13,9 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+# `as`: also kiosq.content.model's to import, where the server checks an applicant.
+from kiosq.base.idnumber import id_number_valid as id_number_valid
+
 FORMAT = 1
 ITEM_TYPES = ("行政许可", "行政确认", "行政给付", "行政征收", "行政裁决", "行政奖励", "其他行政权力", "公共服务")
 ONLINE_LEVELS = ("零上门", "最多跑一次", "一次上门", "两次上门")
@@ -20,8 +23,6 @@ CARD_FIELDS = ("name", "sex", "nation", "birth", "address", "id_number")  # what
 
 Text = Annotated[str, Field(min_length=1)]
 PHONE = re.compile(r"^(1[3-9][0-9]{9}|0[0-9]{2,3}-?[0-9]{7,8})$")
-ID_NUMBER = re.compile(r"^[0-9]{17}[0-9X]$")
-_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 
 
 class CatalogError(Exception):
@@ -30,19 +31,6 @@ class CatalogError(Exception):
     def __init__(self, problems: list[str]) -> None:
         super().__init__("\n".join(problems))
         self.problems = problems
-
-
-def id_number_valid(value: str) -> bool:
-    """A resident ID number: 18 characters, a real birth date in characters 7-14, and the
-    GB 11643 (ISO 7064 mod 11-2) check character last."""
-    if not ID_NUMBER.fullmatch(value):
-        return False
-    try:
-        date(int(value[6:10]), int(value[10:12]), int(value[12:14]))
-    except ValueError:
-        return False
-    total = sum(int(d) * w for d, w in zip(value[:17], _WEIGHTS))
-    return "10X98765432"[total % 11] == value[17]
 
 
 class _Strict(BaseModel):

@@ -13,8 +13,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from kiosq.base.privacy import mask_field_value
 from kiosq.content.model import CARD_FIELDS, FormField, ItemGuide, check_values
-from kiosq.base.privacy import mask_id_number, mask_name, mask_phone, mask_text
 
 KEYED = ("number", "date", "phone", "id_number")  # typed on the keypad
 CHOSEN = ("choice", "checkbox")
@@ -162,18 +162,7 @@ def masked(field: FormField, value: object, lang: str) -> str:
     if field.type == "choice":
         choice = next((c for c in field.choices or () if c.value == value), None)
         return (choice.label_en if lang == "en" else choice.label) if choice else str(value)
-    if field.type == "id_number" or field.prefill == "id_number":
-        return mask_id_number(str(value))
-    if field.prefill == "name":
-        return mask_name(str(value))
-    if field.type == "phone":
-        return mask_phone(str(value))
-    if field.prefill == "address" or "address" in field.name:
-        return mask_text(str(value))
-    if field.type == "text" and field.pattern:  # account numbers and the like
-        text = str(value)
-        return "*" * max(0, len(text) - 4) + text[-4:]
-    return str(value)
+    return mask_field_value(field, str(value))
 
 
 def review_lines(item: ItemGuide, entered: dict[str, object], lang: str) -> list[Line]:

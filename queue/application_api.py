@@ -24,7 +24,7 @@ from kiosq.queue import application_stats
 from kiosq.queue import applications as rules
 from kiosq.queue.applications import Application, Step
 from kiosq.queue.items import ItemCatalog
-from kiosq.queue.personal import Personal, mask_id_number, mask_name, mask_phone, mask_text
+from kiosq.queue.personal import Personal, mask_field_value, mask_id_number, mask_name, mask_phone
 from kiosq.queue.store import TRACKING_PREFIX, Store, Token
 
 log = logging.getLogger("kiosq.applications")
@@ -529,20 +529,7 @@ def masked_values(item: ItemGuide | None, values: dict) -> dict:
     out = {}
     for name, value in values.items():
         field = fields.get(name)
-        if field is None or not isinstance(value, str):
-            out[name] = value
-        elif field.type == "id_number" or field.prefill == "id_number":
-            out[name] = mask_id_number(value)
-        elif field.type == "phone":
-            out[name] = mask_phone(value)
-        elif field.prefill == "name":
-            out[name] = mask_name(value)
-        elif field.prefill in ("address", "birth") or "address" in name:
-            out[name] = mask_text(value)
-        elif field.type == "text" and field.pattern:  # account numbers and the like: the last 4
-            out[name] = "*" * max(0, len(value) - 4) + value[-4:]
-        else:
-            out[name] = value
+        out[name] = value if field is None or not isinstance(value, str) else mask_field_value(field, value)
     return out
 
 

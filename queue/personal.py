@@ -21,14 +21,21 @@ from pathlib import Path
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from kiosq.base.privacy import mask_id_number, mask_name, mask_phone, mask_text, write_secret_file
+from kiosq.base.privacy import (
+    mask_field_value,
+    mask_id_number,
+    mask_name,
+    mask_phone,
+    mask_text,
+    write_secret_file,
+)
 
 KEY_FILE = "applicant.key"
 KEY_FORMAT = 1
 NONCE_BYTES = 12
 _AAD = b"kiosq applicant v1"  # every sealed blob is an applicant record of this format
 
-__all__ = ["KeyFileError", "Personal", "mask_id_number", "mask_name", "mask_phone", "mask_text"]
+__all__ = ["KeyFileError", "Personal", "mask_field_value", "mask_id_number", "mask_name", "mask_phone", "mask_text"]
 
 
 class KeyFileError(Exception):

@@ -1,0 +1,62 @@
+"""The one masking rule: each kind of personal data masked its own way, and a form
+field's value masked by what the field is (its type, what it is prefilled from, its name)."""
+
+from dataclasses import dataclass
+
+import pytest
+from kiosq.base.privacy import mask_field_value, mask_id_number, mask_name, mask_phone, mask_text
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    type: str = "text"
+    prefill: str | None = None
+    pattern: str | None = None
+
+
+@pytest.mark.parametrize("number, masked", [
+    ("110101199003071234", "110***********1234"), ("11010119900307123x", "110***********123X"),
+    ("110 101 199003071234", "110***********1234"), ("1234567", "*******"), ("", ""),
+])
+def test_an_id_number_keeps_its_first_3_and_last_4(number, masked):
+    assert mask_id_number(number) == masked
+
+
+@pytest.mark.parametrize("name, masked", [("王小明", "王*明"), ("欧阳小明", "欧**明"), ("王明", "王*"),
+                                          ("王", "王*"), ("  ", "")])
+def test_a_name_keeps_its_first_and_last_character(name, masked):
+    assert mask_name(name) == masked
+
+
+@pytest.mark.parametrize("phone, masked", [("13812345678", "138****5678"), ("0571 8765 4321", "057*****4321"),
+                                           ("1234", "****")])
+def test_a_phone_keeps_its_first_3_and_last_4_digits(phone, masked):
+    assert mask_phone(phone) == masked
+
+
+def test_free_text_keeps_its_first_6_characters():
+    assert mask_text("浙江省杭州市上城区解放路1号") == "浙江省杭州市******"
+    assert mask_text("1990-01-01") == "1990-0****"
+    assert mask_text("杭州") == "杭州"
+
+
+@pytest.mark.parametrize("field, value, shown", [
+    (Field("id_number", type="id_number"), "110101199003071234", "110***********1234"),
+    (Field("holder", prefill="id_number"), "110101199003071234", "110***********1234"),
+    (Field("phone", type="phone"), "13812345678", "138****5678"),
+    (Field("applicant_name", prefill="name"), "王小明", "王*明"),
+    (Field("home", prefill="address"), "浙江省杭州市上城区解放路1号", "浙江省杭州市******"),
+    (Field("mail_address"), "浙江省杭州市上城区解放路1号", "浙江省杭州市******"),
+    (Field("born", type="date", prefill="birth"), "1990-03-07", "1990-0****"),
+    (Field("bank_account", pattern="[0-9]{16,19}"), "6222020200112233445", "***************3445"),
+    (Field("bank_name"), "示例银行", "示例银行"),
+    (Field("start", type="date"), "2026-01-01", "2026-01-01"),
+    (Field("nation", prefill="nation"), "汉", "汉"),
+])
+def test_a_form_value_is_masked_by_what_its_field_holds(field, value, shown):
+    assert mask_field_value(field, value) == shown
+
+
+def test_a_phone_field_is_masked_as_a_phone_whatever_it_is_prefilled_from():
+    assert mask_field_value(Field("contact", type="phone", prefill="name"), "13812345678") == "138****5678"
