@@ -13,7 +13,8 @@ from pathlib import Path
 
 import click
 
-CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+from kiosq.provisioning.options import CONTEXT
+
 SIM_DIR = Path("data") / "devices"
 
 
@@ -253,7 +254,8 @@ def read_card(reader_uri: str, as_json: bool) -> None:
     Example:
       kiosq devices read-card --reader serial:data/devices/idcard --json
     """
-    from kiosq.devices.idcard import CardReader, IdCardError, mask_id_number, mask_name
+    from kiosq.base.privacy import mask_id_number, mask_name
+    from kiosq.devices.idcard import CardReader, IdCardError
     from kiosq.devices.uri import DeviceURIError
 
     try:

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import click
 
-CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+from kiosq.provisioning.options import CONTEXT
+
 DEPLOYED_DATA = Path("/var/lib/kiosq")
 
 
@@ -167,7 +168,8 @@ def doctor(config_file: Path, as_json: bool) -> None:
       sudo kiosq doctor
       kiosq doctor --config terminal.toml --json
     """
-    from kiosq.provisioning.doctor import FAIL, as_json as to_json, run_checks
+    from kiosq.provisioning.doctor import FAIL, run_checks
+    from kiosq.provisioning.doctor import as_json as to_json
 
     checks = run_checks(config_file)
     if as_json:

@@ -19,7 +19,8 @@ from kiosq.content.model import CatalogError
 from kiosq.kiosk.settings import KioskConfig, catalog_path
 from kiosq.kiosk.maintenance import check_pin
 from kiosq.kiosk.terminal_config import TerminalConfigError, load_terminal_config, read_terminal_config
-from kiosq.provisioning.cli import kiosk_config, main
+from kiosq.provisioning.cli import main
+from kiosq.provisioning.kiosk_cli import kiosk_config
 
 KIOSQ = [sys.executable, "-m", "kiosq.provisioning.cli"]
 

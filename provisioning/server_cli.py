@@ -1,0 +1,193 @@
+"""`kiosq server`: run the hall server, and its token, enroll-code and publish subcommands.
+
+Each command imports the server lazily, so `import kiosq.provisioning.cli` loads no FastAPI.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import click
+
+from kiosq.provisioning.options import CONTEXT, data_dir_option, hall_option, open_hall_store, setup_logging
+
+
+@click.group(invoke_without_command=True, context_settings=CONTEXT)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535), help="Port to listen on.")
+@data_dir_option
+@hall_option
+@click.option("--access-log/--no-access-log", default=False, show_default=True, help="Log every request.")
+@click.pass_context
+def server(ctx: click.Context, host: str, port: int, data_dir: Path, hall_file: Path | None,
+           access_log: bool) -> None:
+    """Run the hall server: tickets, windows, displays and the event stream.
+
+    \b
+    Example:
+      kiosq server --host 0.0.0.0 --port 8000 --data-dir /var/lib/kiosq --hall hall.toml
+    """
+    if ctx.invoked_subcommand is not None:
+        given = [p.opts[0] for p in ctx.command.params
+                 if ctx.get_parameter_source(p.name) is not click.core.ParameterSource.DEFAULT]
+        if given:
+            # `kiosq server --data-dir X token` would otherwise make a token in ./data.
+            raise click.UsageError(f"{', '.join(given)} belongs after the subcommand: "
+                                   f"kiosq server {ctx.invoked_subcommand} {given[0]} ...")
+        return
+    from kiosq.queue.server import ServerError, serve
+
+    setup_logging()
+    store = open_hall_store(data_dir, hall_file)
+    try:
+        serve(store, host, port, access_log=access_log, **_server_notifications(host, port))
+    except ServerError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        store.close()
+
+
+def _server_notifications(host: str, port: int) -> dict:
+    """Under systemd (the server unit is Type=notify with WatchdogSec): READY=1 once the port
+    listens, WATCHDOG=1 from the server's event loop every WatchdogSec/2. Nothing outside
+    systemd. The sd_notify client is the kiosk's (queue imports nothing from kiosk)."""
+    if not os.environ.get("NOTIFY_SOCKET"):
+        return {}
+    from kiosq.kiosk import sdnotify  # plain sockets: no Kivy
+
+    hooks: dict = {"on_ready": lambda: sdnotify.notify_ready(f"hall server on {host}:{port}")}
+    interval = sdnotify.watchdog_interval()
+    if interval:
+        hooks.update(on_tick=sdnotify.notify_watchdog, tick_interval=interval)
+    return hooks
+
+
+def _windows(_ctx, _param, value: str | None) -> tuple[int, ...]:
+    if not value:
+        return ()
+    try:
+        return tuple(int(part) for part in value.split(",") if part.strip())
+    except ValueError:
+        raise click.BadParameter("give window numbers separated by commas, e.g. 1,2,5") from None
+
+
+@server.command(context_settings=CONTEXT)
+@click.option("--role", type=click.Choice(["terminal", "staff", "supervisor", "admin"]), required=True,
+              help="terminal: issues tickets, files applications; staff: acts at its windows; supervisor: "
+                   "acts at every window and approves rejections of applications; admin: everything.")
+@click.option("--name", required=True, help="Who or what holds it, e.g. T01 or 张敏.")
+@click.option("--windows", callback=_windows,
+              help="Staff: the windows it may act at, e.g. 1,2; supervisor: its windows (default all).")
+@data_dir_option
+@hall_option
+@click.option("--json", "as_json", is_flag=True, help="Print the token as JSON.")
+def token(role: str, name: str, windows: tuple[int, ...], data_dir: Path, hall_file: Path | None,
+          as_json: bool) -> None:
+    """Create an access token and print it once (only its hash is kept).
+
+    \b
+    Example:
+      kiosq server token --role staff --name 张敏 --windows 1,2
+    """
+    if windows and role not in ("staff", "supervisor"):
+        raise click.UsageError("--windows is for staff tokens only (and supervisor tokens, to limit them to those windows)")
+    if role == "staff" and not windows:
+        raise click.UsageError("a staff token needs --windows, the windows it may act at, e.g. --windows 1,2")
+    store = open_hall_store(data_dir, hall_file)
+    try:
+        secret = store.create_token(role, name, windows)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        store.close()
+    if as_json:
+        click.echo(json.dumps({"token": secret, "role": role, "name": name, "windows": list(windows)}))
+    else:
+        click.echo(secret)
+
+
+@server.command("enroll-code", context_settings=CONTEXT)
+@click.option("--terminal", required=True, help="The terminal's id, e.g. T03 (letters, digits, - and _).")
+@click.option("--ttl", default="1h", show_default=True, help="How long the code works: 30m, 1h, 2d (1 minute to 7 days).")
+@data_dir_option
+@hall_option
+@click.option("--json", "as_json", is_flag=True, help="Print {code, terminal, expires_at} as JSON.")
+def enroll_code(terminal: str, ttl: str, data_dir: Path, hall_file: Path | None, as_json: bool) -> None:
+    """Make a one-time enrollment code for a terminal and print it.
+
+    On the terminal, `kiosq enroll CODE --server URL` trades it for the terminal's token. The
+    code works once; a newer code for the same terminal replaces it. Enrolling a terminal again
+    revokes its old token.
+
+    \b
+    Example:
+      kiosq server enroll-code --terminal T03 --ttl 1h --data-dir /var/lib/kiosq
+    """
+    import re
+    from datetime import timedelta
+
+    from kiosq.queue import fleet
+
+    if not re.match(fleet.TERMINAL_ID, terminal):
+        raise click.BadParameter("1-32 letters, digits, - or _, starting with a letter or digit, e.g. T03",
+                                 param_hint="--terminal")
+    try:
+        lifetime: timedelta = fleet.parse_ttl(ttl)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--ttl") from None
+    store = open_hall_store(data_dir, hall_file)
+    try:
+        code = fleet.new_enroll_code()
+        expires = store.clock() + lifetime
+        store.add_enroll_code(terminal, fleet.hash_code(code), expires, "kiosq server enroll-code")
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        store.close()
+    expires_at = expires.astimezone(store.hall.tz).isoformat(timespec="seconds")
+    if as_json:
+        click.echo(json.dumps({"code": code, "terminal": terminal, "expires_at": expires_at}))
+    else:
+        click.echo(code)
+        click.echo(f"for terminal {terminal}, works once until {expires_at}", err=True)
+
+
+@server.command("publish", context_settings=CONTEXT)
+@click.argument("manifest", type=click.Path(dir_okay=False, path_type=Path))
+@data_dir_option
+@hall_option
+@click.option("--json", "as_json", is_flag=True, help="Print the published manifest as JSON.")
+def publish(manifest: Path, data_dir: Path, hall_file: Path | None, as_json: bool) -> None:
+    """Publish a content bundle to the hall's terminals.
+
+    MANIFEST is the .json file written by `kiosq content build`. Its database is checked
+    against the sha256, copied into DATA_DIR/content and made the published bundle; the
+    server's own catalog (/api/items, application forms) follows within seconds, and
+    terminals see it in their next heartbeat. The previous bundle stays for rollback.
+
+    \b
+    Example:
+      kiosq content build --out build/bundle
+      kiosq server publish build/bundle/catalog-20261123.101500-1a2b3c4d.json --data-dir /var/lib/kiosq
+    """
+    from kiosq.content.bundle import BundleError
+    from kiosq.queue.rollout import Rollout
+
+    store = open_hall_store(data_dir, hall_file)
+    try:
+        try:
+            published = Rollout(data_dir).publish_manifest(manifest)
+        except BundleError as exc:
+            raise click.ClickException(str(exc)) from None
+        store.record_event("content.published", {"content": {"version": published.version, "action": "published",
+                                                             "by": "kiosq server publish"}})
+    finally:
+        store.close()
+    if as_json:
+        click.echo(json.dumps({"version": published.version, "sha256": published.sha256, "items": published.items,
+                               "created": published.created}))
+    else:
+        click.echo(f"published {published.version} ({published.items} items); terminals take it at their next "
+                   "heartbeat")
