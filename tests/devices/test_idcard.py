@@ -13,6 +13,8 @@ from datetime import date, timedelta
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+from kiosq.base.idnumber import id_check_digit, id_number_problem, id_number_valid
 from kiosq.devices.idcard import (
     FIND,
     NATIONS,
@@ -44,9 +46,6 @@ from kiosq.devices.idcard import (
     ReaderUnavailable,
     build_command,
     build_reply,
-    id_check_digit,
-    id_number_problem,
-    id_number_valid,
     parse_base_info,
     parse_frame,
     parse_identity,

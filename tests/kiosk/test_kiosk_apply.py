@@ -164,7 +164,7 @@ def type_chinese(app, keyboard, pinyin: str, char: str) -> None:
 
 
 def test_without_a_card_the_identity_is_typed_with_pinyin_and_the_keypad(fresh, server):
-    from kiosq.devices.idcard import id_check_digit
+    from kiosq.base.idnumber import id_check_digit
 
     number = "99990119700707001" + id_check_digit("99990119700707001")  # fictitious (area 9999xx)
     choose_item(fresh, ITEM)
