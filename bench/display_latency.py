@@ -22,23 +22,12 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
-# The ticket benchmark's server handling, machine description and percentile.
-from tickets import HOST, BenchError, Server, kiosq_cmd, machine_info, percentile
+from harness import HOST, BenchError, Server, machine_info, percentile
 
 WINDOW = 8  # the general window of the default hall: it serves every service
 SERVICE = "A"
-
-
-def make_token(args: argparse.Namespace, data_dir: Path, role: str, windows: str | None = None) -> str:
-    import subprocess
-
-    extra = ["--windows", windows] if windows else []
-    cmd = kiosq_cmd(args, "token", "--role", role, "--name", f"bench-{role}", "--json", *extra, data_dir=data_dir)
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
-    if done.returncode != 0:
-        raise BenchError(f"`{' '.join(cmd)}` failed: {done.stderr.strip()}")
-    return json.loads(done.stdout)["token"]
 
 
 class Stream:
@@ -73,12 +62,13 @@ class Stream:
             self.writer.close()
 
 
-def post(conn: http.client.HTTPConnection, path: str, token: str, body: dict | None = None) -> dict:
+def post(conn: http.client.HTTPConnection, path: str, token: str,
+         body: dict[str, Any] | None = None) -> dict[str, Any]:
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json",
                "Idempotency-Key": uuid.uuid4().hex}
     conn.request("POST", path, body=json.dumps(body or {}) if body is not None else None, headers=headers)
     resp = conn.getresponse()
-    data = json.loads(resp.read())
+    data: dict[str, Any] = json.loads(resp.read())
     if resp.status >= 300:
         raise BenchError(f"POST {path} answered {resp.status}: {data}")
     return data
@@ -92,12 +82,12 @@ def call_one(conn: http.client.HTTPConnection, terminal: str, staff: str) -> tup
     return answer["ticket"]["number"], sent, time.perf_counter()
 
 
-async def run_once(args: argparse.Namespace) -> dict:
+async def run_once(args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="kiosq-display-bench-") as tmp:
-        data_dir = Path(tmp)
-        terminal = make_token(args, data_dir, "terminal")
-        staff = make_token(args, data_dir, "staff", str(WINDOW))
-        with Server(args, data_dir) as server:
+        server = Server(Path(tmp), [str(args.kiosq)], args.hall)
+        terminal = server.token("terminal", "bench-terminal")
+        staff = server.token("staff", "bench-staff", str(WINDOW))
+        with server:
             streams = [Stream() for _ in range(args.clients)]
             tasks = [asyncio.create_task(s.run(server.port)) for s in streams]
             try:
@@ -111,7 +101,8 @@ async def run_once(args: argparse.Namespace) -> dict:
                 await asyncio.gather(*tasks, return_exceptions=True)
 
 
-async def measure(args, streams: list[Stream], port: int, terminal: str, staff: str) -> dict:
+async def measure(args: argparse.Namespace, streams: list[Stream], port: int, terminal: str,
+                  staff: str) -> dict[str, Any]:
     loop = asyncio.get_running_loop()
     conn = http.client.HTTPConnection(HOST, port, timeout=10)
     from_sent, from_answer, missing = [], [], 0
@@ -134,7 +125,7 @@ async def measure(args, streams: list[Stream], port: int, terminal: str, staff: 
             "from_answer": figures(from_answer)}
 
 
-def figures(ms: list[float]) -> dict:
+def figures(ms: list[float]) -> dict[str, Any]:
     ordered = sorted(ms)
     if not ordered:
         return {"p50": None, "p99": None, "max": None}
@@ -144,7 +135,8 @@ def figures(ms: list[float]) -> dict:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     epilog="Example: .venv/bin/python bench/display_latency.py --clients 200 --calls 50")
+                                     epilog="Example: .venv/bin/python bench/display_latency.py "
+                                            "--clients 200 --calls 50")
     parser.add_argument("--clients", type=int, default=200, help="event streams (default 200)")
     parser.add_argument("--calls", type=int, default=50, help="calls per run (default 50)")
     parser.add_argument("--runs", type=int, default=3, help="runs; medians are reported (default 3)")
@@ -181,7 +173,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"from call-next request to event:  p50 {m['from_sent']['p50']} ms, p99 {m['from_sent']['p99']} ms, "
               f"max {m['from_sent']['max']} ms")
         print(f"missing deliveries: {report['missing']}")
-        print("target: p99 <= 100 ms: " + ("MET" if m["from_answer"]["p99"] <= 100 and not report["missing"] else "NOT MET"))
+        met = m["from_answer"]["p99"] <= 100 and not report["missing"]
+        print("target: p99 <= 100 ms: " + ("MET" if met else "NOT MET"))
     return 0 if not report["missing"] else 1
 
 

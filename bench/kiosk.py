@@ -36,10 +36,20 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from harness import Server, cpu_model, p95
 
 TARGET_START_S, TARGET_SLIP_MS, TARGET_RSS_MB = 1.5, 500.0, 20.0
 ROOT = Path(__file__).resolve().parents[1]
+T = TypeVar("T")
+
+if TYPE_CHECKING:
+    from kiosq.devices.sim.printer import PrinterSimulator
+    from kiosq.kiosk.app import KiosqApp
+    from kiosq.kiosk.settings import KioskConfig
 
 
 # --- the child: one measurement in a fresh process
@@ -67,7 +77,7 @@ def _pump(frames: int = 1) -> None:
         EventLoop.idle()
 
 
-def _tap(widget, frames: int = 1) -> None:
+def _tap(widget: Any, frames: int = 1) -> None:
     from kivy.tests.common import UnitTestTouch
 
     x, y = widget.to_window(*widget.center)
@@ -77,9 +87,10 @@ def _tap(widget, frames: int = 1) -> None:
     _pump(frames)
 
 
-def _start(config):
-    from kiosq.kiosk.app import KiosqApp
+def _start(config: KioskConfig) -> KiosqApp:
     from kivy.base import EventLoop
+
+    from kiosq.kiosk.app import KiosqApp
 
     app = KiosqApp(config)
     EventLoop.ensure_window()
@@ -96,7 +107,7 @@ def _rss_mb() -> float:
     raise RuntimeError("no VmRSS in /proc/self/status")
 
 
-def _tap_until_printed(button, sim) -> float:
+def _tap_until_printed(button: Any, sim: PrinterSimulator) -> float:
     """Milliseconds from the button's touch-up (its on_release) until the printer simulator
     holds one more complete job; the UI keeps running meanwhile."""
     import threading
@@ -104,8 +115,12 @@ def _tap_until_printed(button, sim) -> float:
     from kivy.tests.common import UnitTestTouch
 
     before, arrived = len(sim.jobs), []
-    waiter = threading.Thread(target=lambda: (sim.wait_for_jobs(before + 1, timeout=15),
-                                              arrived.append(time.perf_counter())))
+
+    def wait() -> None:
+        sim.wait_for_jobs(before + 1, timeout=15)
+        arrived.append(time.perf_counter())
+
+    waiter = threading.Thread(target=wait)
     waiter.start()
     x, y = button.to_window(*button.center)
     touch = UnitTestTouch(x, y)
@@ -119,7 +134,7 @@ def _tap_until_printed(button, sim) -> float:
     return (arrived[0] - t0) * 1000
 
 
-def child_start() -> dict:
+def child_start() -> dict[str, Any]:
     t0 = time.time()
     _kivy_env()
     from kiosq.kiosk.settings import KioskConfig
@@ -131,7 +146,7 @@ def child_start() -> dict:
     return {"script_start": t0, "home_drawn": t1}
 
 
-def child_slip(url: str, token: str, tickets: int) -> dict:
+def child_slip(url: str, token: str, tickets: int) -> dict[str, Any]:
     _kivy_env()
     from kiosq.devices.sim.printer import PrinterSimulator
     from kiosq.kiosk.settings import KioskConfig
@@ -141,14 +156,14 @@ def child_slip(url: str, token: str, tickets: int) -> dict:
                                  data_dir=Path(tempfile.mkdtemp(prefix="kiosq-bench-"))))
         times = []
         for i in range(tickets + 1):  # the first is a warm-up (first loads of the screens)
-            app.wipe()
+            app.session.wipe()
             _pump(2)
             _tap(app.manager.get_screen("home").ids.ticket_tile, 2)
             end = time.monotonic() + 10
-            while app.services_state != "ready" and time.monotonic() < end:
+            while app.tickets.services_state != "ready" and time.monotonic() < end:
                 _pump(1)
                 time.sleep(0.002)
-            assert app.services_state == "ready", app.services_error
+            assert app.tickets.services_state == "ready", app.tickets.services_error
             _pump(2)
             buttons = app.manager.get_screen("ticket").service_buttons()
             _tap(buttons[i % len(buttons)], 2)
@@ -163,7 +178,7 @@ def child_slip(url: str, token: str, tickets: int) -> dict:
     return {"slip_ms": times}
 
 
-def child_receipt(url: str, token: str, applications: int) -> dict:
+def child_receipt(url: str, token: str, applications: int) -> dict[str, Any]:
     _kivy_env()
     from kiosq.devices.sim.idcard import TEST_IDENTITIES, SimulatedCardReader
     from kiosq.devices.sim.printer import PrinterSimulator
@@ -177,7 +192,7 @@ def child_receipt(url: str, token: str, applications: int) -> dict:
                                  data_dir=Path(tempfile.mkdtemp(prefix="kiosq-bench-"))))
         times, numbers = [], set()
         for i in range(applications + 1):  # the first is a warm-up (first loads of the screens)
-            app.wipe()
+            app.session.wipe()
             _pump(2)
             _tap(app.manager.get_screen("home").ids.apply_tile, 2)
             button = next(b for b in app.manager.get_screen("apply").item_buttons() if b.code == "SW-006")
@@ -187,16 +202,16 @@ def child_receipt(url: str, token: str, applications: int) -> dict:
                 _pump(1)
                 time.sleep(0.002)
             assert app.manager.current == "apply_form", app.card_state
-            app.form_entered = {**app.form_entered, **answers}
-            app.form_next()
+            app.apply.entered = {**app.apply.entered, **answers}
+            app.apply.next()
             _pump(2)
-            assert app.manager.current == "apply_review", dict(app.form_problems)
+            assert app.manager.current == "apply_review", dict(app.apply.problems)
             ms = _tap_until_printed(app.manager.get_screen("apply_review").ids.submit_button, sim)
             end = time.monotonic() + 10
             while app.manager.current != "apply_done" and time.monotonic() < end:
                 _pump(1)
-            assert app.manager.current == "apply_done" and app.apply_result["delivered"], dict(app.apply_result)
-            numbers.add(app.apply_result["number"])
+            assert app.manager.current == "apply_done" and app.apply.result["delivered"], dict(app.apply.result)
+            numbers.add(app.apply.result["number"])
             if i:
                 times.append(ms)
         assert len(numbers) == applications + 1, "an application was filed twice or lost"
@@ -204,7 +219,7 @@ def child_receipt(url: str, token: str, applications: int) -> dict:
     return {"receipt_ms": times}
 
 
-def child_rss(sessions: int) -> dict:
+def child_rss(sessions: int) -> dict[str, Any]:
     _kivy_env()
     from kiosq.kiosk.settings import KioskConfig
 
@@ -218,7 +233,7 @@ def child_rss(sessions: int) -> dict:
         results = app.manager.get_screen("guide").result_buttons()
         _tap(results[0])
         assert app.manager.current == "detail"
-        app.wipe()
+        app.session.wipe()
         _pump(1)
         if n in (10, sessions):
             rss[n] = _rss_mb()
@@ -230,7 +245,7 @@ def child_rss(sessions: int) -> dict:
 # --- the parent
 
 
-def _child(*args: str, timeout: float = 900) -> tuple[dict, float]:
+def _child(*args: str, timeout: float = 900) -> tuple[dict[str, Any], float]:
     spawned = time.time()
     done = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--child", *args],
                           capture_output=True, text=True, timeout=timeout, check=False, cwd=ROOT)
@@ -239,61 +254,22 @@ def _child(*args: str, timeout: float = 900) -> tuple[dict, float]:
     return json.loads(done.stdout.strip().splitlines()[-1]), spawned
 
 
-def _kiosq() -> list[str]:
-    cli = Path(sys.executable).parent / "kiosq"
-    return [str(cli)] if cli.is_file() else [sys.executable, "-m", "kiosq.provisioning.cli"]
+def _with_server(fn: Callable[[str, str], T]) -> T:
+    """fn(url, terminal token) with a fresh `kiosq server` running."""
+    server = Server(Path(tempfile.mkdtemp(prefix="kiosq-bench-server-")))
+    token = server.token(name="BENCH")
+    with server:
+        return fn(server.url, token)
 
 
-def _with_server(fn):
-    import socket
-
-    import requests
-
-    data = Path(tempfile.mkdtemp(prefix="kiosq-bench-server-"))
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    token = json.loads(subprocess.run([*_kiosq(), "server", "token", "--role", "terminal", "--name", "BENCH",
-                                       "--data-dir", str(data), "--json"], capture_output=True, text=True,
-                                      timeout=60, check=True).stdout)["token"]
-    proc = subprocess.Popen([*_kiosq(), "server", "--host", "127.0.0.1", "--port", str(port), "--data-dir", str(data)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                if requests.get(url + "/api/health", timeout=1).ok:
-                    break
-            except requests.RequestException:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("kiosq server did not start") from None
-            time.sleep(0.05)
-        return fn(url, token)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
-
-
-def machine() -> dict:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
+def machine() -> dict[str, Any]:
     from importlib.metadata import version
 
-    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
+    return {"cpu": cpu_model(), "cores": os.cpu_count(), "python": platform.python_version(),
             "kivy": version("kivy"), "system": platform.platform()}
 
 
-def p95(values: list[float]) -> float:
-    ordered = sorted(values)
-    return ordered[max(0, round(0.95 * len(ordered)) - 1)]
-
-
-def run(starts: int, tickets: int, sessions: int, applications: int) -> dict:
+def run(starts: int, tickets: int, sessions: int, applications: int) -> dict[str, Any]:
     from_spawn, from_script = [], []
     for _ in range(starts):
         got, spawned = _child("start")
@@ -320,7 +296,7 @@ def run(starts: int, tickets: int, sessions: int, applications: int) -> dict:
     }
 
 
-def report(r: dict) -> str:
+def report(r: dict[str, Any]) -> str:
     m, c, s, g = r["machine"], r["cold_start_s"], r["confirm_to_slip_ms"], r["rss_mb"]
     a = r["submit_to_receipt_ms"]
     high = g[f"after_{g['sessions']}"]
@@ -336,7 +312,8 @@ def report(r: dict) -> str:
         + f"; target ≤ {c['target']} s: {verdict(c['median_from_spawn'] <= c['target'])}",
         f"confirm tap → slip at the printer: median {s['median']:.0f} ms, p95 {s['p95']:.0f} ms, max {s['max']:.0f} ms "
         f"({s['tickets']} tickets); target ≤ {s['target']:.0f} ms: {verdict(s['p95'] <= s['target'])}",
-        f"submit tap → receipt at the printer: median {a['median']:.0f} ms, p95 {a['p95']:.0f} ms, max {a['max']:.0f} ms "
+        f"submit tap → receipt at the printer: median {a['median']:.0f} ms, p95 {a['p95']:.0f} ms, "
+        f"max {a['max']:.0f} ms "
         f"({a['applications']} applications); held to ≤ {a['target']:.0f} ms: {verdict(a['p95'] <= a['target'])}",
         f"RSS: {g['after_10']:.1f} MB after 10 sessions, {high:.1f} MB after {g['sessions']}: "
         f"growth {g['growth']:.1f} MB ({g['seconds']:.0f} s); target ≤ {g['target_growth']:.0f} MB: "
@@ -355,10 +332,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.child:
         kind, *rest = args.child
-        got = {"start": child_start, "slip": lambda: child_slip(rest[0], rest[1], int(rest[2])),
-               "receipt": lambda: child_receipt(rest[0], rest[1], int(rest[2])),
-               "rss": lambda: child_rss(int(rest[0]))}[kind]()
-        print(json.dumps(got))
+        children: dict[str, Callable[[], dict[str, Any]]] = {
+            "start": child_start, "slip": lambda: child_slip(rest[0], rest[1], int(rest[2])),
+            "receipt": lambda: child_receipt(rest[0], rest[1], int(rest[2])),
+            "rss": lambda: child_rss(int(rest[0]))}
+        print(json.dumps(children[kind]()))
         return 0
     result = run(args.starts, args.tickets, args.sessions, args.applications)
     print(json.dumps(result, indent=2) if args.json else report(result))

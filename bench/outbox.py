@@ -23,66 +23,22 @@ import json
 import os
 import platform
 import shutil
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
-import requests
+from harness import Server, cpu_model, p95
 from kiosq.content.model import id_number_valid
-from kiosq.kiosk.outbox import Outbox, Sender, submit
 from kiosq.kiosk.hall_client import HallClient
+from kiosq.kiosk.outbox import Outbox, Sender, submit
 
 ITEM = "GA-SFZ-002"
 
 
-def _kiosq() -> list[str]:
-    cli = Path(sys.executable).parent / "kiosq"
-    return [str(cli)] if cli.is_file() else [sys.executable, "-m", "kiosq.provisioning.cli"]
-
-
-class Server:
-    """A `kiosq server` subprocess on its own data folder; it can be stopped and started."""
-
-    def __init__(self, data: Path) -> None:
-        self.data = data
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            self.port = sock.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.token = json.loads(subprocess.run(
-            [*_kiosq(), "server", "token", "--role", "terminal", "--name", "BENCH", "--data-dir", str(data), "--json"],
-            capture_output=True, text=True, timeout=60, check=True).stdout)["token"]
-        self.proc: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [*_kiosq(), "server", "--host", "127.0.0.1", "--port", str(self.port), "--data-dir", str(self.data)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                if requests.get(self.url + "/api/health", timeout=1).ok:
-                    return
-            except requests.RequestException:
-                if self.proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("kiosq server did not start") from None
-            time.sleep(0.02)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-
-
-def person(i: int) -> tuple[dict, dict]:
+def person(i: int) -> tuple[dict[str, Any], dict[str, Any]]:
     body = f"9999{i % 100:02d}{1950 + i % 50}{1 + i % 12:02d}{1 + i % 28:02d}{i % 1000:03d}"
     number = body + next(c for c in "0123456789X" if id_number_valid(body + c))
     applicant = {"id_number": number, "name": f"测试{i}", "phone": f"139{i:08d}", "source": "card"}
@@ -91,17 +47,13 @@ def person(i: int) -> tuple[dict, dict]:
     return applicant, values
 
 
-def p95(values: list[float]) -> float:
-    ordered = sorted(values)
-    return ordered[max(0, round(0.95 * len(ordered)) - 1)]
-
-
-def one_run(n: int) -> dict:
+def one_run(n: int) -> dict[str, Any]:
     tmp = Path(tempfile.mkdtemp(prefix="kiosq-bench-outbox-"))
     server = Server(tmp / "server")
+    token = server.token(name="BENCH")
     server.start()
     outbox = Outbox(tmp / "kiosk", "BENCH")
-    client = HallClient(server.url, server.token)
+    client = HallClient(server.url, token)
     sender = Sender(outbox, client)
     try:
         for i in range(5):  # warm-up: connections, the server's first requests
@@ -137,13 +89,12 @@ def one_run(n: int) -> dict:
             "drain_s": drain, "drain_per_s": n / drain}
 
 
-def machine() -> dict:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
-    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "system": platform.platform()}
+def machine() -> dict[str, Any]:
+    return {"cpu": cpu_model(), "cores": os.cpu_count(), "python": platform.python_version(),
+            "system": platform.platform()}
 
 
-def report(result: dict) -> str:
+def report(result: dict[str, Any]) -> str:
     m, runs, n = result["machine"], result["runs"], result["applications"]
 
     def spread(key: str, sub: str, fmt: str) -> str:

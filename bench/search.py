@@ -19,7 +19,9 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
+from harness import percentile
 from kiosq.content.catalog import SAMPLE, initials, load_files, pinyin, write_catalog
 from kiosq.content.model import ItemGuide
 from kiosq.content.search import Searcher
@@ -75,7 +77,7 @@ def queries(items: list[ItemGuide], n: int, rng: random.Random) -> list[tuple[st
 def run(db: Path, qs: list[tuple[str, str]]) -> dict[str, list[float]]:
     times: dict[str, list[float]] = {}
     with Searcher(db) as s:
-        for kind, q in qs[:200]:  # warm the page cache
+        for _kind, q in qs[:200]:  # warm the page cache
             s.search(q)
         for kind, q in qs:
             start = time.perf_counter()
@@ -85,8 +87,7 @@ def run(db: Path, qs: list[tuple[str, str]]) -> dict[str, list[float]]:
 
 
 def pct(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+    return percentile(sorted(values), p)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -108,8 +109,8 @@ def main(argv: list[str] | None = None) -> int:
         write_catalog(db, items)
         build_s = time.perf_counter() - start
         runs = [run(db, qs) for _ in range(args.runs)]
-    report: dict = {"items": args.items, "queries": args.queries, "runs": args.runs, "build_seconds": round(build_s, 2),
-                    "kinds": {}}
+    report: dict[str, Any] = {"items": args.items, "queries": args.queries, "runs": args.runs,
+                              "build_seconds": round(build_s, 2), "kinds": {}}
     for kind in sorted(runs[0]):
         report["kinds"][kind] = {f"p{p}": round(statistics.median(pct(r[kind], p) for r in runs), 2) for p in (50, 99)}
         report["kinds"][kind]["max"] = round(statistics.median(max(r[kind]) for r in runs), 2)

@@ -30,14 +30,9 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
-import math
-import os
-import platform
 import secrets
 import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -45,7 +40,10 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from types import FrameType
+from typing import TYPE_CHECKING, Any
+
+from harness import HOST, BenchError, Server, log, machine_info, percentile, request
 
 if TYPE_CHECKING:
     from kiosq.queue.config import Hall
@@ -55,124 +53,10 @@ TARGET_TICKETS_PER_S = 2500
 TARGET_P99_MS = 20.0
 FQM = "FQM: 48-75 tickets/s, 214 duplicates of 2,000 with more than one worker"
 
-HOST = "127.0.0.1"
 
-
-class BenchError(Exception):
-    """The benchmark cannot run; the message says what to do."""
-
-
-# -- the machine -----------------------------------------------------------------------
-
-
-def machine_info() -> dict:
-    model = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"nproc": len(os.sched_getaffinity(0)), "cpu": model, "python": platform.python_version(),
-            "platform": platform.platform(terse=True)}
-
-
-# -- the server subprocess -------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
-
-
-def kiosq_cmd(args: argparse.Namespace, *words: str, data_dir: Path) -> list[str]:
-    cmd = [str(args.kiosq), "server", *words, "--data-dir", str(data_dir)]
-    return cmd + (["--hall", str(args.hall)] if args.hall else [])
-
-
-def create_token(args: argparse.Namespace, data_dir: Path) -> str:
-    cmd = kiosq_cmd(args, "token", "--role", "terminal", "--name", "bench", "--json", data_dir=data_dir)
-    try:
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
-    except subprocess.TimeoutExpired:
-        raise BenchError(f"`{' '.join(cmd)}` did not finish within 60 s") from None
-    if done.returncode != 0:
-        raise BenchError(f"`{' '.join(cmd)}` failed: {done.stderr.strip()}")
-    try:
-        return json.loads(done.stdout)["token"]
-    except (ValueError, KeyError):
-        raise BenchError(f"`{' '.join(cmd)}` printed no token as JSON: {done.stdout.strip()!r}") from None
-
-
-class Server:
-    """A `kiosq server` subprocess on 127.0.0.1; a context manager that always stops it."""
-
-    def __init__(self, args: argparse.Namespace, data_dir: Path) -> None:
-        self.port = free_port()
-        self.log_path = data_dir / "server.log"
-        self.cmd = kiosq_cmd(args, "--host", HOST, "--port", str(self.port), data_dir=data_dir)
-        self.proc: subprocess.Popen | None = None
-
-    def __enter__(self) -> "Server":
-        with open(self.log_path, "wb") as log:
-            self.proc = subprocess.Popen(self.cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        try:
-            self._wait_healthy(timeout=30.0)
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def __exit__(self, *_exc) -> None:
-        self.stop()
-
-    def _wait_healthy(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise BenchError(f"the server exited with code {self.proc.returncode}:\n{self.log_tail()}")
-            try:
-                status, _ = request(self.port, "GET", "/api/health", timeout=1.0)
-                if status == 200:
-                    return
-            except OSError:
-                pass
-            time.sleep(0.05)
-        raise BenchError(f"the server did not answer /api/health within {timeout:.0f} s:\n{self.log_tail()}")
-
-    def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=5)
-
-    def log_tail(self, lines: int = 20) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no server log)"
-
-
-def request(port: int, method: str, path: str, timeout: float = 5.0) -> tuple[int, object]:
-    conn = http.client.HTTPConnection(HOST, port, timeout=timeout)
-    try:
-        conn.request(method, path)
-        resp = conn.getresponse()
-        body = resp.read()
-        return resp.status, json.loads(body) if body else None
-    finally:
-        conn.close()
-
-
-def fetch_services(port: int) -> list[dict]:
+def fetch_services(port: int) -> list[dict[str, Any]]:
     status, services = request(port, "GET", "/api/services")
-    if status != 200 or not services:
+    if status != 200 or not isinstance(services, list) or not services:
         raise BenchError(f"GET /api/services answered {status}; expected the hall's services")
     return services
 
@@ -183,13 +67,13 @@ def fetch_services(port: int) -> list[dict]:
 @dataclass
 class ClientResult:
     latencies: list[float] = field(default_factory=list)  # seconds, every answered request
-    statuses: Counter = field(default_factory=Counter)
+    statuses: Counter[int] = field(default_factory=Counter)
     tickets: list[tuple[str, str]] = field(default_factory=list)  # (service, number) of each 201
     errors: int = 0  # transport errors: timeouts, resets
     unsent: int = 0  # left over when the run's time limit passed
 
 
-def post_ticket(conn: http.client.HTTPConnection, body: bytes, headers: dict) -> tuple[int, bytes]:
+def post_ticket(conn: http.client.HTTPConnection, body: bytes, headers: dict[str, Any]) -> tuple[int, bytes]:
     conn.request("POST", "/api/tickets", body=body, headers=headers)
     resp = conn.getresponse()
     return resp.status, resp.read()
@@ -274,22 +158,15 @@ def check_numbers(tickets: list[tuple[str, str]], prefixes: dict[str, str],
     return duplicates, gaps
 
 
-def percentile(sorted_values: list[float], q: float) -> float:
-    """Nearest-rank percentile of an ascending list (q in 0..100)."""
-    if not sorted_values:
-        return float("nan")
-    rank = max(1, math.ceil(q / 100 * len(sorted_values)))
-    return sorted_values[min(rank, len(sorted_values)) - 1]
-
-
 # -- one HTTP run ------------------------------------------------------------------------
 
 
-def http_run(args: argparse.Namespace, run: int, hall: Hall) -> dict:
+def http_run(args: argparse.Namespace, run: int, hall: Hall) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="kiosq-bench-") as tmp:
         data_dir = Path(tmp)
-        token = create_token(args, data_dir)
-        with Server(args, data_dir) as server:
+        server = Server(data_dir, [str(args.kiosq)], args.hall)
+        token = server.token()
+        with server:
             services = fetch_services(server.port)
             codes = [s["code"] for s in services]
             conns = [http.client.HTTPConnection(HOST, server.port, timeout=args.request_timeout)
@@ -301,12 +178,12 @@ def http_run(args: argparse.Namespace, run: int, hall: Hall) -> dict:
             finally:
                 for conn in conns:
                     conn.close()
-            if server.proc.poll() is not None:
+            if not server.alive:
                 raise BenchError(f"the server died during the run:\n{server.log_tail()}")
     return summarise_run(main, warm, services, hall)
 
 
-def summarise_run(main: Phase, warm: Phase, services: list[dict], hall: Hall) -> dict:
+def summarise_run(main: Phase, warm: Phase, services: list[dict[str, Any]], hall: Hall) -> dict[str, Any]:
     latencies = sorted(x for r in main.results for x in r.latencies)
     statuses = sum((r.statuses for r in main.results), Counter())
     created = statuses.get(201, 0)
@@ -334,7 +211,7 @@ def summarise_run(main: Phase, warm: Phase, services: list[dict], hall: Hall) ->
 # -- in process: engine + store, no HTTP ---------------------------------------------------
 
 
-def inprocess_run(n: int, hall: Hall) -> dict:
+def inprocess_run(n: int, hall: Hall) -> dict[str, Any]:
     from kiosq.queue.store import Store
 
     codes = list(hall.services)
@@ -354,14 +231,14 @@ def inprocess_run(n: int, hall: Hall) -> dict:
 # -- summaries and the report ----------------------------------------------------------------
 
 
-def spread(values: list[float]) -> dict:
+def spread(values: list[float]) -> dict[str, Any]:
     return {"median": statistics.median(values), "min": min(values), "max": max(values)}
 
 
 FIGURES = ("tickets_per_s", "p50_ms", "p99_ms", "max_ms", "non_201", "transport_errors", "duplicates", "gaps")
 
 
-def build_report(args: argparse.Namespace, runs: list[dict], inproc: list[dict]) -> dict:
+def build_report(args: argparse.Namespace, runs: list[dict[str, Any]], inproc: list[dict[str, Any]]) -> dict[str, Any]:
     summary = {name: spread([r[name] for r in runs]) for name in FIGURES}
     store_rate = spread([r["tickets_per_s"] for r in inproc]) if inproc else None
     http_rate = summary["tickets_per_s"]["median"]
@@ -383,7 +260,7 @@ def build_report(args: argparse.Namespace, runs: list[dict], inproc: list[dict])
     }
 
 
-def format_report(rep: dict) -> str:
+def format_report(rep: dict[str, Any]) -> str:
     m, cfg, http, inp = rep["machine"], rep["config"], rep["http"], rep["inprocess"]
     lines = [
         "kiosq ticket benchmark",
@@ -432,7 +309,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--requests", type=int, default=5000, help="counted requests per HTTP run (default 5000)")
     parser.add_argument("--clients", type=int, default=16, help="concurrent keep-alive clients (default 16)")
     parser.add_argument("--warmup", type=int, default=200, help="uncounted requests before each run (default 200)")
-    parser.add_argument("--runs", type=int, default=3, help="HTTP and in-process runs; medians are reported (default 3)")
+    parser.add_argument("--runs", type=int, default=3,
+                        help="HTTP and in-process runs; medians are reported (default 3)")
     parser.add_argument("--inprocess", type=int, default=5000,
                         help="tickets per in-process run, 0 to skip (default 5000)")
     parser.add_argument("--hall", type=Path, default=None, help="hall file (TOML); default: the built-in hall")
@@ -467,11 +345,7 @@ def check_capacity(hall: Hall, args: argparse.Namespace) -> None:
                              f"or pass a --hall with a larger last_number")
 
 
-def log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
-
-
-def _sigterm(_signum, _frame) -> None:
+def _sigterm(_signum: int, _frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 

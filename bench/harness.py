@@ -1,0 +1,168 @@
+"""What the benchmarks share: a `kiosq server` subprocess on 127.0.0.1 with its tokens,
+the machine they ran on, percentiles and progress lines. Imported by the bench scripts
+as `harness` (the script's folder is first on sys.path)."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import math
+import os
+import platform
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from types import TracebackType
+
+HOST = "127.0.0.1"
+
+
+class BenchError(Exception):
+    """The benchmark cannot run; the message says what to do."""
+
+
+def kiosq_command() -> list[str]:
+    """The `kiosq` command beside this Python (.venv/bin/kiosq), else the module."""
+    cli = Path(sys.executable).parent / "kiosq"
+    return [str(cli)] if cli.is_file() else [sys.executable, "-m", "kiosq.provisioning.cli"]
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def machine_info() -> dict[str, object]:
+    return {"nproc": len(os.sched_getaffinity(0)), "cpu": cpu_model(), "python": platform.python_version(),
+            "platform": platform.platform(terse=True)}
+
+
+def percentile(sorted_values: Sequence[float], q: float) -> float:
+    """Nearest-rank percentile of an ascending list (q in 0..100)."""
+    if not sorted_values:
+        return float("nan")
+    rank = max(1, math.ceil(q / 100 * len(sorted_values)))
+    return sorted_values[min(rank, len(sorted_values)) - 1]
+
+
+def p95(values: Sequence[float]) -> float:
+    return percentile(sorted(values), 95)
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def request(port: int, method: str, path: str, timeout: float = 5.0) -> tuple[int, object]:
+    """One HTTP request on a fresh connection: the status and the JSON body (None if empty)."""
+    conn = http.client.HTTPConnection(HOST, port, timeout=timeout)
+    try:
+        conn.request(method, path)
+        resp = conn.getresponse()
+        body = resp.read()
+        return resp.status, json.loads(body) if body else None
+    finally:
+        conn.close()
+
+
+class Server:
+    """A `kiosq server` subprocess on 127.0.0.1 with its own data folder and port. `start()`
+    waits until /api/health answers; `stop()` terminates it (kills it after 5 s); it can be
+    started again on the same port and data. As a context manager it is always stopped."""
+
+    def __init__(self, data_dir: Path, kiosq: Sequence[str] | None = None, hall: Path | None = None) -> None:
+        self.data_dir, self.hall = data_dir, hall
+        self.kiosq = list(kiosq) if kiosq else kiosq_command()
+        self.port = free_port()
+        self.url = f"http://{HOST}:{self.port}"
+        self.log_path = data_dir / "server.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def command(self, *words: str) -> list[str]:
+        """`kiosq server WORDS --data-dir D [--hall H]`."""
+        cmd = [*self.kiosq, "server", *words, "--data-dir", str(self.data_dir)]
+        return cmd + (["--hall", str(self.hall)] if self.hall else [])
+
+    def token(self, role: str = "terminal", name: str = "bench", windows: str | None = None) -> str:
+        """A new token made with `kiosq server token` (works whether or not the server runs)."""
+        extra = ["--windows", windows] if windows else []
+        cmd = self.command("token", "--role", role, "--name", name, "--json", *extra)
+        try:
+            done = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+        except subprocess.TimeoutExpired:
+            raise BenchError(f"`{' '.join(cmd)}` did not finish within 60 s") from None
+        if done.returncode != 0:
+            raise BenchError(f"`{' '.join(cmd)}` failed: {done.stderr.strip()}")
+        try:
+            secret: str = json.loads(done.stdout)["token"]
+        except (ValueError, KeyError):
+            raise BenchError(f"`{' '.join(cmd)}` printed no token as JSON: {done.stdout.strip()!r}") from None
+        return secret
+
+    def start(self, timeout: float = 30.0) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path, "ab") as log_file:
+            self.proc = subprocess.Popen(self.command("--host", HOST, "--port", str(self.port)), stdout=log_file,
+                                         stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        try:
+            self._wait_healthy(self.proc, timeout)
+        except BaseException:
+            self.stop()
+            raise
+
+    def __enter__(self) -> Server:
+        self.start()
+        return self
+
+    def __exit__(self, _type: type[BaseException] | None, _exc: BaseException | None,
+                 _tb: TracebackType | None) -> None:
+        self.stop()
+
+    @property
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def _wait_healthy(self, proc: subprocess.Popen[bytes], timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise BenchError(f"the server exited with code {proc.returncode}:\n{self.log_tail()}")
+            try:
+                status, _ = request(self.port, "GET", "/api/health", timeout=1.0)
+                if status == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise BenchError(f"the server did not answer /api/health within {timeout:.0f} s:\n{self.log_tail()}")
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=5)
+
+    def log_tail(self, lines: int = 20) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no server log)"
