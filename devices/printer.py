@@ -16,7 +16,8 @@ from typing import Any, Callable, Literal
 
 from escpos.escpos import Escpos
 from escpos.exceptions import DeviceNotFoundError
-from kiosq.devices.receipts import PAPER_58, Align, Paper, PrinterFont, SlipBuilder
+from kiosq.devices.receipts import PAPER_58, Align, Paper, SlipBuilder
+from kiosq.devices.slip_text import PrinterFont
 from kiosq.devices.uri import DeviceURI, parse_uri
 
 log = logging.getLogger(__name__)

@@ -924,7 +924,8 @@ class KiosqApp(App):
 
     def render_last_slip(self) -> None:
         """Draw the last slip this kiosk printed into a PNG on a worker thread."""
-        from kiosq.devices.escpos_decode import decode, preview_png
+        from kiosq.devices.escpos_decode import decode
+        from kiosq.devices.escpos_preview import preview_png
         from kiosq.kiosk.printing import last_slip
 
         data = last_slip()

@@ -24,15 +24,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Literal, Sequence
 
-from kiosq.devices.escpos_decode import (
-    Element,
-    decode,
-    preview_png,
-    qr_payloads,
-    text_lines,
-    tokenize,
-)
-from kiosq.devices.receipts import PAPER_58, PAPER_80, FontMissing
+from kiosq.devices.escpos_decode import Element, decode, qr_payloads, text_lines
+from kiosq.devices.escpos_preview import preview_png
+from kiosq.devices.escpos_tokens import tokenize
+from kiosq.devices.receipts import PAPER_58, PAPER_80
+from kiosq.devices.slip_text import FontMissing
 
 log = logging.getLogger(__name__)
 

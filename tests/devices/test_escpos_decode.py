@@ -3,7 +3,7 @@ unknown and truncated commands; random bytes never raise; the PNG preview shows 
 
 from datetime import datetime
 
-import kiosq.devices.escpos_decode as escpos_decode
+import kiosq.devices.escpos_preview as escpos_preview
 import pytest
 from escpos.printer import Dummy
 from hypothesis import HealthCheck, given, settings
@@ -15,19 +15,14 @@ from kiosq.devices.escpos_decode import (
     Line,
     QRCode,
     decode,
-    preview_png,
     qr_payloads,
     split_jobs,
     text_lines,
-    tokenize,
 )
-from kiosq.devices.receipts import (
-    PAPER_80,
-    QueueTicket,
-    SlipBuilder,
-    render_text,
-    ticket_slip,
-)
+from kiosq.devices.escpos_preview import preview_png
+from kiosq.devices.escpos_tokens import tokenize
+from kiosq.devices.receipts import PAPER_80, QueueTicket, SlipBuilder, ticket_slip
+from kiosq.devices.slip_text import render_text
 from PIL import Image as PILImage
 
 TICKET = QueueTicket(hall="杭州市民中心", number="B007", service="公积金业务", ahead=2, eta_minutes=6,
@@ -193,7 +188,7 @@ def test_preview_width_follows_the_paper(tmp_path):
 def test_preview_without_the_qrcode_package_draws_a_box(tmp_path, monkeypatch):
     qr_only = decode(SlipBuilder().qr("https://hall.example/t/1").build())
     with_code = preview_png(qr_only, tmp_path / "code.png")
-    monkeypatch.setattr(escpos_decode, "_qrcode", None)
+    monkeypatch.setattr(escpos_preview, "_qrcode", None)
     boxed = preview_png(qr_only, tmp_path / "box.png")
     with PILImage.open(with_code) as a, PILImage.open(boxed) as b:
         assert a.tobytes() != b.tobytes()

@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from kiosq.content.catalog import SAMPLE, load_files
+from kiosq.base.privacy import mask_id_number as mask_id
 from kiosq.content.document import guide_document
 from kiosq.devices.escpos_decode import (
     Cut,
@@ -16,25 +17,20 @@ from kiosq.devices.escpos_decode import (
     decode,
     qr_payloads,
     text_lines,
-    tokenize,
 )
+from kiosq.devices.escpos_tokens import tokenize
 from kiosq.devices.receipts import (
     PAPER_58,
     PAPER_80,
     ApplicationFiled,
-    PrinterFont,
     QueueTicket,
     SlipBuilder,
     application_receipt,
-    char_width,
-    display_width,
     guide_slip,
-    hanging,
     paper,
     ticket_slip,
-    wrap,
 )
-from kiosq.devices.receipts import mask_id_number as mask_id
+from kiosq.devices.slip_text import PrinterFont, char_width, display_width, hanging, wrap
 
 PAPERS = [PAPER_58, PAPER_80]
 TICKET = QueueTicket(hall="杭州市上城区市民中心 24小时自助服务区", number="A012", service="户籍业务", ahead=5,
