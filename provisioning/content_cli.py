@@ -3,11 +3,14 @@ terminals (build, verify, install, rollback). Catalog errors become one line and
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 import tempfile
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import ParamSpec, TypeVar
 
 import click
 
@@ -16,14 +19,15 @@ from kiosq.provisioning.options import CONTEXT, DEFAULT_DATA_DIR
 DEFAULT_CATALOG = DEFAULT_DATA_DIR / "catalog.sqlite"
 db_option = click.option("--db", type=click.Path(dir_okay=False, path_type=Path), default=DEFAULT_CATALOG,
                          show_default=True, help="The catalog database.")
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
-def _catalog_errors(fn):
+def _catalog_errors(fn: Callable[P, R]) -> Callable[P, R]:
     """Catalog and bundle problems as clear lines and exit code 1."""
-    import functools
 
     @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         from kiosq.content.bundle import BundleError
         from kiosq.content.model import CatalogError
 
@@ -133,7 +137,8 @@ def content_search(query: str, db: Path | None, department: str | None, limit: i
 @content.command("build", context_settings=CONTEXT)
 @click.option("--from", "source", type=click.Path(exists=True, path_type=Path), default=None,
               help="Catalog JSON file or folder (default: the catalog in --db, else the sample catalog).")
-@click.option("--db", type=click.Path(dir_okay=False, path_type=Path), default=None, help="A catalog database to bundle.")
+@click.option("--db", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="A catalog database to bundle.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("bundles"), show_default=True,
               help="Folder for the bundle.")
 @_catalog_errors
@@ -203,7 +208,7 @@ def content_rollback(content_dir: Path) -> None:
 
 
 @contextmanager
-def _catalog_db(db: Path | None):
+def _catalog_db(db: Path | None) -> Iterator[Path]:
     """The catalog to read: --db, else data/catalog.sqlite, else the sample catalog
     imported into a temporary file."""
     if db is not None or DEFAULT_CATALOG.is_file():

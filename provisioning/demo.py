@@ -11,13 +11,15 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import click
 
 from kiosq.provisioning.options import CONTEXT, data_dir_option, open_hall_store, setup_logging
 
 if TYPE_CHECKING:
+    from kiosq.devices.sim.idcard import SimulatedCardReader
+    from kiosq.devices.sim.printer import PaperLevel, PrinterSimulator
     from kiosq.queue.store import Store
 
 
@@ -46,7 +48,7 @@ def demo(port: int, data_dir: Path) -> None:
     devices = data_dir / "devices"
     devices.mkdir(parents=True, exist_ok=True)
     with PrinterSimulator(preview=devices / "last-slip.png") as printer, \
-            SimulatedCardReader(devices / "idcard") as reader, SimulatedScanner(devices / "scanner") as scanner:
+            SimulatedCardReader(devices / "idcard") as reader, SimulatedScanner(devices / "scanner"):
         printer_link = devices / "printer"
         printer_link.unlink(missing_ok=True)
         printer_link.symlink_to(printer.path)
@@ -98,7 +100,7 @@ def _banner(hall_name: str, data_dir: Path, base: str, tokens: dict[str, str], e
             f"Stop with Ctrl-C.\n")
 
 
-def _demo_console(reader, printer) -> None:
+def _demo_console(reader: SimulatedCardReader, printer: PrinterSimulator) -> None:
     """The demo's devices driven from its terminal: card lines go to the card reader
     simulator (place N, remove), `paper LEVEL` to the printer's paper sensor."""
     for line in sys.stdin:
@@ -110,7 +112,7 @@ def _demo_console(reader, printer) -> None:
             if level not in ("ok", "near_end", "out"):
                 click.echo("paper ok|near_end|out")
                 continue
-            printer.set_paper(level)
+            printer.set_paper(cast("PaperLevel", level))
             click.echo(f"printer paper: {level}")
         else:
             click.echo(reader.command(line))
@@ -131,7 +133,7 @@ class _DemoKiosk:
     def __init__(self, base: str, token: str, printer: str, data_dir: Path, card_reader: str) -> None:
         self.base, self.printer, self.data_dir, self.card_reader = base, printer, data_dir, card_reader
         self.env = {**os.environ, "KIOSQ_TERMINAL_TOKEN": token}
-        self.proc: subprocess.Popen | None = None
+        self.proc: subprocess.Popen[bytes] | None = None
         self.stopping = threading.Event()
         self.lock = threading.Lock()  # no kiosk may start once stop() has begun
 

@@ -4,16 +4,24 @@ Personal data read from a card is shown masked (王*明, 110***********1234) and
 written anywhere.
 """
 
+from __future__ import annotations
+
 import json
 import signal
 import sys
 import threading
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
 
 import click
 
 from kiosq.provisioning.options import CONTEXT
+
+if TYPE_CHECKING:
+    from kiosq.devices.sim.idcard import SimulatedCardReader
+    from kiosq.devices.sim.printer import PaperLevel, PrinterSimulator
+    from kiosq.devices.sim.scanner import SimulatedScanner
 
 SIM_DIR = Path("data") / "devices"
 
@@ -78,7 +86,7 @@ def simulate(folder: Path, paper: str) -> None:
         link.unlink(missing_ok=True)
 
 
-def _serve_commands(printer, reader, scanner) -> None:
+def _serve_commands(printer: PrinterSimulator, reader: SimulatedCardReader, scanner: SimulatedScanner) -> None:
     stop = threading.Event()
     previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
@@ -100,7 +108,8 @@ def _serve_commands(printer, reader, scanner) -> None:
         signal.signal(signal.SIGTERM, previous)
 
 
-def _command(printer, reader, scanner, line: str) -> str:
+def _command(printer: PrinterSimulator, reader: SimulatedCardReader, scanner: SimulatedScanner,
+             line: str) -> str:
     device, _, rest = line.partition(" ")
     if device == "card":
         return reader.command(rest)
@@ -110,7 +119,7 @@ def _command(printer, reader, scanner, line: str) -> str:
         what, _, value = rest.partition(" ")
         try:
             if what == "paper":
-                printer.set_paper(value)
+                printer.set_paper(cast("PaperLevel", value))  # set_paper refuses any other word
             elif what == "cover":
                 printer.set_cover_open({"open": True, "closed": False}[value])
             else:
@@ -179,7 +188,7 @@ def probe(printer_uri: str | None, reader_uri: str | None, as_json: bool) -> Non
         sys.exit(1)
 
 
-def _probe_printer(uri: str) -> dict:
+def _probe_printer(uri: str) -> dict[str, Any]:
     from kiosq.devices.printer import Printer, PrinterError
     from kiosq.devices.uri import DeviceURIError
 
@@ -188,12 +197,13 @@ def _probe_printer(uri: str) -> dict:
             s = printer.status()
     except (PrinterError, DeviceURIError) as exc:
         return {"device": "printer", "uri": uri, "ok": False, "detail": str(exc)}
-    detail = (f"online {_yes_no(s.online)}, paper {s.paper}, cover {'open' if s.cover_open else 'closed' if s.cover_open is False else 'unknown'}")
+    cover = "open" if s.cover_open else "closed" if s.cover_open is False else "unknown"
+    detail = f"online {_yes_no(s.online)}, paper {s.paper}, cover {cover}"
     return {"device": "printer", "uri": uri, "ok": s.ready, "detail": detail, "paper": s.paper,
             "online": s.online, "cover_open": s.cover_open}
 
 
-def _probe_reader(uri: str) -> dict:
+def _probe_reader(uri: str) -> dict[str, Any]:
     from kiosq.devices.idcard import CardReader, IdCardError
     from kiosq.devices.uri import DeviceURIError
 

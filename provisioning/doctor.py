@@ -19,6 +19,7 @@ import time
 import urllib.parse
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from kiosq.kiosk.terminal_config import TerminalConfig, TerminalConfigError, read_terminal_config
 
@@ -88,9 +89,11 @@ def check_token(config: TerminalConfig) -> tuple[Check, str | None]:
 
 # --- server and clock --------------------------------------------------------------------
 
-def _get(url: str, path: str, token: str | None) -> tuple[int, dict, str | None, float]:
+def _get(url: str, path: str, token: str | None) -> tuple[int, dict[str, Any], str | None, float]:
     """GET url+path: (status, JSON body or {}, Date header, local time in the middle of the exchange)."""
     parts = urllib.parse.urlsplit(url)
+    if not parts.hostname:
+        raise OSError(f"{url} names no host")
     conn_class = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
     conn = conn_class(parts.hostname, parts.port, timeout=TIMEOUT)
     headers = {"Authorization": f"Bearer {token}"} if token else {}
@@ -127,7 +130,7 @@ def check_server(config: TerminalConfig) -> list[Check]:
     return [token_check, _check_me(url, token, health), check_clock(date, local)]
 
 
-def _check_me(url: str, token: str | None, health: dict) -> Check:
+def _check_me(url: str, token: str | None, health: dict[str, Any]) -> Check:
     hall = f"hall {health.get('hall', '?')!r} at {url}"
     if token is None:
         return Check(WARN, "server", f"{hall} answers; no token to check", "see the token line")

@@ -6,10 +6,14 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from kiosq.provisioning.options import CONTEXT, data_dir_option
+
+if TYPE_CHECKING:
+    from kiosq.kiosk.settings import KioskConfig
 
 
 @click.command(context_settings=CONTEXT)
@@ -20,7 +24,8 @@ from kiosq.provisioning.options import CONTEXT, data_dir_option
 @click.option("--catalog", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Catalog database to show (default: the config's content, else the sample catalog).")
 @click.option("--printer", default=None, help="Receipt printer URI, e.g. serial:/dev/ttyUSB0.")
-@click.option("--card-reader", default=None, help="ID card reader URI, e.g. serial:/dev/ttyUSB1 (for 申报 and 进度查询).")
+@click.option("--card-reader", default=None,
+              help="ID card reader URI, e.g. serial:/dev/ttyUSB1 (for 申报 and 进度查询).")
 @click.option("--a4-printer", default=None, help="A4 printer: cups:QUEUE, or file:/path/out.pdf.")
 @click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True)
 @click.option("--elder/--no-elder", default=False, help="Start in 长辈模式 (large text, large targets).")
@@ -76,7 +81,7 @@ KIOSK_OPTIONS = {"catalog": "catalog_db", "printer": "printer_uri", "card_reader
                  "idle": "idle_timeout", "server_url": "server_url", "data_dir": "data_dir"}
 
 
-def kiosk_config(config_file: Path | None, options: dict[str, object], given: set[str], token_env: str):
+def kiosk_config(config_file: Path | None, options: dict[str, Any], given: set[str], token_env: str) -> KioskConfig:
     """The KioskConfig for `kiosq kiosk`: the config file (if any) with the options given on
     the command line (`given`: parameter names) on top, or the options alone. `options` is
     keyed by KioskConfig field."""

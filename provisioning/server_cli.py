@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -49,7 +50,7 @@ def server(ctx: click.Context, host: str, port: int, data_dir: Path, hall_file: 
         store.close()
 
 
-def _server_notifications(host: str, port: int) -> dict:
+def _server_notifications(host: str, port: int) -> dict[str, Any]:
     """Under systemd (the server unit is Type=notify with WatchdogSec): READY=1 once the port
     listens, WATCHDOG=1 from the server's event loop every WatchdogSec/2. Nothing outside
     systemd. The sd_notify client is the kiosk's (queue imports nothing from kiosk)."""
@@ -57,14 +58,14 @@ def _server_notifications(host: str, port: int) -> dict:
         return {}
     from kiosq.kiosk import sdnotify  # plain sockets: no Kivy
 
-    hooks: dict = {"on_ready": lambda: sdnotify.notify_ready(f"hall server on {host}:{port}")}
+    hooks: dict[str, Any] = {"on_ready": lambda: sdnotify.notify_ready(f"hall server on {host}:{port}")}
     interval = sdnotify.watchdog_interval()
     if interval:
         hooks.update(on_tick=sdnotify.notify_watchdog, tick_interval=interval)
     return hooks
 
 
-def _windows(_ctx, _param, value: str | None) -> tuple[int, ...]:
+def _windows(_ctx: click.Context, _param: click.Parameter, value: str | None) -> tuple[int, ...]:
     if not value:
         return ()
     try:
@@ -92,7 +93,8 @@ def token(role: str, name: str, windows: tuple[int, ...], data_dir: Path, hall_f
       kiosq server token --role staff --name 张敏 --windows 1,2
     """
     if windows and role not in ("staff", "supervisor"):
-        raise click.UsageError("--windows is for staff tokens only (and supervisor tokens, to limit them to those windows)")
+        raise click.UsageError("--windows is for staff tokens only "
+                               "(and supervisor tokens, to limit them to those windows)")
     if role == "staff" and not windows:
         raise click.UsageError("a staff token needs --windows, the windows it may act at, e.g. --windows 1,2")
     store = open_hall_store(data_dir, hall_file)
@@ -110,7 +112,8 @@ def token(role: str, name: str, windows: tuple[int, ...], data_dir: Path, hall_f
 
 @server.command("enroll-code", context_settings=CONTEXT)
 @click.option("--terminal", required=True, help="The terminal's id, e.g. T03 (letters, digits, - and _).")
-@click.option("--ttl", default="1h", show_default=True, help="How long the code works: 30m, 1h, 2d (1 minute to 7 days).")
+@click.option("--ttl", default="1h", show_default=True,
+              help="How long the code works: 30m, 1h, 2d (1 minute to 7 days).")
 @data_dir_option
 @hall_option
 @click.option("--json", "as_json", is_flag=True, help="Print {code, terminal, expires_at} as JSON.")

@@ -6,6 +6,7 @@ the checks are provisioning/doctor.py.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -15,7 +16,7 @@ from kiosq.provisioning.options import CONTEXT
 DEPLOYED_DATA = Path("/var/lib/kiosq")
 
 
-def _uri(_ctx, param, value: str | None) -> str | None:
+def _uri(_ctx: click.Context | None, param: click.Parameter | None, value: str | None) -> str | None:
     if value is None:
         return None
     from kiosq.devices.uri import DeviceURIError, parse_uri
@@ -29,7 +30,7 @@ def _uri(_ctx, param, value: str | None) -> str | None:
     return value
 
 
-def _url(_ctx, _param, value: str | None) -> str | None:
+def _url(_ctx: click.Context | None, _param: click.Parameter | None, value: str | None) -> str | None:
     if value is not None and not value.startswith(("http://", "https://")):
         raise click.BadParameter(f"starts with http:// or https://, e.g. http://10.0.0.2:8000, not {value!r}")
     return value.rstrip("/") if value else value
@@ -142,15 +143,16 @@ def init(out: Path | None, root: Path, terminal_id: str | None, server_url: str 
 
 
 def _serial(value: str) -> str | None:
-    value = _uri(None, None, value)
-    if value and not value.startswith("serial:"):
-        raise click.BadParameter(f"{value!r}: this device is on a serial port, e.g. serial:/dev/ttyUSB1")
-    return value
+    uri = _uri(None, None, value)
+    if uri and not uri.startswith("serial:"):
+        raise click.BadParameter(f"{uri!r}: this device is on a serial port, e.g. serial:/dev/ttyUSB1")
+    return uri
 
 
-def _ask(text: str, check) -> str | None:
-    return click.prompt(text, default="", show_default=False,
-                        value_proc=lambda v: check(v.strip()) if v.strip() else None)
+def _ask(text: str, check: Callable[[str], str | None]) -> str | None:
+    answer: str | None = click.prompt(text, default="", show_default=False,
+                                      value_proc=lambda v: check(v.strip()) if v.strip() else None)
+    return answer
 
 
 @click.command(context_settings=CONTEXT)
@@ -263,6 +265,7 @@ def enroll(code: str, server_url: str, config_file: Path) -> None:
             f"{config_file} {said}, not {server_url}: set [server] url = \"{server_url}\" there (or rerun "
             f"`kiosq provision init --force ... --server {server_url}`), then enroll again; the code was not used")
     terminal, token = _enroll(server_url, code)
+    assert config.token_file is not None  # a config with a [server] url always has a token file
     try:
         write_secret(config.token_file, token)
     except OSError as exc:
