@@ -18,10 +18,7 @@ from typing import Protocol
 
 
 def mask_id_number(id_number: str) -> str:
-    number = "".join(id_number.split()).upper()
-    if len(number) <= 7:
-        return "*" * len(number)
-    return number[:3] + "*" * (len(number) - 7) + number[-4:]
+    return _keep_ends("".join(id_number.split()).upper())
 
 
 def mask_name(name: str) -> str:
@@ -33,14 +30,18 @@ def mask_name(name: str) -> str:
 
 def mask_phone(phone: str) -> str:
     """13812345678 -> 138****5678; a landline keeps its area code and last 4 digits."""
-    digits = "".join(phone.split())
-    if len(digits) <= 7:
-        return "*" * len(digits)
-    return digits[:3] + "*" * (len(digits) - 7) + digits[-4:]
+    return _keep_ends("".join(phone.split()))
+
+
+def _keep_ends(text: str) -> str:
+    """The first 3 and last 4 characters, stars between; all stars for 7 or fewer."""
+    if len(text) <= 7:
+        return "*" * len(text)
+    return text[:3] + "*" * (len(text) - 7) + text[-4:]
 
 
 def mask_text(text: str) -> str:
-    """Free text from the card (an address): the first 6 characters, the rest hidden."""
+    """Free text (an address, a birth date): the first 6 characters, the rest hidden."""
     text = text.strip()
     return text[:6] + "*" * min(6, max(0, len(text) - 6))
 
@@ -100,11 +101,7 @@ def write_secret_file(path: Path, data: bytes) -> bool:
         return False
     finally:
         tmp.unlink()
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    _fsync_folder(path)
     return True
 
 
@@ -126,6 +123,11 @@ def replace_secret_file(path: Path, data: bytes) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    _fsync_folder(path)
+
+
+def _fsync_folder(path: Path) -> None:
+    """Make the folder's entry for `path` durable (a rename or link is not, until then)."""
     dir_fd = os.open(path.parent, os.O_RDONLY)
     try:
         os.fsync(dir_fd)
