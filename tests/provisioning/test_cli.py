@@ -32,6 +32,7 @@ def test_every_command_has_help_with_an_example(path):
 
 def test_the_installed_entry_point_runs():
     exe = shutil.which("kiosq", path=str(Path(sys.executable).parent))
+    assert exe is not None
     out = subprocess.run([exe, "--help"], capture_output=True, text=True, check=True).stdout
     assert "server" in out and "demo" in out
 
@@ -43,7 +44,8 @@ def test_token_is_printed_once_and_works(tmp_path):
     printed = json.loads(result.output)
     assert printed["windows"] == [1, 2] and printed["role"] == "staff"
     store = Store.in_dir(tmp_path, load_hall())
-    assert store.token(printed["token"]).name == "张敏"
+    token = store.token(printed["token"])
+    assert token is not None and token.name == "张敏"
     store.close()
 
 

@@ -20,36 +20,38 @@ def test_demo_serves_prints_tokens_and_runs_the_devices(tmp_path):
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     data = tmp_path / "data"
-    log = open(tmp_path / "demo.log", "w+")
-    proc = subprocess.Popen([sys.executable, "-m", "kiosq.provisioning.cli", "demo", "--port", str(port),
-                             "--data-dir", str(data)], stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=1) as r:
-                    if json.load(r)["ok"]:
-                        break
-            except OSError:
-                time.sleep(0.1)
-        else:
-            pytest.fail("the demo server did not come up:\n" + (tmp_path / "demo.log").read_text())
-        printed = (tmp_path / "demo.log").read_text()
-        env = dict(line.removeprefix("export ").split("=", 1)
-                   for line in (data / "demo-tokens.env").read_text().splitlines())
-        assert env["KIOSQ_TERMINAL_TOKEN"] in printed and f"serial:{data / 'devices' / 'printer'}" in printed
-        request = urllib.request.Request(f"http://127.0.0.1:{port}/api/tickets", method="POST",
-                                         data=b'{"service": "A"}', headers={
-                                             "Authorization": f"Bearer {env['KIOSQ_TERMINAL_TOKEN']}",
-                                             "Idempotency-Key": "demo-1", "Content-Type": "application/json"})
-        with urllib.request.urlopen(request, timeout=5) as r:
-            assert r.status == 201 and json.load(r)["number"] == "A001"
-        runner = CliRunner()
-        printed_slip = runner.invoke(main, ["devices", "test-print", "--printer", f"serial:{data / 'devices' / 'printer'}"])
-        assert printed_slip.exit_code == 0, printed_slip.output
-        card = runner.invoke(main, ["devices", "read-card", "--reader", f"serial:{data / 'devices' / 'idcard'}", "--json"])
-        assert card.exit_code == 0 and json.loads(card.output)["sex"] == "男"
-    finally:
-        proc.terminate()
-        proc.wait(15)
-        log.close()
+    with open(tmp_path / "demo.log", "w+") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "kiosq.provisioning.cli", "demo", "--port", str(port),
+                                 "--data-dir", str(data)], stdout=log, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL)
+        try:
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:
+                try:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=1) as r:
+                        if json.load(r)["ok"]:
+                            break
+                except OSError:
+                    time.sleep(0.1)
+            else:
+                pytest.fail("the demo server did not come up:\n" + (tmp_path / "demo.log").read_text())
+            printed = (tmp_path / "demo.log").read_text()
+            env = dict(line.removeprefix("export ").split("=", 1)
+                       for line in (data / "demo-tokens.env").read_text().splitlines())
+            assert env["KIOSQ_TERMINAL_TOKEN"] in printed and f"serial:{data / 'devices' / 'printer'}" in printed
+            request = urllib.request.Request(f"http://127.0.0.1:{port}/api/tickets", method="POST",
+                                             data=b'{"service": "A"}', headers={
+                                                 "Authorization": f"Bearer {env['KIOSQ_TERMINAL_TOKEN']}",
+                                                 "Idempotency-Key": "demo-1", "Content-Type": "application/json"})
+            with urllib.request.urlopen(request, timeout=5) as r:
+                assert r.status == 201 and json.load(r)["number"] == "A001"
+            runner = CliRunner()
+            printer = f"serial:{data / 'devices' / 'printer'}"
+            printed_slip = runner.invoke(main, ["devices", "test-print", "--printer", printer])
+            assert printed_slip.exit_code == 0, printed_slip.output
+            reader = f"serial:{data / 'devices' / 'idcard'}"
+            card = runner.invoke(main, ["devices", "read-card", "--reader", reader, "--json"])
+            assert card.exit_code == 0 and json.loads(card.output)["sex"] == "男"
+        finally:
+            proc.terminate()
+            proc.wait(15)

@@ -92,7 +92,8 @@ def test_paper_out_fails_and_near_end_warns(terminal, devices):
     config = terminal()
     devices[0].set_paper("out")
     code, lines = doctor(config)
-    assert code == 1 and lines["printer"].startswith("FAIL") and "out of paper — load a new 58 mm roll" in lines["printer"]
+    assert code == 1 and lines["printer"].startswith("FAIL")
+    assert "out of paper — load a new 58 mm roll" in lines["printer"]
     devices[0].set_paper("near_end")
     code, lines = doctor(config)
     assert code == 0 and lines["printer"].startswith("WARN") and "near its end" in lines["printer"]
@@ -112,7 +113,8 @@ def test_a_silent_printer_and_an_unplugged_card_reader_fail(terminal, devices, t
 def test_server_down_fails(terminal):
     code, lines = doctor(terminal(server=f"http://127.0.0.1:{unused_port()}"))
     assert code == 1
-    assert lines["server"].startswith("FAIL") and "cannot reach" in lines["server"] and "kiosq server" in lines["server"]
+    assert lines["server"].startswith("FAIL")
+    assert "cannot reach" in lines["server"] and "kiosq server" in lines["server"]
     assert "clock" not in lines  # nothing to compare with
 
 
@@ -138,7 +140,8 @@ def test_a_missing_or_damaged_bundle_fails(terminal, tmp_path):
     assert code == 1 and lines["content"].startswith("FAIL") and "sha256" in lines["content"]
     shutil.rmtree(tmp_path / "content")
     code, lines = doctor(config)
-    assert code == 1 and "no content bundle installed" in lines["content"] and "kiosq content install" in lines["content"]
+    assert code == 1
+    assert "no content bundle installed" in lines["content"] and "kiosq content install" in lines["content"]
 
 
 class SkewedServer(ThreadingHTTPServer):

@@ -16,8 +16,8 @@ from click.testing import CliRunner
 from kiosq.content.bundle import build, install
 from kiosq.content.catalog import SAMPLE, load_files
 from kiosq.content.model import CatalogError
-from kiosq.kiosk.settings import KioskConfig, catalog_path
 from kiosq.kiosk.maintenance import check_pin
+from kiosq.kiosk.settings import KioskConfig, catalog_path
 from kiosq.kiosk.terminal_config import TerminalConfigError, load_terminal_config, read_terminal_config
 from kiosq.provisioning.cli import main
 from kiosq.provisioning.kiosk_cli import kiosk_config
@@ -148,7 +148,8 @@ def write(tmp_path: Path, text: str) -> Path:
     ('[screen]\nidle_timeout = 0\n', "[screen] idle_timeout: is a positive number of seconds"),
     ('[screen]\nlanguage = "fr"\n', "[screen] language: is one of zh, en, not 'fr'"),
     ('[devices]\nprinter = "/dev/ttyUSB0"\n', "[devices] printer: '/dev/ttyUSB0' is not a device URI"),
-    ('[devices]\nscanner = "tcp:10.0.0.5:9100"\n', "[devices] scanner: 'tcp:10.0.0.5:9100': this device is on a serial"),
+    ('[devices]\nscanner = "tcp:10.0.0.5:9100"\n',
+     "[devices] scanner: 'tcp:10.0.0.5:9100': this device is on a serial"),
     ('[server]\nurl = "10.0.0.2:8000"\n', "[server] url: starts with http:// or https://"),
     ('[maintenance]\npin_hash = "2468"\n', "[maintenance] pin_hash: is not a PIN hash made by kiosq"),
     ('[content]\nfolder = "c"\ncatalog = "c.sqlite"\n', "[content] folder and [content] catalog are both set"),
