@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import ErrorDetails
 
 # `as`: also kiosq.content.model's to import, where the server checks an applicant.
 from kiosq.base.idnumber import id_number_valid as id_number_valid
@@ -84,7 +85,7 @@ class FormField(_Strict):
             try:
                 re.compile(value)
             except re.error as exc:
-                raise ValueError(f"not a valid regular expression: {exc}")
+                raise ValueError(f"not a valid regular expression: {exc}") from None
         return value
 
     @model_validator(mode="after")
@@ -103,7 +104,7 @@ class FormField(_Strict):
             value = getattr(self, limit)
             if value is not None and not isinstance(value, kind):
                 raise ValueError(f"{limit} of a {self.type} field must be a {'date' if kind is date else 'number'}")
-        if self.min is not None and self.max is not None and self.min > self.max:
+        if self.min is not None and self.max is not None and self.min > self.max:  # type: ignore[operator]  # one kind: checked above
             raise ValueError("min is above max")
         if self.min_length is not None and self.max_length is not None and self.min_length > self.max_length:
             raise ValueError("min_length is above max_length")
@@ -205,7 +206,7 @@ def _where(loc: tuple) -> str:
     return out or "(item)"
 
 
-def _what(err: dict) -> str:
+def _what(err: ErrorDetails) -> str:
     if err["type"] == "missing":
         return "required, missing"
     if err["type"] == "extra_forbidden":
@@ -246,9 +247,9 @@ def _check_value(field: FormField, value: object) -> str | None:
                 return "is too large"
         except OverflowError:  # 10**400 cannot even be made a float
             return "is too large"
-        if field.min is not None and value < field.min:
+        if isinstance(field.min, float) and value < field.min:  # a number field's limits are floats
             return f"must be at least {field.min:g}"
-        if field.max is not None and value > field.max:
+        if isinstance(field.max, float) and value > field.max:
             return f"must be at most {field.max:g}"
         return None
     if not isinstance(value, str):
@@ -266,15 +267,17 @@ def _check_value(field: FormField, value: object) -> str | None:
             day = date.fromisoformat(value)
         except ValueError:
             return "must be a date, YYYY-MM-DD"
-        if field.min is not None and day < field.min:
+        if isinstance(field.min, date) and day < field.min:
             return f"must be on or after {field.min}"
-        if field.max is not None and day > field.max:
+        if isinstance(field.max, date) and day > field.max:
             return f"must be on or before {field.max}"
         return None
     if field.type == "choice":
         return None if value in {c.value for c in field.choices or ()} else "not one of the choices"
     if field.type == "phone":
-        return None if PHONE.fullmatch(value.replace(" ", "")) else "must be a mobile (11 digits) or a landline with its area code"
+        if PHONE.fullmatch(value.replace(" ", "")):
+            return None
+        return "must be a mobile (11 digits) or a landline with its area code"
     if field.type == "id_number":
         return None if id_number_valid(value.upper()) else "not a valid resident ID number (check its last character)"
     return None

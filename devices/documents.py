@@ -26,6 +26,7 @@ from typing import Any, Protocol
 
 import qrcode
 from fpdf import FPDF
+
 from kiosq.base.privacy import mask_id_number, mask_name
 
 FONT = Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Literal, Union
+from typing import Literal
 
 from kiosq.devices.escpos_tokens import Token, tokenize
 
@@ -100,7 +100,7 @@ class Cut:
     partial: bool = False
 
 
-Element = Union[Line, QRCode, Image, Barcode, Cut]
+Element = Line | QRCode | Image | Barcode | Cut
 
 
 @dataclass

@@ -11,13 +11,15 @@ from __future__ import annotations
 import logging
 import socket
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, Literal
+from typing import Any, Literal
 
 from escpos.escpos import Escpos
 from escpos.exceptions import DeviceNotFoundError
+
 from kiosq.devices.receipts import PAPER_58, Align, Paper, SlipBuilder
-from kiosq.devices.slip_text import PrinterFont
+from kiosq.devices.slip_text import GBK_FONT, PrinterFont
 from kiosq.devices.uri import DeviceURI, parse_uri
 
 log = logging.getLogger(__name__)
@@ -191,7 +193,7 @@ class Printer:
     promises slips). Safe to share between threads.
     """
 
-    def __init__(self, uri: str | DeviceURI, *, paper: Paper = PAPER_58, font: PrinterFont = PrinterFont(),
+    def __init__(self, uri: str | DeviceURI, *, paper: Paper = PAPER_58, font: PrinterFont = GBK_FONT,
                  timeout: float = 1.0) -> None:
         self.uri = uri if isinstance(uri, DeviceURI) else parse_uri(uri)
         self.paper = paper

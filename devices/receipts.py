@@ -21,6 +21,7 @@ from PIL import Image
 from kiosq.base.privacy import mask_id_number, mask_name
 from kiosq.devices.slip_text import (
     COLUMN_DOTS,
+    GBK_FONT,
     PrinterFont,
     clean,
     display_width,
@@ -80,7 +81,7 @@ class SlipBuilder:
     """Appends ESC/POS commands for one slip. Styles are sent only when they change; each
     `line` must fit the paper (wrap first: `paragraph` and `hanging` do)."""
 
-    def __init__(self, paper: Paper = PAPER_58, font: PrinterFont = PrinterFont()) -> None:
+    def __init__(self, paper: Paper = PAPER_58, font: PrinterFont = GBK_FONT) -> None:
         self.paper = paper
         self.font = font
         self._out = bytearray()
@@ -236,7 +237,7 @@ class ApplicationFiled:
 
 
 def ticket_slip(ticket: QueueTicket, paper: Paper = PAPER_58, *, lang: str = "zh",
-                font: PrinterFont = PrinterFont()) -> bytes:
+                font: PrinterFont = GBK_FONT) -> bytes:
     """The queue ticket: hall, the number in double size, service, people ahead, the wait,
     the time, a QR code to follow the ticket on a phone, and the notice."""
     w = _words(lang)
@@ -255,7 +256,7 @@ def ticket_slip(ticket: QueueTicket, paper: Paper = PAPER_58, *, lang: str = "zh
 
 
 def application_receipt(filed: ApplicationFiled, paper: Paper = PAPER_58, *, lang: str = "zh",
-                        font: PrinterFont = PrinterFont()) -> bytes:
+                        font: PrinterFont = GBK_FONT) -> bytes:
     """The receipt for an application filed at the terminal; the ID number masked."""
     w = _words(lang)
     slip = SlipBuilder(paper, font).init()
@@ -299,7 +300,7 @@ _NUMBERED = re.compile(r"^(\d+[.、]\s?|[-•·]\s)")
 
 
 def guide_slip(doc: GuideDocument, paper: Paper = PAPER_58, *, printed_at: datetime | None = None,
-               font: PrinterFont = PrinterFont()) -> bytes:
+               font: PrinterFont = GBK_FONT) -> bytes:
     """The item guide, every section of the document, materials as a □ checklist."""
     w = _words(doc.lang)
     slip = SlipBuilder(paper, font).init()

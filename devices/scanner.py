@@ -9,6 +9,7 @@ so logs give their length, never their content.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -16,6 +17,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import serial
+
 from kiosq.devices.uri import DeviceURI, DeviceURIError, backoff_delays, serial_uri
 
 log = logging.getLogger(__name__)
@@ -176,10 +178,8 @@ class SerialScanner:
     def close(self) -> None:
         port, self._port = self._port, None
         if port is not None:
-            try:
+            with contextlib.suppress(*_PORT_ERRORS):  # already gone
                 port.close()
-            except _PORT_ERRORS:
-                pass  # already gone
 
     def __enter__(self) -> SerialScanner:
         self.open()

@@ -54,6 +54,9 @@ class PrinterFont:
         return all(self.prints(ch) for ch in text)
 
 
+GBK_FONT = PrinterFont()  # what most Chinese thermal printers have: every two-byte GB18030 character
+
+
 # --- widths and wrapping ---------------------------------------------------------------
 
 def char_width(ch: str) -> int:

@@ -4,6 +4,7 @@ timeout; port trouble, silence and garbled replies each raise their own error.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import termios
 import time
@@ -75,10 +76,8 @@ class CardReader:
     def close(self) -> None:
         port, self._port = self._port, None
         if port is not None:
-            try:
+            with contextlib.suppress(*_PORT_ERRORS):  # the device may be gone; the descriptor is released either way
                 port.close()
-            except _PORT_ERRORS:
-                pass  # the device is already gone; the descriptor is released either way
 
     def __enter__(self) -> CardReader:
         self.open()

@@ -20,9 +20,10 @@ import sys
 import tempfile
 import threading
 import tty
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Literal, Sequence
+from typing import Literal
 
 from kiosq.devices.escpos_decode import Element, decode, qr_payloads, text_lines
 from kiosq.devices.escpos_preview import preview_png

@@ -91,7 +91,8 @@ class PtyDevice:
         """Run `fn` on the device thread (or here, if it is not running) and return its result."""
         if self._thread is None or threading.current_thread() is self._thread:
             return fn()
-        done, result = threading.Event(), []
+        done = threading.Event()
+        result: list[Any] = []
         self._calls.put((fn, done, result))
         if not done.wait(timeout=5):
             raise RuntimeError(f"the simulated device on {self.path} is not responding")

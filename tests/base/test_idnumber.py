@@ -4,6 +4,7 @@ never repeat the number."""
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from kiosq.base.idnumber import id_check_digit, id_number_problem, id_number_valid
 
 

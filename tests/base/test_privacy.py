@@ -4,6 +4,7 @@ field's value masked by what the field is (its type, what it is prefilled from, 
 from dataclasses import dataclass
 
 import pytest
+
 from kiosq.base.privacy import mask_field_value, mask_id_number, mask_name, mask_phone, mask_text
 
 
