@@ -19,10 +19,14 @@ run from acceptance (受理之日起) once the material is complete.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
-from kiosq.queue.engine import Refusal
+from kiosq.content.model import PHONE, ItemGuide, check_values, id_number_valid
+from kiosq.queue.config import Window
+from kiosq.queue.engine import Actor, NotPermitted, Refusal
 from kiosq.queue.workdays import WorkCalendar
 
 SUBMITTED, ACCEPTED, IN_REVIEW = "submitted", "accepted", "in_review"
@@ -44,6 +48,8 @@ REJECTABLE = (SUBMITTED, ACCEPTED, IN_REVIEW)
 NEEDS_NOTE = ("return", "reject")
 SUPERVISOR_ACTIONS = ("approve_rejection", "deny_rejection")
 ACTIONS = (*MOVES, "reject", *SUPERVISOR_ACTIONS)
+STAFF_ROLES = ("staff", "supervisor", "admin")  # who handles applications
+DECIDING_ROLES = ("supervisor", "admin")  # who approves or denies a rejection (窗口无否决权)
 
 
 class InvalidTransition(Refusal):
@@ -54,10 +60,6 @@ class InvalidTransition(Refusal):
     def __init__(self, message: str, status: str) -> None:
         super().__init__(message)
         self.status = status
-
-
-class NotPermitted(Exception):
-    """The action applies, but not by this person (403): e.g. approving one's own rejection."""
 
 
 class NoteRequired(ValueError):
@@ -169,3 +171,83 @@ def used_share(app: Application, today: date, calendar: WorkCalendar) -> float |
     if app.promised_days == 0:
         return None
     return calendar.between(app.clock_from, today) / app.promised_days
+
+
+def workdays_left(app: Application, today: date, calendar: WorkCalendar) -> int | None:
+    """Working days to the promised date (negative once past it); None off the clock."""
+    if app.status not in ON_THE_CLOCK:
+        return None
+    if today > app.promised_date:
+        return -calendar.between(app.promised_date, today)
+    return calendar.between(today, app.promised_date)
+
+
+def new_application(item: ItemGuide, tracking_no: str, provisional_no: str | None, terminal: str,
+                    now: datetime, today: date, calendar: WorkCalendar) -> Application:
+    """An application for `item` filed at `terminal` now: submitted, its clock running from today."""
+    promised, legal = deadlines(today, item.promised_days, item.legal_days, calendar)
+    return Application(tracking_no=tracking_no, provisional_no=provisional_no, item=item.code,
+                       item_name=item.name, department=item.department, service=item.service,
+                       status=SUBMITTED, submitted_at=now, clock_from=today, promised_days=item.promised_days,
+                       legal_days=item.legal_days, promised_date=promised, legal_date=legal, terminal=terminal)
+
+
+# -- who may see and act on what ------------------------------------------------------
+
+def services_of(actor: Actor, windows: Mapping[int, Window]) -> tuple[str, ...] | None:
+    """The queue services whose applications `actor` handles (None: all of them)."""
+    if actor.role == "admin" or (actor.role == "supervisor" and not actor.windows):
+        return None
+    if actor.role not in STAFF_ROLES:
+        raise NotPermitted(f"applications are handled with a staff, supervisor or admin token; "
+                           f"{actor.name!r} is a {actor.role} token")
+    return tuple(dict.fromkeys(s for w in actor.windows if w in windows for s in windows[w].services))
+
+
+def may_handle(actor: Actor, app: Application, windows: Mapping[int, Window]) -> None:
+    """Staff handle the applications of the services their windows serve."""
+    services = services_of(actor, windows)
+    if services is not None and app.service not in services:
+        raise NotPermitted(f"{app.tracking_no} is an application for service {app.service}, "
+                           f"which none of {actor.name!r}'s windows serves")
+
+
+def may_decide(actor: Actor, app: Application, windows: Mapping[int, Window]) -> None:
+    """A rejection is approved or denied by a supervisor or an admin who may handle it."""
+    if actor.role not in DECIDING_ROLES:
+        raise NotPermitted("a rejection is approved or denied by a supervisor or an admin (窗口无否决权)")
+    may_handle(actor, app, windows)
+
+
+def may_act(actor: Actor, action: str, app: Application, windows: Mapping[int, Window]) -> None:
+    """The access rule for one action: deciding a rejection, or handling the application."""
+    if action in SUPERVISOR_ACTIONS:
+        may_decide(actor, app, windows)
+    else:
+        may_handle(actor, app, windows)
+
+
+# -- what a filing must say -------------------------------------------------------------
+
+def filing_problems(item: ItemGuide, applicant: dict[str, Any], values: dict[str, Any]) -> dict[str, str]:
+    """Field -> what is wrong, for the applicant and the form's values (empty: all fine)."""
+    return applicant_problems(applicant) | check_values(item, values) | card_consistency(item, applicant, values)
+
+
+def applicant_problems(applicant: dict[str, Any]) -> dict[str, str]:
+    problems = {}
+    if not id_number_valid(applicant["id_number"]):
+        problems["applicant.id_number"] = "not a valid resident ID number (check its last character)"
+    if not PHONE.fullmatch(applicant["phone"].replace(" ", "")):
+        problems["applicant.phone"] = "must be a mobile (11 digits) or a landline with its area code"
+    return problems
+
+
+def card_consistency(item: ItemGuide, applicant: dict[str, Any], values: dict[str, Any]) -> dict[str, str]:
+    """A field prefilled from the ID card must say what the card (the applicant) says."""
+    problems = {}
+    for field in item.form.fields if item.form else ():
+        value = values.get(field.name)
+        if field.prefill == "id_number" and isinstance(value, str) and value.upper() != applicant["id_number"]:
+            problems[field.name] = "must be the applicant's own ID number"
+    return problems

@@ -8,9 +8,10 @@ them in one transaction.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Iterable
+from typing import Protocol
 
 from kiosq.queue.config import Hall, Service, Window
 
@@ -43,6 +44,23 @@ class NothingWaiting(Refusal):
 
 class WindowPaused(Refusal):
     code = "window_paused"
+
+
+class NotPermitted(Exception):
+    """The request applies, but not by this caller (403): a terminal issuing a green-channel
+    ticket, cancelling a ticket called to someone else's window, approving one's own rejection."""
+
+
+class Actor(Protocol):
+    """Who asks: a token's name, role and windows (store.Token is one)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def role(self) -> str: ...
+    @property
+    def windows(self) -> tuple[int, ...]: ...
+    def may_act_at(self, window: int) -> bool: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +141,22 @@ def issue(service: Service, last_number: int | None, day: date, now: datetime,
     return Ticket(id=ticket_id, day=day, number_service=service.code, number=number,
                   label=service.label(number), service=service.code, priority=priority,
                   status=WAITING, issued_at=now)
+
+
+def may_issue(priority: str, actor: Actor) -> None:
+    """Green-channel tickets are for staff to give out, never taken at a terminal."""
+    if priority == "green" and actor.role == "terminal":
+        raise NotPermitted("green-channel tickets are issued by staff or an admin, not at a terminal")
+
+
+def may_cancel(ticket: Ticket, actor: Actor) -> None:
+    """A waiting ticket: anyone holding its id. A called one: staff of its window, or admin."""
+    if ticket.window is None or actor.role == "admin":
+        return  # not at a window: the queue rules decide
+    if actor.role in ("staff", "supervisor") and actor.may_act_at(ticket.window):
+        return
+    raise NotPermitted(f"ticket {ticket.label} is {ticket.status.replace('_', '-')} at window "
+                       f"{ticket.window}; only staff of that window or an admin can cancel it now")
 
 
 def pick_next(window: Window, heads: Iterable[Ticket]) -> Ticket | None:

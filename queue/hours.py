@@ -142,3 +142,11 @@ def closed_detail(opens_at: datetime | None, now: datetime, tz: tzinfo) -> str:
     en_when = "tomorrow" if days == 1 else \
         f"on {_WEEKDAY_EN[local.weekday()]} {local.day} {_MONTH_EN[local.month - 1]}"
     return f"取号时间已结束，{zh_when} {hm} 起可以取号 / Tickets start again at {hm} {en_when}"
+
+
+def refuse_when_closed(hours: OpeningHours | None, now: datetime, tz: tzinfo) -> None:
+    """Tickets are issued only while the counter is open: raise Closed, saying when it opens."""
+    state = status(hours, now, tz)
+    if not state.open:
+        opens_at = None if state.opens_at is None else state.opens_at.astimezone(tz)
+        raise Closed(closed_detail(state.opens_at, now, tz), opens_at)
