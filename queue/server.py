@@ -4,10 +4,9 @@ import asyncio
 import errno
 import logging
 import socket
-import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
-from typing import Callable
 
 import uvicorn
 
@@ -17,7 +16,7 @@ from kiosq.queue.api import create_app
 from kiosq.queue.config import Hall, load_hall
 from kiosq.queue.items import CONTENT_DIR, ItemCatalog
 from kiosq.queue.personal import KeyFileError, Personal
-from kiosq.queue.store import DB_FILE, Store
+from kiosq.queue.store import DB_FILE, Store, Unusable
 from kiosq.queue.voice import Voice, VoiceOptions
 
 HALL_FILE = "hall.toml"
@@ -41,7 +40,7 @@ def open_store(data_dir: Path, hall: Hall) -> Store:
         return Store.in_dir(data_dir, hall)
     except OSError as exc:
         raise ServerError(f"cannot use the data folder {data_dir} ({exc.strerror}); pass a writable --data-dir") from None
-    except sqlite3.DatabaseError as exc:
+    except Unusable as exc:
         raise ServerError(f"{data_dir / DB_FILE} is not a usable kiosq database ({exc}); restore it from a backup "
                           "or pass another --data-dir") from None
 

@@ -1,16 +1,18 @@
 """The SQLite store on real files: numbering, transactions, events, rollover, tokens."""
 
+import asyncio
 import json
 import random
 import sqlite3
 import threading
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from kiosq.queue import engine
-from kiosq.queue.store import MIGRATIONS, IdempotencyConflict, NotFound, Store
+from kiosq.queue.store import MIGRATIONS, IdempotencyConflict, NotFound, Store, roll_over_daily
+from kiosq.queue.store.rollover import next_rollover
 
 
 def labels(tickets):
@@ -300,7 +302,7 @@ def test_the_checkpointer_thread_copies_the_wal_into_the_database(store):
         time.sleep(0.01)
     assert store.path.stat().st_size > before, "the checkpointer did not copy the WAL into the database"
     store.close()
-    assert store._checkpointer is None  # close() stopped and joined it
+    assert store.db._checkpointer is None  # close() stopped and joined it
 
 
 def test_ticket_ids_are_unguessable_and_checked_whole(store):
@@ -385,3 +387,38 @@ def test_notice_is_kept_and_announced(store):
     assert store.notice() == "午间 12:00-13:30 部分窗口暂停"
     last = store.events_after(0)[-1]
     assert last.type == "hall.notice" and json.loads(last.data)["notice"] == "午间 12:00-13:30 部分窗口暂停"
+
+
+def test_reads_never_write_and_answer_for_the_new_day(store, clock):
+    waiting, _ = store.issue_ticket("A")
+    serving, _ = store.issue_ticket("B")
+    store.call_next(3)
+    store.act(3, "start")
+    last = store.last_event_id()
+    clock.advance(days=1)  # the rollover timer has not fired yet
+    assert store.ticket(waiting.id).status == "cancelled" and store.ticket(serving.id).status == "done"
+    assert store.waiting_counts()["A"] == 0 and all(w.current is None for w in store.windows())
+    assert store.window(3).current is None and store.recent_calls() == []
+    assert store.last_event_id() == last  # nothing was written
+    yesterday = store.today() - timedelta(days=1)
+    assert [t.status for t in store.tickets_of_day(yesterday)] == ["waiting", "serving"]
+    store.roll_over_if_due()  # what the timer does at the rollover hour
+    assert [t.status for t in store.tickets_of_day(yesterday)] == ["cancelled", "done"]
+    assert store.last_event_id() == last + 2
+
+
+def test_the_rollover_timer_closes_the_day(store, clock):
+    store.issue_ticket("A")
+    clock.advance(days=1)
+
+    async def run_briefly() -> None:
+        timer = asyncio.create_task(roll_over_daily(store, check_seconds=0.01))
+        for _ in range(500):
+            await asyncio.sleep(0.01)
+            if store.last_event_id() == 2:
+                break
+        timer.cancel()
+
+    asyncio.run(run_briefly())
+    assert [t.status for t in store.tickets_of_day(store.today() - timedelta(days=1))] == ["cancelled"]
+    assert next_rollover(clock.now, store) == datetime(2026, 11, 24, 20, tzinfo=UTC)

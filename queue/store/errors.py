@@ -1,0 +1,26 @@
+"""What the store refuses, in its own words: callers never see a database driver's errors."""
+
+
+class StoreError(Exception):
+    """The base of the store's errors."""
+
+
+class Unusable(StoreError):
+    """The database cannot be opened or is not a kiosq database; the message says which file."""
+
+
+class NotFound(StoreError):
+    """No such ticket, window or token."""
+
+
+class IdempotencyConflict(StoreError):
+    """An Idempotency-Key was reused for a different request."""
+
+
+class EnrollmentRefused(StoreError):
+    """An enrollment code that cannot be used: unknown, used, replaced, expired, or its
+    terminal's name is held by a token of another role (name_taken)."""
+
+    def __init__(self, reason: str, terminal: str | None = None) -> None:
+        super().__init__(reason)
+        self.reason, self.terminal = reason, terminal

@@ -1,0 +1,75 @@
+"""The events table: what each change tells the displays and consoles, written in the
+change's transaction (ids strictly increasing), and the hall notice. Listeners hear the last
+id after the commit; they read the rows themselves (`after`)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import date, datetime
+from typing import Any
+
+from kiosq.queue import engine
+from kiosq.queue.config import Hall
+from kiosq.queue.engine import Event
+from kiosq.queue.store.connection import Connection
+from kiosq.queue.store.views import StoredEvent, ticket_data, ts
+
+
+class Events:
+    def __init__(self, db: Connection, hall: Hall) -> None:
+        self.db, self.hall = db, hall
+        self.listeners: list[Callable[[int], None]] = []  # told the last event id after each commit
+        self._last_written = 0  # id of the last event written by the open transaction
+
+    def append(self, ev: Event, now: datetime, extra: dict[str, Any] | None = None) -> None:
+        data: dict[str, Any] = {"ticket": None if ev.ticket is None else ticket_data(ev.ticket, self.hall),
+                                "window": ev.window, "at": now.astimezone(self.hall.tz).isoformat(timespec="seconds"),
+                                **(extra or {})}
+        if ev.reason:
+            data["reason"] = ev.reason
+        if ev.type.startswith("window."):
+            data["state"] = ev.type.removeprefix("window.")
+        day = ev.ticket.day if ev.ticket else engine.business_day(now, self.hall)
+        row = self.db.one(
+            "INSERT INTO events (type, at, day, ticket, window, data) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+            (ev.type, ts(now), day.isoformat(), ev.ticket.id if ev.ticket else None, ev.window,
+             json.dumps(data, ensure_ascii=False, separators=(",", ":"))))
+        assert row is not None
+        self._last_written = row[0]
+
+    def committed(self) -> None:
+        """After a commit: tell the listeners of the events it wrote."""
+        if self._last_written:
+            for listener in self.listeners:
+                listener(self._last_written)
+            self._last_written = 0
+
+    def rolled_back(self) -> None:
+        self._last_written = 0
+
+    def last_id(self) -> int:
+        row = self.db.one("SELECT COALESCE(MAX(id), 0) FROM events")
+        return row[0] if row else 0
+
+    def after(self, event_id: int, limit: int = 500) -> list[StoredEvent]:
+        return [StoredEvent(*row) for row in self.db.rows(
+            "SELECT id, type, data FROM events WHERE id > ? ORDER BY id LIMIT ?", (event_id, limit))]
+
+    def recent_calls(self, day: date, limit: int = 8) -> list[StoredEvent]:
+        """The day's last calls and recalls, newest first."""
+        return [StoredEvent(*row) for row in self.db.rows(
+            "SELECT id, type, data FROM events WHERE day = ? AND type IN ('ticket.called', 'ticket.recalled') "
+            "ORDER BY id DESC LIMIT ?", (day.isoformat(), limit))]
+
+    # -- the hall notice ---------------------------------------------------------------
+
+    def notice(self) -> str:
+        row = self.db.one("SELECT value FROM meta WHERE key = 'notice'")
+        return row[0] if row else ""
+
+    def set_notice(self, text: str, now: datetime) -> None:
+        """The line the hall display shows under the calls; an event tells open displays."""
+        self.db.execute("INSERT INTO meta VALUES ('notice', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                        (text,))
+        self.append(Event("hall.notice", None, None), now, {"notice": text})

@@ -1,0 +1,341 @@
+"""`Store`, the one object the server holds: each method is one transaction (or one read)
+over the concept parts, which hold the SQL. A change is a write transaction at the business
+day of `now`, the day rolled over first if it has turned; listeners hear of its events after
+the commit. Reads never write: they answer for `today()` whether or not the rollover
+(at the rollover hour, `roll_over_if_due`) has run yet.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+from kiosq.content.model import ItemGuide
+from kiosq.queue import engine
+from kiosq.queue.applications import Application, Step
+from kiosq.queue.config import Hall
+from kiosq.queue.engine import Actor, Outcome, Ticket, WindowState
+from kiosq.queue.fleet import TerminalRecord
+from kiosq.queue.store.applications import Applications
+from kiosq.queue.store.connection import Connection
+from kiosq.queue.store.events import Events
+from kiosq.queue.store.idempotency import Idempotency
+from kiosq.queue.store.notifications import Notifications
+from kiosq.queue.store.schema import MIGRATIONS
+from kiosq.queue.store.terminals import Terminals
+from kiosq.queue.store.throttling import Throttle
+from kiosq.queue.store.tickets import Tickets
+from kiosq.queue.store.tokens import Token, Tokens
+from kiosq.queue.store.views import Notification, StoredEvent
+
+DB_FILE = "kiosq.db"
+Clock = Callable[[], datetime]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Store:
+    """Tickets, windows, applications, terminals, tokens and events in one database."""
+
+    def __init__(self, path: str | Path, hall: Hall, clock: Clock = utcnow,
+                 new_secret: Callable[[], str] = lambda: secrets.token_urlsafe(12)) -> None:
+        self.path = Path(path)
+        self.hall = hall
+        self.clock = clock
+        self.db = Connection(self.path, MIGRATIONS, clock())
+        self.conn = self.db.conn  # the raw connection, for tests and tools that look inside
+        self._events = Events(self.db, hall)
+        self._idempotency = Idempotency(self.db)
+        self._tickets = Tickets(self.db, hall, self._events, self._idempotency, new_secret)
+        self._notifications = Notifications(self.db)
+        self._applications = Applications(self.db, hall, self._events, self._idempotency, self._notifications)
+        self._tokens = Tokens(self.db, hall)
+        self._terminals = Terminals(self.db, self._events, self._tokens)
+        self._throttle = Throttle(self.db)
+        self._day: date | None = None  # business day whose rollover is known to be done
+        with self.db.transaction():
+            self._tickets.sync_windows()
+
+    @classmethod
+    def in_dir(cls, data_dir: str | Path, hall: Hall, **kwargs: Any) -> Store:
+        data_dir = Path(data_dir)
+        data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        return cls(data_dir / DB_FILE, hall, **kwargs)
+
+    @property
+    def listeners(self) -> list[Callable[[int], None]]:
+        """Told the last event id after each commit that wrote events."""
+        return self._events.listeners
+
+    def close(self) -> None:
+        self.db.close()
+
+    def start_checkpointer(self, interval: float = 1.0) -> None:
+        self.db.start_checkpointer(interval)
+
+    def schema_version(self) -> int:
+        return self.db.schema_version()
+
+    # -- transactions ------------------------------------------------------------------
+
+    @contextmanager
+    def _change(self) -> Iterator[tuple[datetime, date]]:
+        """One change: a write transaction at the business day of `now`, rolled over first
+        if the day has turned; listeners hear of the new events after the commit."""
+        now = self.clock()
+        day = engine.business_day(now, self.hall)
+        try:
+            with self.db.transaction():
+                if day != self._day:
+                    self._tickets.roll_over(now, day)
+                yield now, day
+        except BaseException:
+            self._events.rolled_back()  # a refused change rolls back, the rollover with it
+            raise
+        self._day = day
+        self._events.committed()
+
+    @contextmanager
+    def _write(self) -> Iterator[datetime]:
+        """A write that is no change of the queue: no rollover, no event."""
+        with self.db.transaction():
+            yield self.clock()
+
+    def roll_over_if_due(self) -> None:
+        """Close the previous business day if no change has done it yet: called at the
+        rollover hour and at start-up (queue/store/rollover.py), never by a read."""
+        if self.today() != self._day:
+            with self._change():
+                pass
+
+    # -- tickets and windows -----------------------------------------------------------
+
+    def issue_ticket(self, service: str, priority: str = "normal", *, caller: str = "", issued_by: str = "",
+                     idempotency_key: str | None = None) -> tuple[Ticket, bool]:
+        """Issue a ticket in opening hours; returns it and whether it was an earlier answer
+        to the same key. `caller` scopes idempotency keys (the token's hash); `issued_by` is
+        recorded (its name)."""
+        with self._change() as (now, day):
+            return self._tickets.issue(now, day, service, priority, caller, issued_by, idempotency_key)
+
+    def call_next(self, window: int) -> Outcome:
+        with self._change() as (now, day):
+            return self._tickets.call_next(now, day, window)
+
+    def act(self, window: int, action: str, to_service: str | None = None) -> Outcome:
+        """recall, start, finish, no_show or transfer the ticket at a window."""
+        with self._change() as (now, day):
+            return self._tickets.act(now, day, window, action, to_service)
+
+    def reinstate(self, window: int, label: str) -> Outcome:
+        with self._change() as (now, day):
+            return self._tickets.reinstate(now, day, window, label)
+
+    def cancel(self, ticket_id: str, by: Actor | None = None) -> Outcome:
+        """Cancel a ticket, if `by` may (engine.may_cancel; None: the hall itself)."""
+        with self._change() as (now, _day):
+            return self._tickets.cancel(now, ticket_id, by)
+
+    def set_window_state(self, window: int, paused: bool) -> Outcome:
+        self._tickets.window_config(window)
+        with self._change() as (now, day):
+            return self._tickets.set_window_state(now, day, window, paused)
+
+    def today(self) -> date:
+        return engine.business_day(self.clock(), self.hall)
+
+    def windows(self) -> list[WindowState]:
+        day = self.today()
+        return [self._tickets.window_state(n, day) for n in self.hall.windows]
+
+    def window(self, window: int) -> WindowState:
+        self._tickets.window_config(window)
+        return self._tickets.window_state(window, self.today())
+
+    def ticket(self, ticket_id: str) -> Ticket:
+        """A ticket as it stands today: one of a past day that is still open reads as the
+        rollover will leave it (finished or cancelled), before the rollover has run."""
+        ticket = self._tickets.by_id(ticket_id)
+        if ticket.day < self.today() and ticket.status in (engine.WAITING, engine.CALLED, engine.SERVING):
+            return engine.close_day([ticket], self.clock())[0]
+        return ticket
+
+    def ahead(self, ticket: Ticket) -> int:
+        """People who will be called before this ticket in its service's queue."""
+        return self._tickets.ahead(ticket)
+
+    def open_windows(self) -> dict[str, int]:
+        """For each service, how many windows serving it are open (not paused)."""
+        return self._tickets.open_windows()
+
+    def waiting_counts(self) -> dict[str, int]:
+        return self._tickets.waiting_counts(self.today())
+
+    def eta(self, ticket: Ticket, ahead: int | None = None) -> int | None:
+        service = self.hall.services.get(ticket.service)
+        if service is None:  # a service since removed from the hall file: nobody can say
+            return None
+        ahead = self.ahead(ticket) if ahead is None else ahead
+        return engine.eta_minutes(ahead, service, self.open_windows()[ticket.service])
+
+    def tickets_of_day(self, day: date | None = None) -> list[Ticket]:
+        return self._tickets.of_day(day or self.today())
+
+    # -- events and the notice ---------------------------------------------------------
+
+    def recent_calls(self, limit: int = 8) -> list[StoredEvent]:
+        """Today's last calls and recalls, newest first."""
+        return self._events.recent_calls(self.today(), limit)
+
+    def notice(self) -> str:
+        return self._events.notice()
+
+    def set_notice(self, text: str) -> None:
+        """The line the hall display shows under the calls; an event tells open displays."""
+        with self._change() as (now, _day):
+            self._events.set_notice(text, now)
+
+    def last_event_id(self) -> int:
+        return self._events.last_id()
+
+    def events_after(self, event_id: int, limit: int = 500) -> list[StoredEvent]:
+        return self._events.after(event_id, limit)
+
+    def record_event(self, kind: str, data: dict[str, Any]) -> None:
+        """An event that belongs to no ticket (content.published, ...), for the live pages."""
+        with self._change() as (now, _day):
+            self._events.append(engine.Event(kind, None, None), now, data)
+
+    # -- applications ------------------------------------------------------------------
+
+    def submit_application(self, item: ItemGuide, *, terminal: str, id_hash: str, sealed: bytes, fingerprint: str,
+                           provisional_no: str | None, caller: str, idempotency_key: str,
+                           notify: bool = False) -> tuple[Application, bool]:
+        """File an application for `item`; returns it and whether it is an earlier answer
+        to the same Idempotency-Key or provisional number. `sealed` is the applicant record
+        already encrypted, `id_hash` the keyed hash of the ID number, `fingerprint` a keyed
+        hash of the request body: a replay must match it."""
+        with self._change() as (now, _day):
+            return self._applications.submit(now, item, terminal=terminal, id_hash=id_hash, sealed=sealed,
+                                             fingerprint=fingerprint, provisional_no=provisional_no, caller=caller,
+                                             idempotency_key=idempotency_key, notify=notify)
+
+    def act_on_application(self, number: str, action: str, actor: str, note: str | None = None, *,
+                           by: Actor | None = None, notify: bool = False) -> tuple[Application, Step]:
+        """One step of an application's life (applications.transition), if `by` may take
+        it (applications.may_act; None: the hall itself)."""
+        with self._change() as (now, _day):
+            return self._applications.act(now, number, action, actor, note, by, notify)
+
+    def application(self, number: str) -> Application | None:
+        """By tracking number, or by the provisional number a terminal printed while offline."""
+        return self._applications.find(number)
+
+    def record_personal_access(self, tracking_no: str, actor: str) -> None:
+        """Who opened an applicant's personal data, and when: a step staff see, the public does not."""
+        app = self._applications.require(tracking_no)
+        with self._write() as now:
+            self._applications.record_personal_access(now, app, actor)
+
+    def applicant_record(self, tracking_no: str) -> tuple[str, bytes]:
+        """The keyed hash of the ID number and the sealed applicant record."""
+        return self._applications.applicant_record(tracking_no)
+
+    def application_steps(self, tracking_no: str) -> list[Step]:
+        return self._applications.steps(tracking_no)
+
+    def applications_of_person(self, id_hash: str, limit: int = 50) -> list[Application]:
+        """A person's applications (by the keyed hash of the ID number), newest first."""
+        return self._applications.of_person(id_hash, limit)
+
+    def applications(self, services: tuple[str, ...] | None = None,
+                     statuses: tuple[str, ...] | None = None) -> list[Application]:
+        """Applications of the given queue services and statuses (all if None), oldest first."""
+        return self._applications.listing(services, statuses)
+
+    def applications_filed(self, first: date, last: date) -> list[Application]:
+        """Applications filed on the hall's local dates `first` to `last`, inclusive."""
+        return self._applications.filed(first, last)
+
+    # -- throttling --------------------------------------------------------------------
+
+    def throttle_hits(self, scopes: tuple[str, ...], since: datetime) -> dict[str, list[datetime]]:
+        """When each scope was counted since `since`, oldest first."""
+        return self._throttle.hits(scopes, since)
+
+    def throttle_count(self, scopes: tuple[str, ...], forget_before: datetime) -> None:
+        """Count one try against each scope; forget tries older than `forget_before`."""
+        with self._write() as now:
+            self._throttle.count(scopes, now, forget_before)
+
+    # -- notifications -----------------------------------------------------------------
+
+    def notifications_due(self, now: datetime, limit: int = 20) -> list[Notification]:
+        return self._notifications.due(now, limit)
+
+    def next_notification_at(self) -> datetime | None:
+        return self._notifications.next_at()
+
+    def notification_sent(self, notification_id: int) -> None:
+        with self._write() as now:
+            self._notifications.sent(notification_id, now)
+
+    def notification_failed(self, notification_id: int, error: str, retry_at: datetime | None) -> None:
+        """A failed attempt: try again at `retry_at`, or give up (state 'failed') if None."""
+        with self._write():
+            self._notifications.failed(notification_id, error, retry_at)
+
+    def notifications(self, limit: int = 200, state: str | None = None) -> list[Notification]:
+        """The newest notifications first."""
+        return self._notifications.newest(limit, state)
+
+    # -- terminals ---------------------------------------------------------------------
+
+    def add_enroll_code(self, terminal: str, code_hash: str, expires_at: datetime, created_by: str) -> None:
+        """Record a one-time enrollment code (its hash); older unused codes of the terminal
+        stop working."""
+        with self._write() as now:
+            self._terminals.add_enroll_code(now, terminal, code_hash, expires_at, created_by)
+
+    def enroll(self, code_hash: str) -> tuple[str, str]:
+        """Trade a code for a new terminal token; returns (terminal, token secret)."""
+        with self._change() as (now, _day):
+            return self._terminals.enroll(now, code_hash)
+
+    def revoke_terminal(self, terminal: str) -> None:
+        """Refuse the terminal's token from now on (and any unused enrollment code for it)."""
+        with self._change() as (now, _day):
+            self._terminals.revoke(now, terminal)
+
+    def record_heartbeat(self, terminal: str, heartbeat: dict[str, Any], state: dict[str, Any],
+                         offline_before: datetime) -> None:
+        """Keep a terminal's last heartbeat; `terminal.changed` tells /admin of a change."""
+        with self._change() as (now, _day):
+            self._terminals.record_heartbeat(now, terminal, heartbeat, state, offline_before)
+
+    def terminals(self) -> list[TerminalRecord]:
+        return self._terminals.listing()
+
+    # -- tokens ------------------------------------------------------------------------
+
+    def create_token(self, role: str, name: str, windows: tuple[int, ...] = ()) -> str:
+        """Make a token and return its secret; only its hash is stored."""
+        with self._write() as now:
+            return self._tokens.create(role, name, windows, now)
+
+    def tokens(self) -> list[dict[str, Any]]:
+        """Active tokens (names and roles, never secrets)."""
+        return self._tokens.active()
+
+    def token(self, secret: str) -> Token | None:
+        return self._tokens.by_secret(secret)
+
+    def revoke_tokens(self, name: str) -> int:
+        with self._write() as now:
+            return self._tokens.revoke(name, now)

@@ -1,0 +1,51 @@
+"""The webhook's queue: one row per change a citizen is told of, sent in order per
+application and retried with a backoff (queue/notify.py sends them)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from kiosq.queue.store.connection import Connection
+from kiosq.queue.store.views import NOTIFICATION_COLUMNS, Notification, dt, row_notification, ts
+
+
+class Notifications:
+    def __init__(self, db: Connection) -> None:
+        self.db = db
+
+    def queue(self, tracking_no: str, status: str, payload: dict[str, Any], at: datetime) -> None:
+        """Inside the change that caused it: due at once."""
+        self.db.execute("INSERT INTO notifications (tracking_no, status, payload, next_at, created_at) "
+                        "VALUES (?, ?, ?, ?, ?)",
+                        (tracking_no, status, json.dumps(payload, ensure_ascii=False), ts(at), ts(at)))
+
+    def due(self, now: datetime, limit: int = 20) -> list[Notification]:
+        """Queued notifications whose time has come; one application's go out in order, so a
+        later one waits while an earlier one is being retried."""
+        return [row_notification(r) for r in self.db.rows(
+            f"SELECT {NOTIFICATION_COLUMNS} FROM notifications AS n WHERE state = 'queued' AND next_at <= ? "
+            "AND NOT EXISTS (SELECT 1 FROM notifications AS o WHERE o.tracking_no = n.tracking_no "
+            "AND o.state = 'queued' AND o.id < n.id) ORDER BY next_at, id LIMIT ?", (ts(now), limit))]
+
+    def next_at(self) -> datetime | None:
+        row = self.db.one("SELECT MIN(next_at) FROM notifications WHERE state = 'queued'")
+        return dt(row[0]) if row else None
+
+    def sent(self, notification_id: int, now: datetime) -> None:
+        self.db.execute("UPDATE notifications SET state = 'sent', attempts = attempts + 1, sent_at = ?, "
+                        "next_at = NULL WHERE id = ?", (ts(now), notification_id))
+
+    def failed(self, notification_id: int, error: str, retry_at: datetime | None) -> None:
+        """A failed attempt: try again at `retry_at`, or give up (state 'failed') if None."""
+        self.db.execute("UPDATE notifications SET state = ?, attempts = attempts + 1, last_error = ?, "
+                        "next_at = ? WHERE id = ?",
+                        ("queued" if retry_at else "failed", error[:500], ts(retry_at), notification_id))
+
+    def newest(self, limit: int = 200, state: str | None = None) -> list[Notification]:
+        """The newest notifications first."""
+        where = "WHERE state = ?" if state else ""
+        args: tuple[Any, ...] = (state, limit) if state else (limit,)
+        return [row_notification(r) for r in self.db.rows(
+            f"SELECT {NOTIFICATION_COLUMNS} FROM notifications {where} ORDER BY id DESC LIMIT ?", args)]

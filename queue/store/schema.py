@@ -1,0 +1,179 @@
+"""The store's schema: numbered migrations, each applied once in its own transaction and
+recorded in the database (kiosq.base.sqlite.migrate). SQLite's dialect; a second database
+keeps its own list with the same numbers and names."""
+
+from kiosq.base.sqlite import Migration
+
+MIGRATIONS: list[Migration] = [
+    ("tickets, windows, events, tokens", [
+        """CREATE TABLE tickets (
+            seq INTEGER PRIMARY KEY,
+            id TEXT NOT NULL,  -- "<seq>-<random>": found through seq, so it needs no index of its own
+            day TEXT NOT NULL,
+            number_service TEXT NOT NULL,
+            number INTEGER NOT NULL,
+            label TEXT NOT NULL,
+            service TEXT NOT NULL,
+            priority TEXT NOT NULL,
+            rank INTEGER NOT NULL,
+            status TEXT NOT NULL,
+            window INTEGER,
+            issued_at TEXT NOT NULL,
+            called_at TEXT,
+            started_at TEXT,
+            ended_at TEXT,
+            recalls INTEGER NOT NULL DEFAULT 0,
+            transfers INTEGER NOT NULL DEFAULT 0,
+            issued_by TEXT,
+            UNIQUE (number_service, day, number)
+        )""",
+        # The head of each service's queue, and the count of people ahead.
+        "CREATE INDEX tickets_waiting ON tickets (day, service, rank DESC, seq) WHERE status = 'waiting'",
+        # At most one ticket is called to or served at a window at a time.
+        "CREATE UNIQUE INDEX tickets_at_window ON tickets (window) WHERE status IN ('called', 'serving')",
+        """CREATE TABLE windows (
+            number INTEGER PRIMARY KEY,
+            state TEXT NOT NULL DEFAULT 'open',
+            changed_at TEXT
+        )""",
+        """CREATE TABLE events (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            type TEXT NOT NULL,
+            at TEXT NOT NULL,
+            day TEXT NOT NULL,
+            ticket TEXT,
+            window INTEGER,
+            data TEXT NOT NULL
+        )""",
+        """CREATE TABLE idempotency (
+            caller TEXT NOT NULL,
+            key TEXT NOT NULL,
+            fingerprint TEXT NOT NULL,
+            ticket TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            PRIMARY KEY (caller, key)
+        ) WITHOUT ROWID""",
+        """CREATE TABLE tokens (
+            hash TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            role TEXT NOT NULL,
+            windows TEXT NOT NULL DEFAULT '[]',
+            created_at TEXT NOT NULL,
+            revoked_at TEXT
+        )""",
+        "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    ]),
+    # How many tickets wait, per day, service and priority class, kept by triggers in the
+    # transaction of each change: counting a long queue's index costs more than the rest
+    # of issuing a ticket (BENCHMARKS.md).
+    ("waiting counts", [
+        """CREATE TABLE waiting_counts (
+            day TEXT NOT NULL,
+            service TEXT NOT NULL,
+            rank INTEGER NOT NULL,
+            n INTEGER NOT NULL,
+            PRIMARY KEY (day, service, rank)
+        ) WITHOUT ROWID""",
+        """CREATE TRIGGER waiting_insert AFTER INSERT ON tickets WHEN NEW.status = 'waiting' BEGIN
+            INSERT INTO waiting_counts VALUES (NEW.day, NEW.service, NEW.rank, 1)
+                ON CONFLICT DO UPDATE SET n = n + 1;
+        END""",
+        """CREATE TRIGGER waiting_leave AFTER UPDATE OF status, service ON tickets WHEN OLD.status = 'waiting' BEGIN
+            UPDATE waiting_counts SET n = n - 1 WHERE day = OLD.day AND service = OLD.service AND rank = OLD.rank;
+        END""",
+        """CREATE TRIGGER waiting_enter AFTER UPDATE OF status, service ON tickets WHEN NEW.status = 'waiting' BEGIN
+            INSERT INTO waiting_counts VALUES (NEW.day, NEW.service, NEW.rank, 1)
+                ON CONFLICT DO UPDATE SET n = n + 1;
+        END""",
+        """INSERT INTO waiting_counts SELECT day, service, rank, COUNT(*) FROM tickets
+            WHERE status = 'waiting' GROUP BY day, service, rank""",
+    ]),
+    # The last calls of the day, for a display that opens (or reopens) in the middle of it.
+    ("recent calls", [
+        "CREATE INDEX events_calls ON events (day, id) WHERE type IN ('ticket.called', 'ticket.recalled')",
+    ]),
+    # Simple applications filed at terminals (queue/applications.py). Personal data is only
+    # in `applicant`, sealed with AES-GCM under a key kept outside the database, and in
+    # `id_hash`, an HMAC of the ID number for lookups by card.
+    ("applications", [
+        """CREATE TABLE applications (
+            seq INTEGER PRIMARY KEY,
+            tracking_no TEXT NOT NULL UNIQUE,
+            provisional_no TEXT UNIQUE,  -- a terminal's number from its outbox; NULLs do not clash
+            day TEXT NOT NULL,  -- the hall's local date of filing, as in the tracking number
+            item TEXT NOT NULL,
+            item_name TEXT NOT NULL,
+            department TEXT NOT NULL,
+            service TEXT NOT NULL,
+            status TEXT NOT NULL,
+            submitted_at TEXT NOT NULL,
+            clock_from TEXT NOT NULL,
+            promised_days INTEGER NOT NULL,
+            legal_days INTEGER NOT NULL,
+            promised_date TEXT NOT NULL,
+            legal_date TEXT NOT NULL,
+            finished_at TEXT,
+            terminal TEXT NOT NULL,
+            id_hash TEXT NOT NULL,
+            applicant BLOB NOT NULL,
+            fingerprint TEXT NOT NULL,  -- HMAC of the filed body: a replay must match it
+            rejection_by TEXT,
+            rejection_at TEXT,
+            rejection_note TEXT
+        )""",
+        "CREATE INDEX applications_by_person ON applications (id_hash, seq)",
+        "CREATE INDEX applications_by_service ON applications (service, status)",
+        "CREATE INDEX applications_by_day ON applications (day)",
+        "CREATE TABLE application_counters (day TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID",
+        """CREATE TABLE application_steps (
+            id INTEGER PRIMARY KEY,
+            tracking_no TEXT NOT NULL,
+            action TEXT NOT NULL,
+            status TEXT NOT NULL,
+            at TEXT NOT NULL,
+            actor TEXT,
+            note TEXT
+        )""",
+        "CREATE INDEX application_steps_by_no ON application_steps (tracking_no, id)",
+        # Wrong lookups and lookups by card, per scope (a tracking number, a hashed client
+        # address, a terminal), for throttling; rows older than the window are dropped.
+        "CREATE TABLE throttle (scope TEXT NOT NULL, at TEXT NOT NULL)",
+        "CREATE INDEX throttle_by_scope ON throttle (scope, at)",
+        """CREATE TABLE notifications (
+            id INTEGER PRIMARY KEY,
+            tracking_no TEXT NOT NULL,
+            status TEXT NOT NULL,
+            payload TEXT NOT NULL,
+            state TEXT NOT NULL DEFAULT 'queued',
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_at TEXT,
+            last_error TEXT,
+            created_at TEXT NOT NULL,
+            sent_at TEXT
+        )""",
+        "CREATE INDEX notifications_due ON notifications (next_at) WHERE state = 'queued'",
+        "CREATE INDEX notifications_queued_by_no ON notifications (tracking_no, id) WHERE state = 'queued'",
+    ]),
+    # The fleet (queue/fleet.py): one-time enrollment codes (hashed) and each terminal's
+    # enrollment, revocation and last heartbeat. A terminal's token is in `tokens` under its name.
+    ("terminals", [
+        """CREATE TABLE enroll_codes (
+            hash TEXT PRIMARY KEY,
+            terminal TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            expires_at TEXT NOT NULL,
+            created_by TEXT,
+            used_at TEXT,
+            replaced_at TEXT  -- a newer code was made for the same terminal
+        ) WITHOUT ROWID""",
+        "CREATE INDEX enroll_codes_by_terminal ON enroll_codes (terminal)",
+        """CREATE TABLE terminals (
+            name TEXT PRIMARY KEY,
+            enrolled_at TEXT,
+            revoked_at TEXT,
+            last_seen TEXT,
+            heartbeat TEXT,  -- the last heartbeat's body (JSON)
+            state TEXT  -- what the last terminal.changed event said (JSON), to send changes only
+        ) WITHOUT ROWID""",
+    ]),
+]
