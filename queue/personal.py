@@ -55,7 +55,7 @@ class Personal:
         return "Personal(<keys hidden>)"
 
     @classmethod
-    def in_dir(cls, data_dir: str | Path) -> "Personal":
+    def in_dir(cls, data_dir: str | Path) -> Personal:
         """The keys of a data folder, made (0600) the first time."""
         path = Path(data_dir) / KEY_FILE
         if not path.exists():
@@ -63,7 +63,7 @@ class Personal:
         return cls._read(path)
 
     @classmethod
-    def _read(cls, path: Path) -> "Personal":
+    def _read(cls, path: Path) -> Personal:
         try:
             mode = stat.S_IMODE(path.stat().st_mode)
             if mode & 0o077:

@@ -13,6 +13,8 @@ from datetime import date, datetime
 
 import pytest
 import qrcode
+from PIL import Image
+
 from kiosq.content.catalog import SAMPLE, load_files
 from kiosq.content.document import Check, Document, Section, as_text, guide_document
 from kiosq.devices.documents import (
@@ -26,7 +28,6 @@ from kiosq.devices.documents import (
     receipt_pdf,
     wrap_lines,
 )
-from PIL import Image
 
 HALL = "杭州市民中心 24 小时自助服务区"
 PRINTED_AT = datetime(2026, 11, 23, 10, 5)
@@ -131,7 +132,8 @@ def test_each_material_gets_a_box_to_tick(longest, longest_pdf):
 @poppler
 def test_a_duck_typed_document_in_english(tmp_path):
     doc = Document("Renewal of resident ID card", "Item guide · Public Security Bureau", "GA-SFZ-001",
-                   [Section("What to bring", checklist=[Check("Household register (original, 1 copy)", "")])], lang="en")
+                   [Section("What to bring", checklist=[Check("Household register (original, 1 copy)", "")])],
+                   lang="en")
     text = pdf_text(guide_pdf(doc, "Hangzhou Citizen Centre", PRINTED_AT), tmp_path, "-layout")
     assert "Renewal of resident ID card" in text and "Household register (original, 1 copy)" in text
     assert "Item code GA-SFZ-001" in text and "Page 1 / 1" in text

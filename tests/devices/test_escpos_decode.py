@@ -3,11 +3,13 @@ unknown and truncated commands; random bytes never raise; the PNG preview shows 
 
 from datetime import datetime
 
-import kiosq.devices.escpos_preview as escpos_preview
 import pytest
 from escpos.printer import Dummy
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from PIL import Image as PILImage
+
+import kiosq.devices.escpos_preview as escpos_preview
 from kiosq.devices.escpos_decode import (
     Barcode,
     Cut,
@@ -23,7 +25,6 @@ from kiosq.devices.escpos_preview import preview_png
 from kiosq.devices.escpos_tokens import tokenize
 from kiosq.devices.receipts import PAPER_80, QueueTicket, SlipBuilder, ticket_slip
 from kiosq.devices.slip_text import render_text
-from PIL import Image as PILImage
 
 TICKET = QueueTicket(hall="杭州市民中心", number="B007", service="公积金业务", ahead=2, eta_minutes=6,
                      issued_at=datetime(2026, 11, 23, 9, 41), follow_url="https://hall.example/t/b007")

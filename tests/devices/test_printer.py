@@ -14,6 +14,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
+
 from kiosq.devices.escpos_decode import Image, decode, text_lines
 from kiosq.devices.escpos_tokens import tokenize
 from kiosq.devices.printer import (

@@ -6,8 +6,9 @@ from datetime import date, datetime
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from kiosq.content.catalog import SAMPLE, load_files
+
 from kiosq.base.privacy import mask_id_number as mask_id
+from kiosq.content.catalog import SAMPLE, load_files
 from kiosq.content.document import guide_document
 from kiosq.devices.escpos_decode import (
     Cut,
@@ -84,7 +85,8 @@ def test_wrap_never_splits_a_hanzi_even_with_an_odd_number_of_columns():
 
 
 def test_wrap_for_58_and_80_mm():
-    text = "在本区登记常住户口、年满十六周岁的中国公民，应当申请领取居民身份证；未满十六周岁的，可以由监护人代为申请领取。"
+    text = ("在本区登记常住户口、年满十六周岁的中国公民，应当申请领取居民身份证；"
+            "未满十六周岁的，可以由监护人代为申请领取。")
     narrow, wide = wrap(text, PAPER_58.columns), wrap(text, PAPER_80.columns)
     assert max(map(display_width, narrow)) <= 32 and max(map(display_width, wide)) <= 48
     assert len(wide) < len(narrow)

@@ -8,6 +8,7 @@ import threading
 import time
 
 import pytest
+
 from kiosq.devices.scanner import (
     CodeSplitter,
     Scanned,
@@ -289,6 +290,7 @@ def test_the_simulator_runs_from_the_command_line(monkeypatch, capsys):
     monkeypatch.setattr("sys.stdin", io.StringIO("scan 6901234567892\nstate\n"))
     assert sim_module.main(["--suffix", "CRLF"]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[0].startswith("scanner simulator at serial:/dev/pts/") and out[0].endswith("&suffix=CRLF; type scan CODE")
+    assert out[0].startswith("scanner simulator at serial:/dev/pts/")
+    assert out[0].endswith("&suffix=CRLF; type scan CODE")
     path = out[0].split(" at serial:")[1].split("?")[0]
     assert out[1:] == ["sent a code of 13 characters", f"at {path}, suffix CRLF"]

@@ -1,6 +1,7 @@
 """Device URIs: the five schemes of DESIGN.md, and a correct example in every error."""
 
 import pytest
+
 from kiosq.devices.uri import DeviceURIError, parse_uri
 
 
