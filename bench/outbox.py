@@ -33,7 +33,8 @@ from typing import Any
 from harness import Server, cpu_model, p95
 from kiosq.content.model import id_number_valid
 from kiosq.kiosk.hall_client import HallClient
-from kiosq.kiosk.outbox import Outbox, Sender, submit
+from kiosq.kiosk.outbox import Outbox
+from kiosq.kiosk.outbox_sender import Sender, submit
 
 ITEM = "GA-SFZ-002"
 

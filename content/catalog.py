@@ -14,6 +14,7 @@ from pathlib import Path
 import sqlite_utils
 from pypinyin import Style, lazy_pinyin
 
+from kiosq.base import sqlite
 from kiosq.content.model import FORMAT, CatalogError, ItemGuide, check_catalog, parse_catalog
 
 SAMPLE = Path(__file__).parent / "data"
@@ -76,21 +77,21 @@ def write_catalog(db_path: Path, items: list[ItemGuide]) -> None:
     db_path.parent.mkdir(parents=True, exist_ok=True)
     db = sqlite_utils.Database(db_path)
     try:
-        with db.conn:
+        with sqlite.transaction(db.conn):
             for table in ("texts_fts", "texts", "items", "meta"):
                 db.execute(f"DROP TABLE IF EXISTS {table}")
             rows = [_row(item, i) for i, item in enumerate(items)]
-            db["items"].insert_all(({k: v for k, v in r.items() if k != "body"} for r in rows), pk="code")
+            db.table("items").insert_all(({k: v for k, v in r.items() if k != "body"} for r in rows), pk="code")
             db.execute("CREATE INDEX items_department ON items (department, ord)")
             # The rest of each guide's text, narrow and in catalog order (texts.rowid = ord + 1).
             # Trigram FTS finds 3+ characters; 1-2 are matched with instr() on this table
             # (SQLite 3.40's trigram cannot do them, and LIKE on the FTS table wrongly finds
             # nothing for CJK there).
-            db["texts"].insert_all(({"rowid": r["ord"] + 1, "body": r["body"]} for r in rows), pk="rowid")
+            db.table("texts").insert_all(({"rowid": r["ord"] + 1, "body": r["body"]} for r in rows), pk="rowid")
             db.execute("CREATE VIRTUAL TABLE texts_fts USING fts5(body, content='texts', content_rowid='rowid', "
                        "tokenize='trigram')")
             db.execute("INSERT INTO texts_fts (rowid, body) SELECT rowid, body FROM texts")
-            db["meta"].insert_all([{"key": "schema", "value": str(SCHEMA_VERSION)},
+            db.table("meta").insert_all([{"key": "schema", "value": str(SCHEMA_VERSION)},
                                    {"key": "format", "value": str(FORMAT)},
                                    {"key": "items", "value": str(len(items))}], pk="key")
     finally:

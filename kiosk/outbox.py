@@ -1,6 +1,6 @@
 """The terminal's outbox: every application filed at this kiosk is written here first, with
-its personal data sealed, and a background sender delivers it to the hall server exactly
-once, now if the server answers, or when it is back.
+its personal data sealed, and a background sender (kiosk/outbox_sender.py) delivers it to
+the hall server exactly once, now if the server answers, or when it is back.
 
 One path for online and offline: `submit()` adds to the outbox, kicks the sender and waits a
 few seconds. Delivered in time, the receipt shows the tracking number; if not, it shows the
@@ -18,7 +18,8 @@ disk before add() returns: an application the kiosk accepted survives a power cu
 0600 like its -wal and -shm files, secure_delete on. It is plain sqlite3 with explicit
 `BEGIN IMMEDIATE` transactions under one lock, because every write here is a hot-path,
 one-row change whose durability is the point; sqlite-utils reads the listings. The schema is
-a list of numbered migrations recorded in the database, as on the server.
+a list of numbered migrations recorded in the database, run by the same kiosq.base.sqlite
+helpers as the server's.
 
 Personal data (the whole applicant and the form's values) is sealed with AES-256-GCM under
 `<data_dir>/outbox.key` (0600, made on first use, never in the database; the provisional
@@ -41,7 +42,6 @@ import re
 import sqlite3
 import stat
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -53,9 +53,9 @@ from typing import Any
 import sqlite_utils
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from kiosq.base import sqlite
 from kiosq.base.privacy import write_secret_file
-from kiosq.devices.uri import backoff_delays
-from kiosq.kiosk.hall_client import HallClient, ServerError, ServerRefused, ServerUnreachable
 
 log = logging.getLogger(__name__)
 
@@ -63,19 +63,13 @@ DB_FILE = "outbox.db"
 KEY_FILE = "outbox.key"
 KEY_FORMAT = 1
 NONCE_BYTES = 12
-PRUNE_EVERY = 3600.0  # seconds between the sender's prunings
 KEEP_DAYS = 30  # delivered rows (no personal data) and refused rows (sealed) are kept this long
 PREFIX_MAX = 24  # characters of the terminal id in a provisional number (the whole: 4 to 40)
 DETAIL_MAX = 500
-# Answers that say "not now" rather than "not this application": sent again later.
-RETRY_STATUSES = (408, 429)
-# Answers about the terminal, not the application (a revoked token, a token that is not a
-# terminal's): every application would get them, so they wait until IT fixes the token.
-TERMINAL_STATUSES = (401, 403)
 
 PENDING, DELIVERED, REFUSED = "pending", "delivered", "refused"
 
-MIGRATIONS: list[tuple[str, list[str]]] = [
+MIGRATIONS: list[sqlite.Migration] = [
     ("applications", [
         """CREATE TABLE applications (
             seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -131,21 +125,6 @@ class Refused:
     refused_at: str
 
 
-@dataclass(frozen=True)
-class Submitted:
-    """What the receipt shows: `filed` (the server's answer, with the tracking number) when
-    it was delivered in time, else only the provisional number; `refused` when the server
-    said no at once (the citizen is told, nothing is printed as filed)."""
-
-    provisional_no: str
-    filed: dict[str, Any] | None
-    refused: Refused | None = None
-
-    @property
-    def delivered(self) -> bool:
-        return self.filed is not None
-
-
 def provisional_prefix(terminal_id: str) -> str:
     """The terminal's part of a provisional number: its id in letters, digits and dashes,
     at most PREFIX_MAX long, never starting like a tracking number (SQ + date). When the id
@@ -176,18 +155,14 @@ class Outbox:
         self.path = self.data_dir / DB_FILE
         self._lock = threading.RLock()
         self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        # Owner only, before SQLite opens it: it gives the -wal and -shm files the same mode.
-        self.path.touch(mode=0o600, exist_ok=True)
-        for path in (self.path, *(self.path.with_name(DB_FILE + s) for s in ("-wal", "-shm"))):
-            if path.exists():
-                os.chmod(path, 0o600)
+        sqlite.create_private(self.path)
         self.conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=10)
         try:
             self.conn.execute("PRAGMA journal_mode = WAL")
             self.conn.execute("PRAGMA synchronous = FULL")
             self.conn.execute("PRAGMA secure_delete = ON")  # a deleted blob is overwritten, not left in a free page
             self.db = sqlite_utils.Database(self.conn)
-            self._migrate()
+            sqlite.migrate(self.conn, MIGRATIONS, self.clock())
             self._aead = AESGCM(self._key())
             self.prune()
         except BaseException:
@@ -259,8 +234,8 @@ class Outbox:
         """Staff: send a refused application again (after the catalog or the server was fixed)."""
         with self._transaction():
             return bool(self.conn.execute(
-                "UPDATE applications SET state = ?, refused_status = NULL, refused_code = NULL, "
-                "refused_detail = NULL, refused_at = NULL WHERE provisional_no = ? AND state = ? AND sealed IS NOT NULL",
+                "UPDATE applications SET state = ?, refused_status = NULL, refused_code = NULL, refused_detail = NULL, "
+                "refused_at = NULL WHERE provisional_no = ? AND state = ? AND sealed IS NOT NULL",
                 (PENDING, provisional_no, REFUSED)).rowcount)
 
     def discard(self, provisional_no: str) -> bool:
@@ -347,25 +322,8 @@ class Outbox:
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:
-        with self._lock:
-            self.conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield
-            except BaseException:
-                self.conn.execute("ROLLBACK")
-                raise
-            self.conn.execute("COMMIT")
-
-    def _migrate(self) -> None:
-        self.conn.execute("CREATE TABLE IF NOT EXISTS migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, "
-                          "applied_at TEXT NOT NULL)")
-        for version, (name, statements) in enumerate(MIGRATIONS, 1):
-            with self._transaction():
-                if self.conn.execute("SELECT 1 FROM migrations WHERE version = ?", (version,)).fetchone():
-                    continue
-                for sql in statements:
-                    self.conn.execute(sql)
-                self.conn.execute("INSERT INTO migrations VALUES (?, ?, ?)", (version, name, _utc(self.clock())))
+        with self._lock, sqlite.transaction(self.conn):
+            yield
 
     @staticmethod
     def _aad(provisional_no: str) -> bytes:
@@ -405,178 +363,3 @@ def _create_key_file(path: Path) -> None:
         write_secret_file(path, data)  # two openers at once: one key, the other's link fails
     except OSError as exc:
         raise OutboxError(f"cannot create the outbox key file {path} ({exc.strerror}); check the data folder") from None
-
-
-# -- sending -----------------------------------------------------------------------
-
-IDLE, DELIVERED_ONE, REFUSED_ONE, FAILED, UNREACHABLE, BLOCKED = (
-    "idle", "delivered", "refused", "failed", "unreachable", "blocked")
-
-
-class Sender:
-    """A daemon thread that delivers the outbox's pending applications in order, one
-    request at a time, each with its own key and provisional number. While the server
-    cannot be reached it backs off (first_delay, doubling, up to max_delay); `kick()` makes
-    it try at once (a new application), `stop()` ends it. `on_delivered(provisional_no,
-    filed)` and `on_refused(provisional_no, refused)` are called from this thread (hand
-    them to the UI with @mainthread).
-
-    `state` is for the status bar: "idle", "unreachable" (no answer), "blocked" (the
-    server refused this terminal's token: IT must re-enroll it), "failed" (the server
-    failed, HTTP 5xx). `last_error` says why, in plain words.
-    """
-
-    def __init__(self, outbox: Outbox, client: HallClient,
-                 on_delivered: Callable[[str, dict[str, Any]], None] | None = None, interval: float = 5.0, *,
-                 first_delay: float = 1.0, max_delay: float = 60.0,
-                 on_refused: Callable[[str, Refused], None] | None = None) -> None:
-        self.outbox, self.client, self.on_delivered, self.on_refused = outbox, client, on_delivered, on_refused
-        self.interval, self.first_delay, self.max_delay = interval, first_delay, max_delay
-        self.state, self.last_error = IDLE, ""
-        self._retry_after: float = 0.0
-        self._next_prune = time.monotonic() + PRUNE_EVERY  # the outbox pruned itself when opened
-        self._wake = threading.Event()
-        self._stopping = threading.Event()
-        self._settled = threading.Condition()  # notified whenever an application's row changes
-        self._thread = threading.Thread(target=self._run, name="kiosq-outbox-sender", daemon=True)
-        self._thread.start()
-
-    def kick(self) -> None:
-        """Try now (a new application is in the outbox, or the server is back)."""
-        self._wake.set()
-
-    def stop(self, timeout: float = 10.0) -> None:
-        """End the thread after the request in flight (at most the client's timeout)."""
-        self._stopping.set()
-        self._wake.set()
-        self._thread.join(timeout)
-
-    @property
-    def running(self) -> bool:
-        return self._thread.is_alive()
-
-    def wait(self, provisional_no: str, timeout: float, attempts: int | None = None) -> bool:
-        """Wait until the application is delivered or refused (True), or an attempt to send
-        it failed (more than `attempts`, default: as many as now), or `timeout` seconds
-        passed (False): the server is away, the receipt gets the provisional number."""
-        deadline = time.monotonic() + timeout
-        tried = self.outbox.attempts(provisional_no) if attempts is None else attempts
-        with self._settled:
-            while True:
-                if self.outbox.state(provisional_no) != PENDING:
-                    return True
-                left = deadline - time.monotonic()
-                if left <= 0 or self.outbox.attempts(provisional_no) > tried:
-                    return False
-                self._settled.wait(left)
-
-    # -- the thread --------------------------------------------------------------------
-
-    def _run(self) -> None:
-        delays: Iterator[float] | None = None
-        while not self._stopping.is_set():
-            try:
-                outcome = self._drain()
-            except Exception:  # the disk or a bug: the outbox still holds everything; try again later
-                log.exception("the outbox sender failed")
-                outcome, self.last_error = FAILED, "the outbox sender failed (see the log)"
-            self.state = outcome
-            if time.monotonic() >= self._next_prune:
-                self._next_prune = time.monotonic() + PRUNE_EVERY
-                self._prune()
-            if outcome == IDLE:
-                delays, wait = None, self.interval
-            else:
-                delays = delays or backoff_delays(self.first_delay, self.max_delay)
-                wait = max(next(delays), min(self._retry_after, self.max_delay))
-                self._retry_after = 0.0
-            self._wake.wait(wait)
-            self._wake.clear()
-
-    def _drain(self) -> str:
-        """Send every pending application once, oldest first, taking in those added
-        meanwhile; stop at the first sign that the server is away."""
-        failed: set[str] = set()
-        while not self._stopping.is_set():
-            batch = [p for p in self.outbox.pending() if p.provisional_no not in failed]
-            if not batch:
-                break
-            for pending in batch:
-                if self._stopping.is_set():
-                    break
-                outcome = self._send(pending)
-                if outcome in (UNREACHABLE, BLOCKED):
-                    return outcome
-                if outcome == FAILED:
-                    failed.add(pending.provisional_no)  # a 5xx for this one: the others still go
-        return FAILED if failed else IDLE
-
-    def _send(self, pending: Pending) -> str:
-        number = pending.provisional_no
-        try:
-            record = self.outbox.open(number)
-        except OutboxError as exc:
-            return self._refused(number, 0, "unreadable", str(exc))
-        try:
-            filed = self.client.file_application(pending.item, record["applicant"], record["values"], pending.key,
-                                                 number)
-        except ServerRefused as exc:
-            if exc.status in RETRY_STATUSES or exc.status in TERMINAL_STATUSES:
-                self._retry_after = float(exc.retry_after or 0)
-                return self._failed(number, f"HTTP {exc.status} {exc.code}: {exc.detail}",
-                                    BLOCKED if exc.status in TERMINAL_STATUSES else UNREACHABLE)
-            return self._refused(number, exc.status, exc.code, exc.detail)
-        except ServerUnreachable as exc:
-            return self._failed(number, str(exc), UNREACHABLE)
-        except ServerError as exc:
-            return self._failed(number, str(exc), FAILED)
-        self.outbox.mark_delivered(number, filed)
-        self.last_error = ""
-        self._changed()
-        self._tell(self.on_delivered, number, filed)
-        return DELIVERED_ONE
-
-    def _refused(self, number: str, status: int, code: str, detail: str) -> str:
-        self.outbox.mark_refused(number, status, code, detail)
-        self._changed()
-        refused = self.outbox.refusal(number)
-        if refused is not None:
-            self._tell(self.on_refused, number, refused)
-        return REFUSED_ONE
-
-    @staticmethod
-    def _tell(callback: Callable[[str, Any], None] | None, number: str, what: Any) -> None:
-        if callback is not None:
-            try:
-                callback(number, what)
-            except Exception:  # the screen's callback must not stop the deliveries
-                log.exception("the outbox callback failed for %s", number)
-
-    def _failed(self, number: str, error: str, outcome: str) -> str:
-        self.last_error = error
-        self.outbox.note_attempt(number, error)
-        log.info("application %s not sent yet: %s", number, error)
-        self._changed()
-        return outcome
-
-    def _prune(self) -> None:
-        try:
-            self.outbox.prune()
-        except sqlite3.Error:
-            log.exception("pruning the outbox failed")
-
-    def _changed(self) -> None:
-        with self._settled:
-            self._settled.notify_all()
-
-
-def submit(outbox: Outbox, sender: Sender, item: str, applicant: dict[str, Any], values: dict[str, Any],
-           wait: float = 3.0) -> Submitted:
-    """File an application the one way there is: into the outbox (on the disk when this
-    returns), kick the sender, and wait up to `wait` seconds for the server's answer.
-    Blocks: call it from a worker thread (kiosk.tickets.in_background)."""
-    pending = outbox.add(item, applicant, values)
-    sender.kick()
-    sender.wait(pending.provisional_no, wait, attempts=0)
-    number = pending.provisional_no
-    return Submitted(number, outbox.result(number), outbox.refusal(number))

@@ -20,18 +20,11 @@ from pathlib import Path
 
 import pytest
 import requests
-from kiosq.content.model import id_number_valid
-from kiosq.kiosk.outbox import (
-    KEY_FILE,
-    Outbox,
-    OutboxError,
-    Sender,
-    Submitted,
-    provisional_prefix,
-    submit,
-)
-from kiosq.kiosk.hall_client import HallClient, ServerRefused, ServerUnreachable
 
+from kiosq.content.model import id_number_valid
+from kiosq.kiosk.hall_client import HallClient, ServerRefused, ServerUnreachable
+from kiosq.kiosk.outbox import KEY_FILE, Outbox, OutboxError, provisional_prefix
+from kiosq.kiosk.outbox_sender import Sender, Submitted, submit
 from tests.queue.conftest import ServerProcess
 
 pytestmark = pytest.mark.slow
