@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import ErrorDetails
 
-# `as`: also kiosq.content.model's to import, where the server checks an applicant.
+# Re-exported (`as`): the server checks an applicant's ID number with this name.
 from kiosq.base.idnumber import id_number_valid as id_number_valid
 
 FORMAT = 1
