@@ -18,7 +18,7 @@ characters of an ID number): none of it goes into an exception's text or a log l
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, TypedDict
 from urllib.parse import quote
 
 import requests
@@ -45,6 +45,47 @@ class ServerRefused(ServerError):
         self.status, self.code, self.detail = status, code, detail
 
 
+class Hours(TypedDict, total=False):
+    """The hall's opening hours now: local times with their offset (None: not today)."""
+
+    open: bool
+    opens_at: str | None
+    closes_at: str | None
+
+
+class Hall(Hours, total=False):
+    """GET /api/health: the hall, its business day and its opening hours now."""
+
+    ok: bool
+    hall: str
+    business_day: str
+    schema_version: int
+    last_event_id: int
+
+
+class Ticket(TypedDict, total=False):
+    """POST /api/tickets: the ticket issued."""
+
+    id: str
+    number: str
+    service: str
+    ahead: int
+    position: int | None
+    eta_minutes: int | None
+    issued_at: str
+    follow_url: str
+
+
+class HeartbeatReply(TypedDict, total=False):
+    """POST /api/terminals/heartbeat: what the server tells a terminal back."""
+
+    server_time: str
+    terminal: str
+    content: dict[str, Any] | None  # the published bundle's manifest
+    hours: Hours
+    heartbeat_seconds: float
+
+
 def new_key() -> str:
     """A fresh Idempotency-Key, for one confirmed ticket (and all retries of it)."""
     return str(uuid.uuid4())
@@ -63,7 +104,7 @@ class HallClient:
     def close(self) -> None:
         self._session.close()
 
-    def hall(self) -> dict[str, Any]:
+    def hall(self) -> Hall:
         """GET /api/health: the hall's name and business day."""
         return self._request("GET", "/api/health")
 
@@ -75,7 +116,7 @@ class HallClient:
         """GET /api/windows: number, name, name_en, services, state."""
         return self._request("GET", "/api/windows")
 
-    def take_ticket(self, service: str, key: str) -> dict[str, Any]:
+    def take_ticket(self, service: str, key: str) -> Ticket:
         """POST /api/tickets for `service` with Idempotency-Key `key`; the ticket
         {id, number, service, ahead, position, eta_minutes, issued_at, follow_url, ...}.
         A request that got no answer is retried with the same key."""
@@ -92,7 +133,7 @@ class HallClient:
         """GET /api/tickets/{id}: status and position."""
         return self._request("GET", f"/api/tickets/{ticket_id}")
 
-    def heartbeat(self, body: dict[str, Any]) -> dict[str, Any]:
+    def heartbeat(self, body: dict[str, Any]) -> HeartbeatReply:
         """POST /api/terminals/heartbeat: this terminal's state (kiosk/heartbeat.py). The
         answer: {server_time, terminal, content: published bundle | None, hours: {open,
         opens_at, closes_at}, heartbeat_seconds}. A revoked token: ServerRefused 401."""

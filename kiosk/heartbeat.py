@@ -15,7 +15,7 @@ from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-from kiosq.kiosk.hall_client import HallClient, ServerError, ServerRefused
+from kiosq.kiosk.hall_client import HallClient, HeartbeatReply, ServerError, ServerRefused
 from kiosq.kiosk.worker import Worker
 
 log = logging.getLogger(__name__)
@@ -48,7 +48,7 @@ class Heartbeat(Worker):
     name = "heartbeat"
 
     def __init__(self, client: HallClient, collect: Callable[[], dict[str, Any]], interval: float,
-                 answered: Callable[[dict[str, Any]], None], refused: Callable[[ServerRefused], None],
+                 answered: Callable[[HeartbeatReply], None], refused: Callable[[ServerRefused], None],
                  unreachable: Callable[[ServerError], None]) -> None:
         super().__init__(interval)
         self.client, self.collect = client, collect

@@ -83,16 +83,6 @@ def print_test(printer: Printer | None, lines: list[str]) -> str:
     return print_bytes(printer, lambda: test_slip(printer, lines), "test slip")
 
 
-def print_in_background(printer: Printer | None, item: ItemGuide, lang: str,
-                        done: Callable[[str], None]) -> threading.Thread:
-    """Start a worker that prints and then calls `done(message_key)` (from the worker:
-    decorate `done` with @mainthread)."""
-    worker = threading.Thread(target=lambda: done(print_guide(printer, item, lang)),
-                              name=f"print-{item.code}", daemon=True)
-    worker.start()
-    return worker
-
-
 def print_a4_guide(uri: str | None, item: ItemGuide, lang: str, hall: str) -> str:
     """Print the item's guide on A4: `cups:QUEUE` through CUPS, `file:/path/out.pdf` into a
     file (written whole, then renamed into place). The message key of what happened;

@@ -1,13 +1,10 @@
 """Taking a queue ticket, apart from the screens: loading the services a terminal offers,
-issuing a ticket and printing its slip. Each function blocks (HTTP, the printer) and is
-called from a worker thread; `in_background` starts one and hands the result to a
-callback (decorate it with @mainthread)."""
+issuing a ticket and printing its slip. Each function blocks (HTTP, the printer): the
+ticket flow (kiosk/ticket_flow.py) runs them through kiosk.background.in_background."""
 
 from __future__ import annotations
 
 import logging
-import threading
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -15,7 +12,7 @@ from typing import Any
 from kiosq.devices.printer import Printer
 from kiosq.devices.receipts import QueueTicket, ticket_slip
 from kiosq.kiosk.printing import print_bytes
-from kiosq.kiosk.hall_client import HallClient, ServerError, ServerRefused, ServerUnreachable
+from kiosq.kiosk.hall_client import Hall, HallClient, ServerError, ServerRefused, ServerUnreachable, Ticket
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +22,7 @@ class Services:
     """What the ticket screen lists: the hall, its services, and for each service the
     windows that serve it (for "where to wait"); `error` when the server could not say."""
 
-    hall: dict[str, Any] = field(default_factory=dict)
+    hall: Hall = field(default_factory=lambda: Hall())
     services: list[dict[str, Any]] = field(default_factory=list)
     windows: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     error: str = ""
@@ -37,7 +34,7 @@ class Issued:
     """The outcome of a confirm: the ticket (None: not issued, `error` says why) and the
     message key of the slip's printing."""
 
-    ticket: dict[str, Any] | None
+    ticket: Ticket | None
     print_key: str = ""
     error: str = ""
     kind: str = ""  # of the error: see failure_kind()
@@ -74,7 +71,7 @@ def load_services(client: HallClient) -> Services:
     return Services(hall=hall, services=list(services), windows=windows)
 
 
-def slip_ticket(ticket: dict[str, Any], hall: str, service_name: str) -> QueueTicket:
+def slip_ticket(ticket: Ticket, hall: str, service_name: str) -> QueueTicket:
     """What the slip shows, from the server's answer."""
     issued = ticket.get("issued_at")
     return QueueTicket(hall=hall, number=ticket["number"], service=service_name,
@@ -98,9 +95,3 @@ def issue_and_print(client: HallClient, printer: Printer | None, service: dict[s
                        f"ticket slip {ticket.get('number')}")
     return Issued(ticket, print_key=key_)
 
-
-def in_background(work: Callable[[], Any], done: Callable[[Any], None], name: str) -> threading.Thread:
-    """Run `work()` on a daemon thread and pass its result to `done` (from the worker)."""
-    worker = threading.Thread(target=lambda: done(work()), name=name, daemon=True)
-    worker.start()
-    return worker

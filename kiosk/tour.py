@@ -127,7 +127,7 @@ def render_tour(out_dir: Path, config: KioskConfig) -> list[Path]:
             for variant, (lang, elder) in VARIANTS.items():
                 written += _visit(app, out_dir, f"{variant}-{orientation}", lang, elder)
     finally:
-        app.wipe()
+        app.session.wipe()
         _pump(2)
         app._stop()
     return written
@@ -141,7 +141,7 @@ def _visit(app, out_dir: Path, suffix: str, lang: str, elder: bool) -> list[Path
         assert app.manager.current == name, f"the tour expected {name}, the kiosk shows {app.manager.current}"
         return _shoot(out_dir / f"{name}-{suffix}.png")
 
-    app.wipe()
+    app.session.wipe()
     app.lang, app.elder = lang, elder
     _pump(3)
     shots = [shoot("home")]
@@ -159,18 +159,18 @@ def _visit(app, out_dir: Path, suffix: str, lang: str, elder: bool) -> list[Path
         app.go_home()
         _pump(3)
         _tap(screen("home").ids.ticket_tile)
-        if not _pump_until(lambda: app.services_state not in ("", "loading")):
+        if not _pump_until(lambda: app.tickets.services_state not in ("", "loading")):
             raise RuntimeError("the hall server's services did not load within 10 s")
         _pump(3)
         shots.append(shoot("ticket"))
         buttons = screen("ticket").service_buttons()
-        if app.services_state != "ready" or not buttons:
-            raise RuntimeError(f"no services to choose from: {app.services_error or 'none listed'}")
+        if app.tickets.services_state != "ready" or not buttons:
+            raise RuntimeError(f"no services to choose from: {app.tickets.services_error or 'none listed'}")
         _tap(buttons[0])
         shots.append(shoot("ticket_confirm"))
         _tap(screen("ticket_confirm").ids.confirm_button)
-        if not _pump_until(lambda: app.manager.current == "ticket_done" and not app.ticket_busy):
-            raise RuntimeError(f"no ticket issued within 10 s: {app.ticket_error or 'no answer'}")
+        if not _pump_until(lambda: app.manager.current == "ticket_done" and not app.tickets.busy):
+            raise RuntimeError(f"no ticket issued within 10 s: {app.tickets.error or 'no answer'}")
         shots.append(shoot("ticket_done"))
     if app.server is not None and app.cards is not None:
         shots += _visit_applications(app, shoot)
@@ -210,31 +210,31 @@ def _visit_applications(app, shoot) -> list[Path]:
     _tap(buttons[0])
     if not _pump_until(lambda: app.manager.current == "apply_form"):
         raise RuntimeError(f"no card was read within 10 s ({app.card_state}): the tour needs a card on the reader")
-    item = app.guides.item(app.apply_item)
-    app.form_entered = {**app.form_entered, **{k: v for k, v in sample_answers(item).items() if k != "promise"}}
+    item = app.guides.item(app.apply.item)
+    app.apply.entered = {**app.apply.entered, **{k: v for k, v in sample_answers(item).items() if k != "promise"}}
     _pump(3)
     shots.append(shoot("apply_form"))
-    app.form_entered = {**app.form_entered, **sample_answers(item)}
-    app.form_next()
+    app.apply.entered = {**app.apply.entered, **sample_answers(item)}
+    app.apply.next()
     _pump(3)
     shots.append(shoot("apply_review"))
     _tap(app.manager.get_screen("apply_review").ids.submit_button)
-    if not _pump_until(lambda: app.manager.current == "apply_done" and not app.apply_busy, timeout=15):
-        raise RuntimeError(f"the application was not filed within 15 s: {app.apply_error or 'no answer'}")
-    number = app.apply_result["number"]
+    if not _pump_until(lambda: app.manager.current == "apply_done" and not app.apply.busy, timeout=15):
+        raise RuntimeError(f"the application was not filed within 15 s: {app.apply.error or 'no answer'}")
+    number = app.apply.result["number"]
     shots.append(shoot("apply_done"))
     app.go_home()
     _pump(3)
     _tap(app.manager.get_screen("home").ids.progress_tile)
-    app.progress_number, app.progress_focus = number, "last4"
+    app.progress.number, app.progress.focus = number, "last4"
     _pump(3)
     shots.append(shoot("progress"))
     card = app.cards.present()
     if card is None:
         raise RuntimeError("the card was lifted during the tour")
-    app.progress_by_card(card["id_number"])
+    app.progress.by_card(card["id_number"])
     if not _pump_until(lambda: app.manager.current == "progress_result"):
-        raise RuntimeError(f"no progress within 10 s: {app.progress_message}")
+        raise RuntimeError(f"no progress within 10 s: {app.progress.message}")
     shots.append(shoot("progress_result"))
     return shots
 

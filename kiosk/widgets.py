@@ -136,5 +136,5 @@ class CornerTarget(Widget):
         shown = (screen is not None and getattr(screen, "manager", None) is getattr(app, "manager", None)
                  and screen.manager.current == screen.name)  # not a screen left behind, nor another app's
         if shown and self.collide_point(*touch.pos):
-            app.corner_tap(touch.uid)
+            app.maintenance.corner_tap(touch.uid)
         return False  # the touch goes on (the title under it does nothing)

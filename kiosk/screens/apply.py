@@ -25,5 +25,5 @@ class ApplyScreen(Screen):
             if fileable_here(item):
                 name = item.name_en if app.lang == "en" else item.name
                 button = ListButton(text=f"{name}  ·  {item.department}", code=item.code)
-                button.bind(on_release=lambda b: App.get_running_app().start_apply(b.code))
+                button.bind(on_release=lambda b: App.get_running_app().apply.start(b.code))
                 box.add_widget(button)

@@ -12,7 +12,9 @@ PROMPTS = {"waiting": "apply_card_prompt", "read": "apply_card_reading", "unread
 
 class ApplyCardScreen(Screen):
     def on_kv_post(self, _base: object) -> None:
-        App.get_running_app().bind(apply_item=self.refresh, lang=self.refresh)
+        app = App.get_running_app()
+        app.bind(lang=self.refresh)
+        app.apply.bind(item=self.refresh)
         self.refresh()
 
     @staticmethod
@@ -21,6 +23,6 @@ class ApplyCardScreen(Screen):
 
     def refresh(self, *_args: object) -> None:
         app = App.get_running_app()
-        if app.apply_item:
-            item = app.guides.item(app.apply_item)
+        if app.apply.item:
+            item = app.guides.item(app.apply.item)
             self.ids.item_name.text = app.msg["apply_card_for"].format(name=item.name_en if app.lang == "en" else item.name)

@@ -16,12 +16,14 @@ class ApplyDoneScreen(Screen):
     printed = BooleanProperty(True)
 
     def on_kv_post(self, _base: object) -> None:
-        App.get_running_app().bind(apply_result=self.refresh, lang=self.refresh)
+        app = App.get_running_app()
+        app.bind(lang=self.refresh)
+        app.apply.bind(result=self.refresh)
         self.refresh()
 
     def refresh(self, *_args: object) -> None:
         app = App.get_running_app()
-        msg, result = app.msg, app.apply_result
+        msg, result = app.msg, app.apply.result
         if not result:
             return
         self.ids.number.text = result["number"]

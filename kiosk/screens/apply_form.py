@@ -26,11 +26,12 @@ BLUE, PALE, RED, DARK = (0.09, 0.36, 0.70, 1), (0.85, 0.91, 0.98, 1), (0.75, 0.1
 class ApplyFormScreen(Screen):
     def on_kv_post(self, _base: object) -> None:
         app = App.get_running_app()
-        app.bind(form_entered=self.refresh, form_focus=self.refresh, form_problems=self.refresh, lang=self.refresh,
-                 apply_item=self.refresh, elder=self.refresh, apply_typed=self.refresh)
-        app.bind(form_compose=self._fill_candidates)
+        app.bind(lang=self.refresh, elder=self.refresh)
+        app.apply.bind(entered=self.refresh, focus=self.refresh, problems=self.refresh, item=self.refresh,
+                       typed=self.refresh)
+        app.apply.bind(compose=self._fill_candidates)
         self._page = 0
-        self.ids.keyboard.bind(on_key=lambda _kb, key: App.get_running_app().form_key(key))
+        self.ids.keyboard.bind(on_key=lambda _kb, key: App.get_running_app().apply.key(key))
         self.controls: dict[str, list] = {}
         self.refresh()
 
@@ -39,9 +40,9 @@ class ApplyFormScreen(Screen):
         box = self.ids.fields
         box.clear_widgets()
         self.controls = {}
-        if not app.apply_item:
+        if not app.apply.item:
             return
-        for field in kiosk_fields(app.guides.item(app.apply_item)):
+        for field in kiosk_fields(app.guides.item(app.apply.item)):
             box.add_widget(self._row(app, field))
 
     def candidate_buttons(self) -> list[Button]:
@@ -52,22 +53,22 @@ class ApplyFormScreen(Screen):
         app = App.get_running_app()
         bar = self.ids.candidates
         bar.clear_widgets()
-        if not app.form_compose:
+        if not app.apply.compose:
             self._page = 0
             return
-        field = next((f for f in kiosk_fields(app.guides.item(app.apply_item)) if f.name == app.form_focus), None)
-        text = str(app.form_entered.get(app.form_focus) or "")
-        found = candidates(app.form_compose, surname=bool(field and field.prefill == "name" and not text))
+        field = next((f for f in kiosk_fields(app.guides.item(app.apply.item)) if f.name == app.apply.focus), None)
+        text = str(app.apply.entered.get(app.apply.focus) or "")
+        found = candidates(app.apply.compose, surname=bool(field and field.prefill == "name" and not text))
         per_page = 6 if app.elder else 10
         pages = max(1, -(-len(found) // per_page))
         self._page %= pages
-        bar.add_widget(BodyLabel(text=app.form_compose, size_hint=(None, 1), width=dp(app.body_dp) * 4, bold=True,
+        bar.add_widget(BodyLabel(text=app.apply.compose, size_hint=(None, 1), width=dp(app.body_dp) * 4, bold=True,
                                  color=BLUE))
         for char in found[self._page * per_page:(self._page + 1) * per_page]:
             button = Button(text=char, font_size=dp(app.title_dp), background_normal="", background_down="",
                             background_color=PALE, color=DARK)
             button.char = char
-            button.bind(on_release=lambda b: App.get_running_app().form_pick(b.char))
+            button.bind(on_release=lambda b: App.get_running_app().apply.pick(b.char))
             bar.add_widget(button)
         if pages > 1:
             more = Button(text=app.msg["apply_more"], font_size=dp(app.body_dp), size_hint_x=None,
@@ -83,12 +84,12 @@ class ApplyFormScreen(Screen):
     def _row(self, app, field: FormField) -> BoxLayout:
         en = app.lang == "en"
         label = (field.label_en if en else field.label) + (" *" if field.required else "")
-        value = app.form_entered.get(field.name)
-        problem = app.form_problems.get(field.name)
+        value = app.apply.entered.get(field.name)
+        problem = app.apply.problems.get(field.name)
         row = BoxLayout(orientation="vertical", size_hint_y=None, spacing=dp(4))
         row.add_widget(BodyLabel(text=label, bold=True))
         controls: list = []
-        if field.prefill is not None and value and not app.apply_typed:
+        if field.prefill is not None and value and not app.apply.typed:
             row.add_widget(BodyLabel(text=masked(field, value, app.lang)))
         elif field.type == "choice":
             grid = GridLayout(cols=2, spacing=dp(8), size_hint_y=None)
@@ -101,7 +102,7 @@ class ApplyFormScreen(Screen):
                                       background_color=BLUE if value == choice.value else PALE,
                                       color=(1, 1, 1, 1) if value == choice.value else DARK)
                 button.bind(width=lambda b, w: setattr(b, "text_size", (w - dp(16), None)))
-                button.bind(on_release=lambda _b, v=choice.value: App.get_running_app().form_set(field.name, v))
+                button.bind(on_release=lambda _b, v=choice.value: App.get_running_app().apply.set(field.name, v))
                 grid.add_widget(button)
                 controls.append(button)
             row.add_widget(grid)
@@ -111,11 +112,11 @@ class ApplyFormScreen(Screen):
                             background_normal="", background_down="", halign="left", valign="middle",
                             background_color=BLUE if value else PALE, color=(1, 1, 1, 1) if value else DARK)
             button.bind(width=lambda b, w: setattr(b, "text_size", (w - dp(24), None)))
-            button.bind(on_release=lambda _b: App.get_running_app().form_set(field.name, not value))
+            button.bind(on_release=lambda _b: App.get_running_app().apply.set(field.name, not value))
             row.add_widget(button)
             controls.append(button)
         else:
-            focused = app.form_focus == field.name
+            focused = app.apply.focus == field.name
             text = shown(field, str(value or ""))
             hint = field.hint_en if en else field.hint
             button = Button(text=(text or hint or "") + ("▏" if focused else ""), font_size=dp(app.title_dp),
@@ -130,7 +131,7 @@ class ApplyFormScreen(Screen):
                 outline = Line(width=dp(3) if focused else dp(1))
             button.bind(pos=lambda b, _p, o=outline: setattr(o, "rectangle", (b.x, b.y, b.width, b.height)),
                         size=lambda b, _s, o=outline: setattr(o, "rectangle", (b.x, b.y, b.width, b.height)))
-            button.bind(on_release=lambda _b: App.get_running_app().focus_field(field.name))
+            button.bind(on_release=lambda _b: App.get_running_app().apply.focus_field(field.name))
             row.add_widget(button)
             controls.append(button)
         if problem:

@@ -11,7 +11,9 @@ from kivy.utils import escape_markup
 
 class ApplyReviewScreen(Screen):
     def on_kv_post(self, _base: object) -> None:
-        App.get_running_app().bind(form_entered=self.refresh, lang=self.refresh, apply_item=self.refresh)
+        app = App.get_running_app()
+        app.bind(lang=self.refresh)
+        app.apply.bind(entered=self.refresh, item=self.refresh)
         self.refresh()
 
     def on_pre_enter(self, *_args: object) -> None:
@@ -21,10 +23,10 @@ class ApplyReviewScreen(Screen):
         app = App.get_running_app()
         box = self.ids.lines
         box.clear_widgets()
-        if not app.apply_item:
+        if not app.apply.item:
             return
-        item = app.guides.item(app.apply_item)
+        item = app.guides.item(app.apply.item)
         self.ids.item_name.text = item.name_en if app.lang == "en" else item.name
-        for line in review_lines(item, dict(app.form_entered), app.lang):
+        for line in review_lines(item, dict(app.apply.entered), app.lang):
             box.add_widget(BodyLabel(text=f"[b]{escape_markup(line.label)}[/b]  {escape_markup(line.value)}",
                                      markup=True))

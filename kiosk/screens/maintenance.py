@@ -9,12 +9,12 @@ from kivy.uix.screenmanager import Screen
 def status_lines(app) -> dict[str, str]:
     """The text of each fact the screen shows, by widget id."""
     msg, cfg = app.msg, app.kiosk_config
-    printer = msg["printer_" + (app.printer_state or "checking")]
+    printer = msg["printer_" + (app.fleet.printer_state or "checking")]
     uri = cfg.printer_uri or "-"
-    server = (msg["maint_server"].format(url=cfg.server_url, s=msg["server_" + (app.server_state or "checking")])
+    server = (msg["maint_server"].format(url=cfg.server_url, s=msg["server_" + (app.fleet.server_state or "checking")])
               if cfg.server_url else msg["maint_server_none"])
-    if app.outbox is not None:  # applications waiting for the server, and any it refused (for staff to see)
-        server += "\n" + msg["maint_outbox"].format(n=app.outbox_waiting, r=app.outbox_refused)
+    if app.apply.outbox is not None:  # applications waiting for the server, and any it refused (for staff to see)
+        server += "\n" + msg["maint_outbox"].format(n=app.apply.outbox_waiting, r=app.apply.outbox_refused)
     content = msg["maint_content"].format(path=app.guides.path if app.guides else "-",
                                           n=len(app.guides.items) if app.guides else 0)
     return {"printer": msg["maint_printer"].format(s=printer, uri=uri), "server": server, "content": content,
@@ -25,12 +25,14 @@ class MaintenanceScreen(Screen):
     """Redraws when a state or the language changes; asks for fresh states on entry."""
 
     def on_kv_post(self, _base: object) -> None:
-        App.get_running_app().bind(printer_state=self.refresh, server_state=self.refresh, lang=self.refresh,
-                                   outbox_waiting=self.refresh, outbox_refused=self.refresh)
+        app = App.get_running_app()
+        app.bind(lang=self.refresh)
+        app.fleet.bind(printer_state=self.refresh, server_state=self.refresh)
+        app.apply.bind(outbox_waiting=self.refresh, outbox_refused=self.refresh)
         self.refresh()
 
     def on_pre_enter(self, *_args: object) -> None:
-        App.get_running_app().refresh_maintenance()
+        App.get_running_app().maintenance.refresh()
         self.refresh()
 
     def refresh(self, *_args: object) -> None:

@@ -16,6 +16,6 @@ class MaintenancePinScreen(Screen):
         self.keys: dict[str, KeyButton] = {}
         for key in PAD:
             button = KeyButton(key=key, disabled=not app.kiosk_config.maintenance_pin_hash)
-            button.bind(on_release=lambda b: App.get_running_app().pin_key(b.key))
+            button.bind(on_release=lambda b: App.get_running_app().maintenance.pin_key(b.key))
             self.keys[key] = button
             self.ids.pad.add_widget(button)

@@ -10,4 +10,4 @@ from kivy.uix.screenmanager import Screen
 
 class ProgressScreen(Screen):
     def on_kv_post(self, _base: object) -> None:
-        self.ids.keyboard.bind(on_key=lambda _kb, key: App.get_running_app().progress_key(key))
+        self.ids.keyboard.bind(on_key=lambda _kb, key: App.get_running_app().progress.key(key))

@@ -35,12 +35,14 @@ def application_markup(found: dict, msg: dict[str, str]) -> str:
 
 class ProgressResultScreen(Screen):
     def on_kv_post(self, _base: object) -> None:
-        App.get_running_app().bind(progress_results=self.refresh, lang=self.refresh)
+        app = App.get_running_app()
+        app.bind(lang=self.refresh)
+        app.progress.bind(results=self.refresh)
         self.refresh()
 
     def refresh(self, *_args: object) -> None:
         app = App.get_running_app()
         box = self.ids.results
         box.clear_widgets()
-        for found in app.progress_results:
+        for found in app.progress.results:
             box.add_widget(BodyLabel(text=application_markup(found, app.msg), markup=True))

@@ -35,8 +35,10 @@ class TicketScreen(Screen):
     """Redraws when the services, their state or the language change."""
 
     def on_kv_post(self, _base: object) -> None:
-        App.get_running_app().bind(services=self.refresh, services_state=self.refresh, lang=self.refresh,
-                                   elder=self.refresh, tickets_closed_text=self.refresh)
+        app = App.get_running_app()
+        app.bind(lang=self.refresh, elder=self.refresh)
+        app.tickets.bind(services=self.refresh, services_state=self.refresh)
+        app.fleet.bind(tickets_closed_text=self.refresh)
         self.refresh()
 
     def service_buttons(self) -> list[ServiceButton]:
@@ -44,8 +46,8 @@ class TicketScreen(Screen):
 
     def refresh(self, *_args: object) -> None:
         app = App.get_running_app()
-        msg, state = app.msg, app.services_state
-        closed = app.tickets_closed_text  # outside opening hours: when tickets start again, no services
+        msg, state = app.msg, app.tickets.services_state
+        closed = app.fleet.tickets_closed_text  # outside opening hours: when tickets start again, no services
         if closed and state != "loading":
             state = "closed"
         failed = state == "error"
@@ -54,17 +56,17 @@ class TicketScreen(Screen):
         if state == "closed":
             self.ids.why.text = closed + "\n" + msg["hours_others_work"]
         else:
-            self.ids.why.text = (why_text(app.services_error_kind, app.services_error, msg) + "\n"
+            self.ids.why.text = (why_text(app.tickets.services_error_kind, app.tickets.services_error, msg) + "\n"
                                  + msg["ticket_guides_work"]) if failed else ""
-        self.ids.detail.text = app.services_error if failed and app.services_error_kind == "unreachable" else ""
+        self.ids.detail.text = app.tickets.services_error if failed and app.tickets.services_error_kind == "unreachable" else ""
         self.ids.retry_box.height = self.ids.retry_button.height if failed else 0
         self.ids.retry_box.opacity = 1 if failed else 0
         box = self.ids.services
         box.clear_widgets()
         if state != "ready":
             return
-        for service in app.services:
+        for service in app.tickets.services:
             button = ServiceButton(code=service["code"], text=service_text(service, msg, app.lang, app.body_dp))
-            button.bind(on_release=lambda b: App.get_running_app().choose_service(b.code))
+            button.bind(on_release=lambda b: App.get_running_app().tickets.choose_service(b.code))
             box.add_widget(button)
         self.ids.scroll.scroll_y = 1

@@ -18,7 +18,9 @@ class TicketDoneScreen(Screen):
     left = NumericProperty(0)  # seconds before home
 
     def on_kv_post(self, _base: object) -> None:
-        App.get_running_app().bind(ticket=self.refresh, ticket_print_key=self.refresh, lang=self.refresh)
+        app = App.get_running_app()
+        app.bind(lang=self.refresh)
+        app.tickets.bind(ticket=self.refresh, print_key=self.refresh)
         self._tick = None
         self.refresh()
 
@@ -47,11 +49,11 @@ class TicketDoneScreen(Screen):
 
     def refresh(self, *_args: object) -> None:
         app = App.get_running_app()
-        msg, ticket = app.msg, app.ticket
+        msg, ticket = app.msg, app.tickets.ticket
         if not ticket:
             return
         code = ticket.get("service", "")
-        service = next((s for s in app.services if s.get("code") == code), {})
+        service = next((s for s in app.tickets.services if s.get("code") == code), {})
         names = ("name_en", "service_name_en") if app.lang == "en" else ("name", "service_name")
         self.ids.number.text = ticket.get("number", "")
         self.ids.service_name.text = service.get(names[0]) or ticket.get(names[1]) or code
@@ -62,18 +64,18 @@ class TicketDoneScreen(Screen):
             self.ids.ahead.text = msg["ticket_ahead"].format(n=ahead, m=eta)
         else:
             self.ids.ahead.text = msg["ticket_ahead_no_eta"].format(n=ahead)
-        windows = app.ticket_windows.get(code, []) if app.ticket_windows else []
+        windows = app.tickets.windows.get(code, []) if app.tickets.windows else []
         where = msg["ticket_where"]
         if windows:
             where += "\n" + msg["ticket_windows"].format(
                 windows=("、" if app.lang == "zh" else ", ").join(w.get(names[0]) or str(w.get("number")) for w in windows))
         self.ids.where.text = where
-        self.printed = app.ticket_print_key in PRINT_OK
+        self.printed = app.tickets.print_key in PRINT_OK
         if self.printed:
             self.ids.slip.text = msg["ticket_slip_printed"]
             self.ids.follow_url.text = self.ids.qr.data = ""
         else:
-            why = msg[NO_SLIP_WHY.get(app.ticket_print_key, "ticket_why_printer")]
+            why = msg[NO_SLIP_WHY.get(app.tickets.print_key, "ticket_why_printer")]
             self.ids.slip.text = msg["ticket_no_slip"].format(why=why)
             self.ids.follow_url.text = self.ids.qr.data = ticket.get("follow_url", "")
         self.ids.countdown.text = msg["ticket_done_home"].format(n=max(0, int(self.left)))

@@ -123,6 +123,6 @@ def kiosk_app(tmp_path_factory, printer_sim):
 def app(kiosk_app, printer_sim):
     """The app at home, its session wiped and the printer full of paper."""
     printer_sim.set_paper("ok")
-    kiosk_app.wipe()
+    kiosk_app.session.wipe()
     pump(3)
     return kiosk_app

@@ -219,9 +219,9 @@ def test_a_publication_reaches_the_guide_screen_after_an_interrupted_download(ap
          what="two interrupted downloads")
     assert hall.proxy.ranges[1] == "bytes=20000-"  # the second try resumed where the first stopped
     pump(20)
-    assert active_state(content)["version"] == old and app.content_version == old  # the old bundle in use
+    assert active_state(content)["version"] == old and app.fleet.content_version == old  # the old bundle in use
     assert hall.terminal("T21")["outdated"] is True
-    assert "download interrupted" in app._last_error
+    assert "download interrupted" in app.fleet.last_error
 
     # a citizen is browsing the guides when the rest arrives: the swap waits for the session's end
     tap(app.manager.get_screen("home").ids.guide_tile)
@@ -229,10 +229,10 @@ def test_a_publication_reaches_the_guide_screen_after_an_interrupted_download(ap
     hall.proxy.cut_at = None
     wait(lambda: active_state(content).get("version") == new, what="the new bundle installed")
     pump(10)
-    assert app.content_version == old and app.manager.current == "guide"
-    app.wipe()  # the session ends (the idle wipe, or 返回首页)
+    assert app.fleet.content_version == old and app.manager.current == "guide"
+    app.session.wipe()  # the session ends (the idle wipe, or 返回首页)
     pump(3)
-    assert app.content_version == new
+    assert app.fleet.content_version == new
     tap(app.manager.get_screen("home").ids.guide_tile)
     app.query = NEW_NAME
     pump(5)
@@ -267,17 +267,17 @@ def test_outside_opening_hours_the_ticket_tile_says_when_tickets_start_again(app
     screenshot("fleet-closed-tile")
     tap(home.ids.ticket_tile)
     ticket = app.manager.get_screen("ticket")
-    wait(lambda: app.services_state != "loading" and ticket.ids.status.text == "现在不能取号", what="closed screen")
+    wait(lambda: app.tickets.services_state != "loading" and ticket.ids.status.text == "现在不能取号", what="closed screen")
     assert f"{opens:%H:%M}" in ticket.ids.why.text and "办事指南" in ticket.ids.why.text
     assert ticket.service_buttons() == []
     app.toggle_language()
     pump(3)
     assert f"at {opens:%H:%M}" in ticket.ids.why.text and "Guides" in ticket.ids.why.text
-    app.wipe()
+    app.session.wipe()
     pump(3)
     tap(home.ids.guide_tile)  # guides still work
     assert app.manager.current == "guide"
-    app.wipe()
+    app.session.wipe()
     pump(3)
 
     # the hall opens again (here: the server restarted without [hours]): the tile comes back by itself
@@ -285,36 +285,36 @@ def test_outside_opening_hours_the_ticket_tile_says_when_tickets_start_again(app
     hall.hall(DEFAULT_HALL + FLEET)
     hall.start()
     wait(lambda: "领取排队号" in home.ids.ticket_tile.text, what="the open tile")
-    assert app.tickets_closed_text == ""
+    assert app.fleet.tickets_closed_text == ""
 
 
 def test_the_tile_reopens_at_the_time_the_server_gave(app):
     from kiosq.kiosk.hours_text import closed_text
 
     soon = datetime.now().astimezone() + timedelta(seconds=1)
-    app.heartbeat.stop()  # this test alone decides the hours
+    app.fleet.heartbeat.stop()  # this test alone decides the hours
     try:
-        app.set_hours({"open": False, "opens_at": soon.isoformat(), "closes_at": None})
-        assert app.tickets_closed_text == closed_text(dict(app.hours), datetime.now().astimezone(), app.msg) != ""
-        wait(lambda: app.tickets_closed_text == "", timeout=5, what="the tile open at opens_at")
-        assert app.hours["open"] is True
+        app.fleet.set_hours({"open": False, "opens_at": soon.isoformat(), "closes_at": None})
+        assert app.fleet.tickets_closed_text == closed_text(dict(app.fleet.hours), datetime.now().astimezone(), app.msg) != ""
+        wait(lambda: app.fleet.tickets_closed_text == "", timeout=5, what="the tile open at opens_at")
+        assert app.fleet.hours["open"] is True
     finally:
         from kiosq.kiosk.heartbeat import Heartbeat
 
-        old = app.heartbeat
-        app.heartbeat = Heartbeat(old.client, old.collect, old.interval, old.answered, old.refused,
+        old = app.fleet.heartbeat
+        app.fleet.heartbeat = Heartbeat(old.client, old.collect, old.interval, old.answered, old.refused,
                                   old.unreachable).start()
 
 
 def test_a_revoked_terminal_says_it_is_not_enrolled(app, hall):
     bar = app.status_bar
-    wait(lambda: app.server_state == "ok", what="server ok")
+    wait(lambda: app.fleet.server_state == "ok", what="server ok")
     resp = requests.post(hall.url + "/api/terminals/T21/revoke", headers={"Authorization": f"Bearer {hall.admin}"},
                          timeout=5)
     assert resp.status_code == 200
-    wait(lambda: app.server_state == "not_enrolled", what="the refusal seen")
+    wait(lambda: app.fleet.server_state == "not_enrolled", what="the refusal seen")
     pump(20)  # the status monitor's checks (its /api/health still answers) do not hide it
-    assert app.server_state == "not_enrolled"
+    assert app.fleet.server_state == "not_enrolled"
     assert "本机未登记" in bar.ids.server.text
     screenshot("fleet-not-enrolled")
     assert hall.terminal("T21")["revoked"] is True

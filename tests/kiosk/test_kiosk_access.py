@@ -46,8 +46,8 @@ def kiosk_app(tmp_path_factory, printer_sim, speech_dir, a4_file):
 
 @pytest.fixture
 def fresh(app):
-    app.pin_guard = PinGuard(app.kiosk_config.maintenance_pin_hash)
-    app.corner_taps.times = []
+    app.maintenance.pin_guard = PinGuard(app.kiosk_config.maintenance_pin_hash)
+    app.maintenance.corner_taps.times = []
     app.speaker.spoken.clear()
     return app
 
@@ -127,7 +127,7 @@ def test_the_checks_catch_small_text_and_faint_colours(fresh):
         assert any(p.text == "English" and "contrast" in p.what for p in contrast_problems(fresh.root, window_image()))
     finally:
         label.color = (1, 1, 1, 1)
-        fresh.wipe()  # elder mode off: the kv rule sets the font size again
+        fresh.session.wipe()  # elder mode off: the kv rule sets the font size again
         pump(3)
 
 
@@ -170,7 +170,7 @@ def test_elder_mode_speaks_each_screen_and_can_be_switched_off(fresh):
     pump(30)
     assert len(fresh.speaker.spoken) == count
     # the wipe brings the default back: voice on, elder mode off, silence outside it
-    fresh.wipe()
+    fresh.session.wipe()
     pump(3)
     assert fresh.speech_on and not fresh.elder and home.ids.speech_toggle.parent is None
 
@@ -221,7 +221,7 @@ def _reach(app, code: str) -> int:
 def test_every_guide_is_at_most_four_taps_from_home(fresh, elder):
     taps = {}
     for code in fresh.guides.items:
-        fresh.wipe()
+        fresh.session.wipe()
         fresh.elder = elder
         pump(2)
         taps[code] = _reach(fresh, code)

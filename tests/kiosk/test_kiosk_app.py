@@ -101,31 +101,31 @@ def test_paper_out_is_said_plainly_and_nothing_is_printed(app, printer_sim):
 
 def test_idle_session_is_wiped_after_the_countdown(app):
     search_sfz(app)
-    app.idle.timeout, app.idle.countdown = 0.3, 0.5
+    app.session.idle.timeout, app.session.idle.countdown = 0.3, 0.5
     try:
         tap(app.manager.get_screen("guide").ids.keyboard.keys["1"])  # a touch arms the watcher
-        assert pump_until(lambda: app.prompt is not None and app.prompt.parent is not None, timeout=3)
-        assert app.prompt.ids.countdown.text.startswith("1 秒后")
+        assert pump_until(lambda: app.session.prompt is not None and app.session.prompt.parent is not None, timeout=3)
+        assert app.session.prompt.ids.countdown.text.startswith("1 秒后")
         assert pump_until(lambda: app.manager.current == "home", timeout=3)
-        assert app.query == "" and app.history == [] and app.prompt.parent is None
+        assert app.query == "" and app.history == [] and app.session.prompt.parent is None
     finally:
-        app.idle.timeout, app.idle.countdown = 60.0, 10.0
+        app.session.idle.timeout, app.session.idle.countdown = 60.0, 10.0
 
 
 def test_a_touch_answers_the_idle_prompt(app):
     search_sfz(app)
-    app.idle.timeout, app.idle.countdown = 0.3, 5.0
+    app.session.idle.timeout, app.session.idle.countdown = 0.3, 5.0
     try:
         tap(app.manager.get_screen("guide").ids.keyboard.keys["1"])
-        assert pump_until(lambda: app.prompt is not None and app.prompt.parent is not None, timeout=3)
+        assert pump_until(lambda: app.session.prompt is not None and app.session.prompt.parent is not None, timeout=3)
         pump(10)  # let the prompt finish opening (it animates) before touching it
-        tap(app.prompt.children[0].children[0])  # 继续使用
+        tap(app.session.prompt.children[0].children[0])  # 继续使用
         # Closing animates too: wait for it, on a busy machine it takes more frames.
-        assert pump_until(lambda: app.prompt.parent is None, timeout=3)
+        assert pump_until(lambda: app.session.prompt.parent is None, timeout=3)
         assert app.manager.current == "guide" and app.query == "sfz1"
     finally:
-        app.idle.timeout, app.idle.countdown = 60.0, 10.0
-        app.idle.touched()
+        app.session.idle.timeout, app.session.idle.countdown = 60.0, 10.0
+        app.session.idle.touched()
 
 
 def _texts_and_targets(screen):

@@ -105,11 +105,11 @@ def fill_sw006(app) -> None:
     keyboard = page.ids.keyboard
     for name, keys in (("period_start", "20250101"), ("period_end", "20251231"), ("contact_phone", "13800138000")):
         press(page, name)
-        assert app.form_focus == name
+        assert app.apply.focus == name
         type_on(keyboard, keys)
     press(page, "delivery")  # 在本终端打印
     press(page, "promise")
-    assert app.form_entered["delivery"] == "print" and app.form_entered["promise"] is True
+    assert app.apply.entered["delivery"] == "print" and app.apply.entered["promise"] is True
 
 
 def choose_item(app, code: str) -> None:
@@ -149,13 +149,13 @@ def test_every_item_with_a_form_is_offered(fresh):
 def type_chinese(app, keyboard, pinyin: str, char: str) -> None:
     """Letters on the keyboard, then the character touched in the row above it (paging with 更多)."""
     type_on(keyboard, pinyin)
-    assert app.form_compose == pinyin
+    assert app.apply.compose == pinyin
     page = screen(app, "apply_form")
     for _ in range(10):
         wanted = [b for b in page.candidate_buttons() if b.char == char]
         if wanted:
             tap(wanted[0])
-            assert app.form_compose == ""
+            assert app.apply.compose == ""
             return
         more = [w for w in page.ids.candidates.children if getattr(w, "text", "") == app.msg["apply_more"]]
         assert more, f"{char} is not offered for {pinyin}"
@@ -169,7 +169,7 @@ def test_without_a_card_the_identity_is_typed_with_pinyin_and_the_keypad(fresh, 
     number = "99990119700707001" + id_check_digit("99990119700707001")  # fictitious (area 9999xx)
     choose_item(fresh, ITEM)
     tap(screen(fresh, "apply_card").ids.typed_button)
-    assert fresh.manager.current == "apply_form" and fresh.apply_typed
+    assert fresh.manager.current == "apply_form" and fresh.apply.typed
     pump(3)
     page = screen(fresh, "apply_form")
     keyboard = page.ids.keyboard
@@ -177,21 +177,21 @@ def test_without_a_card_the_identity_is_typed_with_pinyin_and_the_keypad(fresh, 
     type_chinese(fresh, keyboard, "ce", "测")
     type_chinese(fresh, keyboard, "shi", "试")
     type_chinese(fresh, keyboard, "wu", "五")
-    assert fresh.form_entered["applicant_name"] == "测试五"
+    assert fresh.apply.entered["applicant_name"] == "测试五"
     type_on(keyboard, "ce")
     tap(keyboard.keys["backspace"])  # takes back a letter of the pinyin, not a character
-    assert fresh.form_compose == "c" and fresh.form_entered["applicant_name"] == "测试五"
+    assert fresh.apply.compose == "c" and fresh.apply.entered["applicant_name"] == "测试五"
     tap(keyboard.keys["clear"])
     press(page, "id_number")
     type_on(keyboard, number)
     fill_sw006(fresh)
     tap(screen(fresh, "apply_form").ids.next_button)
-    assert fresh.manager.current == "apply_review", dict(fresh.form_problems)
+    assert fresh.manager.current == "apply_review", dict(fresh.apply.problems)
     shown = "\n".join(texts(fresh))
     assert "测*五" in shown and number not in shown and "999***********" + number[-4:] in shown
     tap(screen(fresh, "apply_review").ids.submit_button)
-    assert pump_until(lambda: fresh.manager.current == "apply_done", timeout=15), fresh.apply_error
-    got = requests.get(f"{server.url}/api/applications/{fresh.apply_result['number']}",
+    assert pump_until(lambda: fresh.manager.current == "apply_done", timeout=15), fresh.apply.error
+    got = requests.get(f"{server.url}/api/applications/{fresh.apply.result['number']}",
                        params={"id_last4": number[-4:]}, timeout=5)
     assert got.status_code == 200 and got.json()["applicant"]["name"] == "测*五"
 
@@ -207,15 +207,15 @@ def test_a_chinese_field_is_typed_with_pinyin(fresh, card_sim):
         type_chinese(fresh, page.ids.keyboard, pinyin, char)
     type_on(page.ids.keyboard, "ce")
     tap(page.ids.keyboard.keys["space"])  # a space takes the first character offered
-    assert fresh.form_entered["last_employer"] == "示例公司测"
-    assert "last_employer" not in fresh.form_problems
+    assert fresh.apply.entered["last_employer"] == "示例公司测"
+    assert "last_employer" not in fresh.apply.problems
 
 
 def test_missing_answers_are_marked_and_block_the_review(fresh, card_sim):
     file_with_card(fresh, card_sim)
     tap(screen(fresh, "apply_form").ids.next_button)
     assert fresh.manager.current == "apply_form"
-    assert {"period_start", "period_end", "delivery", "promise", "contact_phone"} <= set(fresh.form_problems)
+    assert {"period_start", "period_end", "delivery", "promise", "contact_phone"} <= set(fresh.apply.problems)
     assert "需要填写或更正" in screen(fresh, "apply_form").ids.status.text
     # what the card gave is there, masked, and the full ID number is nowhere on screen
     assert "测*一" in texts(fresh) and not any(CARD.id_number in t for t in texts(fresh))
@@ -226,13 +226,13 @@ def test_file_with_the_id_card_get_a_receipt_and_the_server_has_it(fresh, card_s
     file_with_card(fresh, card_sim)
     fill_sw006(fresh)
     tap(screen(fresh, "apply_form").ids.next_button)
-    assert fresh.manager.current == "apply_review", fresh.form_problems
+    assert fresh.manager.current == "apply_review", fresh.apply.problems
     shown = "\n".join(texts(fresh))
     assert "999***********0010" in shown and "138****8000" in shown and CARD.id_number not in shown
     screenshot("apply-review")
     tap(screen(fresh, "apply_review").ids.submit_button)
-    assert pump_until(lambda: fresh.manager.current == "apply_done", timeout=15), fresh.apply_error
-    result = fresh.apply_result
+    assert pump_until(lambda: fresh.manager.current == "apply_done", timeout=15), fresh.apply.error
+    result = fresh.apply.result
     assert result["delivered"] and result["number"].startswith("SQ")
     assert screen(fresh, "apply_done").ids.number.text == result["number"]
     screenshot("apply-done")
@@ -246,7 +246,7 @@ def test_file_with_the_id_card_get_a_receipt_and_the_server_has_it(fresh, card_s
     assert got.status_code == 200 and got.json()["item"] == ITEM and got.json()["status"] == "submitted"
     # done ends the session: nothing personal stays
     tap(screen(fresh, "apply_done").ids.done_button)
-    assert fresh.manager.current == "home" and fresh._card is None and not fresh.form_entered
+    assert fresh.manager.current == "home" and fresh.apply.card is None and not fresh.apply.entered
 
 
 def test_progress_by_number_and_last_four(fresh, card_sim, server):
@@ -255,22 +255,22 @@ def test_progress_by_number_and_last_four(fresh, card_sim, server):
     tap(screen(fresh, "apply_form").ids.next_button)
     tap(screen(fresh, "apply_review").ids.submit_button)
     assert pump_until(lambda: fresh.manager.current == "apply_done", timeout=15)
-    number = fresh.apply_result["number"]
-    fresh.wipe()
+    number = fresh.apply.result["number"]
+    fresh.session.wipe()
     lift(fresh, card_sim)
     tap(screen(fresh, "home").ids.progress_tile)
     page = screen(fresh, "progress")
     type_on(page.ids.keyboard, number.lower())
-    assert fresh.progress_number == number
+    assert fresh.progress.number == number
     tap(page.ids.last4)
     type_on(page.ids.keyboard, "0011")  # wrong
     tap(page.ids.search_button)
-    assert pump_until(lambda: not fresh.progress_busy, timeout=10)
+    assert pump_until(lambda: not fresh.progress.busy, timeout=10)
     assert fresh.manager.current == "progress" and "不对" in page.ids.message.text
     tap(page.ids.keyboard.keys["backspace"])
     type_on(page.ids.keyboard, "0")
     tap(page.ids.search_button)
-    assert pump_until(lambda: fresh.manager.current == "progress_result", timeout=10), fresh.progress_message
+    assert pump_until(lambda: fresh.manager.current == "progress_result", timeout=10), fresh.progress.message
     shown = "\n".join(texts(fresh))
     assert number in shown and "已提交" in shown
     screenshot("progress-result")
@@ -282,13 +282,13 @@ def test_progress_by_placing_the_card(fresh, card_sim):
     tap(screen(fresh, "apply_form").ids.next_button)
     tap(screen(fresh, "apply_review").ids.submit_button)
     assert pump_until(lambda: fresh.manager.current == "apply_done", timeout=15)
-    number = fresh.apply_result["number"]
-    fresh.wipe()
+    number = fresh.apply.result["number"]
+    fresh.session.wipe()
     lift(fresh, card_sim)
     tap(screen(fresh, "home").ids.progress_tile)
     card_sim.place(CARD)
-    assert pump_until(lambda: fresh.manager.current == "progress_result", timeout=10), fresh.progress_message
-    assert number in [a["tracking_no"] for a in fresh.progress_results]
+    assert pump_until(lambda: fresh.manager.current == "progress_result", timeout=10), fresh.progress.message
+    assert number in [a["tracking_no"] for a in fresh.progress.results]
     assert not any(CARD.id_number in t for t in texts(fresh))
 
 
@@ -299,20 +299,20 @@ def test_server_away_the_application_waits_in_the_outbox_and_arrives_once(fresh,
         fill_sw006(fresh)
         tap(screen(fresh, "apply_form").ids.next_button)
         tap(screen(fresh, "apply_review").ids.submit_button)
-        assert pump_until(lambda: fresh.manager.current == "apply_done", timeout=20), fresh.apply_error
-        result = fresh.apply_result
+        assert pump_until(lambda: fresh.manager.current == "apply_done", timeout=20), fresh.apply.error
+        result = fresh.apply.result
         assert not result["delivered"] and result["number"] == result["provisional_no"]
         assert "恢复后自动送达" in screen(fresh, "apply_done").ids.offline.text
-        assert fresh.outbox.pending_count() >= 1
-        assert pump_until(lambda: fresh.outbox_waiting >= 1, timeout=5)  # the maintenance screen's count
+        assert fresh.apply.outbox.pending_count() >= 1
+        assert pump_until(lambda: fresh.apply.outbox_waiting >= 1, timeout=5)  # the maintenance screen's count
         from kiosq.kiosk.screens.maintenance import status_lines
 
         assert "待发送申请：" in status_lines(fresh)["server"]
         screenshot("apply-done-offline")
     finally:
         server.start()
-    fresh.sender.kick()
-    assert pump_until(lambda: fresh.outbox.pending_count() == 0 and fresh.outbox_waiting == 0, timeout=30)
+    fresh.apply.sender.kick()
+    assert pump_until(lambda: fresh.apply.outbox.pending_count() == 0 and fresh.apply.outbox_waiting == 0, timeout=30)
     got = requests.get(f"{server.url}/api/applications/{result['provisional_no']}", params={"id_last4": "0010"},
                        timeout=5)
     assert got.status_code == 200 and got.json()["tracking_no"].startswith("SQ")
@@ -329,7 +329,7 @@ def test_paper_out_shows_a_qr_to_photograph(fresh, card_sim, printer_sim):
     assert pump_until(lambda: fresh.manager.current == "apply_done", timeout=15)
     assert "回执未能打印" in screen(fresh, "apply_done").ids.receipt.text
     codes = [c.text for c in zxingcpp.read_barcodes(window_image())]
-    assert codes == [fresh.apply_result["query_url"]] and fresh.apply_result["number"] in codes[0]
+    assert codes == [fresh.apply.result["query_url"]] and fresh.apply.result["number"] in codes[0]
 
 
 @pytest.mark.parametrize("elder", [False, True], ids=["standard", "elder"])
@@ -339,8 +339,8 @@ def test_application_screens_contrast_and_elder_sizes(fresh, card_sim, printer_s
     from kiosq.kiosk.accessibility import contrast_problems, elder_size_problems
 
     printer_sim.set_paper("out")  # the done screen with its QR code and the no-receipt words
-    fresh.monitor.wake()  # the status bar (and the 取号 tile's warning) settle before the first touch
-    assert pump_until(lambda: fresh.printer_state == "out", timeout=10)
+    fresh.fleet.monitor.wake()  # the status bar (and the 取号 tile's warning) settle before the first touch
+    assert pump_until(lambda: fresh.fleet.printer_state == "out", timeout=10)
     fresh.elder = elder
     pump(3)
     checked = []
@@ -403,15 +403,15 @@ def test_an_idle_form_is_wiped_with_the_card_data(fresh, card_sim):
     page = screen(fresh, "apply_form")
     press(page, "contact_phone")
     type_on(page.ids.keyboard, "138")
-    assert fresh._card is not None and fresh.form_entered.get("contact_phone") == "138"
-    fresh.idle.timeout, fresh.idle.countdown = 0.3, 0.5
+    assert fresh.apply.card is not None and fresh.apply.entered.get("contact_phone") == "138"
+    fresh.session.idle.timeout, fresh.session.idle.countdown = 0.3, 0.5
     try:
         tap(page.ids.keyboard.keys["0"])  # a touch arms the watcher
         assert pump_until(lambda: fresh.manager.current == "home", timeout=5)
-        assert fresh._card is None and not fresh.form_entered and not fresh.apply_item
+        assert fresh.apply.card is None and not fresh.apply.entered and not fresh.apply.item
         assert not any(CARD.name in t or CARD.id_number in t or "1380" in t for t in texts(fresh))
     finally:
-        fresh.idle.timeout, fresh.idle.countdown = 60.0, 10.0
+        fresh.session.idle.timeout, fresh.session.idle.countdown = 60.0, 10.0
 
 
 def test_the_home_button_forgets_the_card_and_the_answers(fresh, card_sim):
@@ -424,7 +424,7 @@ def test_the_home_button_forgets_the_card_and_the_answers(fresh, card_sim):
     home_button = next(w for w in page.walk() if getattr(w, "text", "") == fresh.msg["home"])
     tap(home_button)
     assert fresh.manager.current == "home"
-    assert fresh._card is None and not fresh.form_entered and not fresh.apply_item and not fresh.in_session()
+    assert fresh.apply.card is None and not fresh.apply.entered and not fresh.apply.item and not fresh.session.in_session()
     assert not any("138" in getattr(w, "text", "") for w in page.walk())  # the hidden form is empty too
 
 
@@ -439,7 +439,7 @@ def test_a_card_left_on_the_reader_is_not_offered_to_the_next_citizen(fresh, car
     assert fresh.cards.present() is None
     choose_item(fresh, ITEM)  # the next citizen
     pump(20)
-    assert fresh.manager.current == "apply_card" and fresh._card is None  # asked for a card
+    assert fresh.manager.current == "apply_card" and fresh.apply.card is None  # asked for a card
     lift(fresh, card_sim)
     card_sim.place(CARD)  # placed again: read again
     assert pump_until(lambda: fresh.manager.current == "apply_form", timeout=10)

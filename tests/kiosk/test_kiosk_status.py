@@ -38,9 +38,9 @@ def kiosk_app(tmp_path_factory, printer_sim):
 @pytest.fixture
 def fresh(app):
     """The app at home with the PIN guard reset."""
-    app.pin_guard = PinGuard(app.kiosk_config.maintenance_pin_hash)
-    app.corner_taps.times = []
-    assert pump_until(lambda: app.printer_state == "ok", timeout=5)
+    app.maintenance.pin_guard = PinGuard(app.kiosk_config.maintenance_pin_hash)
+    app.maintenance.corner_taps.times = []
+    assert pump_until(lambda: app.fleet.printer_state == "ok", timeout=5)
     return app
 
 
@@ -78,7 +78,7 @@ def test_pin_hash_round_trips_and_is_not_the_pin():
 def test_status_bar_shows_clock_server_and_paper_out(fresh, printer_sim):
     bar = fresh.status_bar.ids
     assert len(bar.clock.text) == 5 and bar.clock.text[2] == ":"
-    assert pump_until(lambda: fresh.server_state == "down", timeout=10)
+    assert pump_until(lambda: fresh.fleet.server_state == "down", timeout=10)
     assert "无法连接" in bar.server.text
     tile = home(fresh).ids.ticket_tile
     assert "打印机" in bar.printer.text and "正常" in bar.printer.text and "屏幕上" not in tile.text
@@ -93,24 +93,24 @@ def test_status_bar_shows_clock_server_and_paper_out(fresh, printer_sim):
         assert "缺纸" in fresh.manager.get_screen("ticket").ids.no_slip.text
     finally:
         printer_sim.set_paper("ok")
-    assert pump_until(lambda: fresh.printer_state == "ok", timeout=5)
+    assert pump_until(lambda: fresh.fleet.printer_state == "ok", timeout=5)
     assert "屏幕上" not in tile.text
 
 
 def test_printer_not_answering_shows(fresh, printer_sim):
     printer_sim.set_answering(False)
     try:
-        assert pump_until(lambda: fresh.printer_state == "offline", timeout=10)
+        assert pump_until(lambda: fresh.fleet.printer_state == "offline", timeout=10)
         assert "无响应" in fresh.status_bar.ids.printer.text
     finally:
         printer_sim.set_answering(True)
-    assert pump_until(lambda: fresh.printer_state == "ok", timeout=10)
+    assert pump_until(lambda: fresh.fleet.printer_state == "ok", timeout=10)
 
 
 def test_four_taps_or_slow_taps_do_not_ask_for_the_pin(fresh):
     corner_taps(fresh, 4)
     assert fresh.manager.current == "home"
-    fresh.corner_taps.times = [t - 5 for t in fresh.corner_taps.times]  # those were long ago
+    fresh.maintenance.corner_taps.times = [t - 5 for t in fresh.maintenance.corner_taps.times]  # those were long ago
     tap(home(fresh).ids.corner)
     assert fresh.manager.current == "home"
 
@@ -134,7 +134,7 @@ def test_a_wrong_pin_does_not_open_and_five_lock_out(fresh):
     assert "秒后再试" in pin_page.ids.message.text
     type_pin(fresh, PIN)  # locked: even the right PIN is refused
     assert fresh.manager.current == "maintenance_pin" and "秒后再试" in pin_page.ids.message.text
-    fresh.pin_guard.locked_until -= LOCKOUT_SECONDS  # a minute later
+    fresh.maintenance.pin_guard.locked_until -= LOCKOUT_SECONDS  # a minute later
     type_pin(fresh, PIN)
     assert fresh.manager.current == "maintenance"
 
@@ -144,12 +144,12 @@ def test_no_pin_configured_says_maintenance_cannot_be_opened(fresh):
 
     real = fresh.kiosk_config
     fresh.kiosk_config = replace(real, maintenance_pin_hash=None)
-    fresh.pin_guard = PinGuard(None)
+    fresh.maintenance.pin_guard = PinGuard(None)
     try:
         corner_taps(fresh)
         assert fresh.manager.current == "maintenance_pin"
         assert "未设置维护 PIN" in fresh.manager.get_screen("maintenance_pin").ids.message.text
-        fresh.submit_pin()
+        fresh.maintenance.submit_pin()
         assert fresh.manager.current == "maintenance_pin"
     finally:
         fresh.kiosk_config = real
@@ -161,9 +161,9 @@ def test_test_print_reaches_the_printer_and_previews_the_last_slip(fresh, printe
     tap(page.ids.test_print_button)
     job = printer_sim.wait_for_jobs(before + 1)[-1]
     assert job.printed and any("K-TEST-7" in line for line in job.lines)
-    assert pump_until(lambda: not fresh.test_printing and fresh.last_slip_png, timeout=10)
+    assert pump_until(lambda: not fresh.maintenance.test_printing and fresh.maintenance.last_slip_png, timeout=10)
     assert "已打印" in page.ids.test_print_status.text or "请取走" in page.ids.test_print_status.text
-    assert Path(fresh.last_slip_png).is_file() and Path(fresh.last_slip_png).stat().st_size > 0
+    assert Path(fresh.maintenance.last_slip_png).is_file() and Path(fresh.maintenance.last_slip_png).stat().st_size > 0
     assert pump_until(lambda: page.ids.last_slip.texture is not None, timeout=5)
-    assert page.ids.last_slip.source == fresh.last_slip_png
+    assert page.ids.last_slip.source == fresh.maintenance.last_slip_png
     screenshot("maintenance-test-print")

@@ -52,7 +52,7 @@ def screen(app, name):
 def open_services(app):
     tap(screen(app, "home").ids.ticket_tile)
     assert app.manager.current == "ticket"
-    assert pump_until(lambda: app.services_state != "loading")
+    assert pump_until(lambda: app.tickets.services_state != "loading")
     pump(3)
     return screen(app, "ticket")
 
@@ -60,11 +60,11 @@ def open_services(app):
 def take_ticket(app, service="A") -> int:
     """取号 → the service → confirm; the number of taps."""
     page = open_services(app)
-    assert app.services_state == "ready", app.services_error
+    assert app.tickets.services_state == "ready", app.tickets.services_error
     tap(next(b for b in page.service_buttons() if b.code == service))
     assert app.manager.current == "ticket_confirm"
     tap(screen(app, "ticket_confirm").ids.confirm_button)
-    assert pump_until(lambda: app.manager.current == "ticket_done" and not app.ticket_busy, timeout=10)
+    assert pump_until(lambda: app.manager.current == "ticket_done" and not app.tickets.busy, timeout=10)
     pump(3)
     return 3
 
@@ -80,7 +80,7 @@ def test_ticket_tile_lists_services_with_waiting_counts(app, server):
 def test_three_taps_issue_a_ticket_and_print_its_slip(app, server, printer_sim):
     before_jobs, before_waiting = len(printer_sim.jobs), server.waiting("A")
     assert take_ticket(app, "A") == 3
-    ticket = app.ticket
+    ticket = app.tickets.ticket
     done = screen(app, "ticket_done")
     assert done.ids.number.text == ticket["number"] and ticket["number"].startswith("A")
     assert done.ids.number.font_size >= 4 * done.ids.ahead.font_size  # very large
@@ -112,20 +112,20 @@ def test_a_retry_reuses_the_key_and_never_issues_twice(app, server):
     real, app.server.base_url = app.server.base_url, f"http://127.0.0.1:{free_port()}"
     try:
         tap(screen(app, "ticket_confirm").ids.confirm_button)
-        assert pump_until(lambda: not app.ticket_busy, timeout=15)
+        assert pump_until(lambda: not app.tickets.busy, timeout=15)
         assert app.manager.current == "ticket_confirm" and "没有取到号" in screen(app, "ticket_confirm").ids.status.text
-        key = app.ticket_key
+        key = app.tickets.key
         assert key
     finally:
         app.server.base_url = real
     # the citizen taps again: the same key, one ticket
     tap(screen(app, "ticket_confirm").ids.confirm_button)
-    assert pump_until(lambda: app.manager.current == "ticket_done" and not app.ticket_busy, timeout=10)
+    assert pump_until(lambda: app.manager.current == "ticket_done" and not app.tickets.busy, timeout=10)
     assert server.waiting("C") == waiting + 1
-    assert app.ticket_key is None  # the next confirm is a new ticket
+    assert app.tickets.key is None  # the next confirm is a new ticket
     assert requests.post(server.url + "/api/tickets", json={"service": "C"}, timeout=3,
                          headers={"Idempotency-Key": key, "Authorization": f"Bearer {server.terminal_token}"}
-                         ).json()["id"] == app.ticket["id"]
+                         ).json()["id"] == app.tickets.ticket["id"]
 
 
 def test_paper_out_still_issues_the_ticket_without_a_slip(app, server, printer_sim):
@@ -133,16 +133,16 @@ def test_paper_out_still_issues_the_ticket_without_a_slip(app, server, printer_s
     before_jobs, before_waiting = len(printer_sim.jobs), server.waiting("A")
     take_ticket(app, "A")
     done = screen(app, "ticket_done")
-    assert done.ids.number.text == app.ticket["number"]
+    assert done.ids.number.text == app.tickets.ticket["number"]
     assert "凭条未能打印" in done.ids.slip.text and "缺纸" in done.ids.slip.text
-    assert done.ids.follow_url.text == app.ticket["follow_url"]
+    assert done.ids.follow_url.text == app.tickets.ticket["follow_url"]
     assert server.waiting("A") == before_waiting + 1
     assert not [j for j in printer_sim.jobs[before_jobs:] if j.printed]
     # the QR code on screen is the follow link, as a phone camera reads it
     import zxingcpp
 
     codes = zxingcpp.read_barcodes(window_image())
-    assert [c.text for c in codes if c.format == zxingcpp.BarcodeFormat.QRCode] == [app.ticket["follow_url"]]
+    assert [c.text for c in codes if c.format == zxingcpp.BarcodeFormat.QRCode] == [app.tickets.ticket["follow_url"]]
     screenshot("ticket-done-no-slip")
 
 
@@ -150,7 +150,7 @@ def test_with_a_slip_there_is_no_qr_on_screen(app):
     import zxingcpp
 
     take_ticket(app, "A")
-    assert app.ticket_print_key == "print_done"
+    assert app.tickets.print_key == "print_done"
     assert zxingcpp.read_barcodes(window_image()) == []
 
 
@@ -164,10 +164,10 @@ def test_a_guide_takes_a_ticket_for_its_own_service(app, server, printer_sim):
     waiting = server.waiting(item.service)
     tap(screen(app, "detail").ids.ticket_button)
     assert pump_until(lambda: app.manager.current == "ticket_confirm", timeout=10)
-    assert app.service["code"] == item.service
+    assert app.tickets.service["code"] == item.service
     tap(screen(app, "ticket_confirm").ids.confirm_button)
-    assert pump_until(lambda: app.manager.current == "ticket_done" and not app.ticket_busy, timeout=10)
-    assert app.ticket["service"] == item.service and server.waiting(item.service) == waiting + 1
+    assert pump_until(lambda: app.manager.current == "ticket_done" and not app.tickets.busy, timeout=10)
+    assert app.tickets.ticket["service"] == item.service and server.waiting(item.service) == waiting + 1
 
 
 @pytest.mark.parametrize("elder", [False, True], ids=["standard", "elder"])
@@ -183,7 +183,7 @@ def test_ticket_screens_contrast_and_elder_sizes(app, printer_sim, elder):
             tap(next(b for b in page.service_buttons() if b.code == "A"))
         elif step == "ticket_done":
             tap(screen(app, "ticket_confirm").ids.confirm_button)
-            assert pump_until(lambda: app.manager.current == "ticket_done" and not app.ticket_busy, timeout=10)
+            assert pump_until(lambda: app.manager.current == "ticket_done" and not app.tickets.busy, timeout=10)
         pump(3)
         assert app.manager.current == step
         problems = contrast_problems(app.root, window_image())
@@ -205,7 +205,7 @@ def test_server_down_says_tickets_cannot_be_issued_and_guides_still_work(app, se
     server.stop()
     try:
         page = open_services(app)
-        assert app.services_state == "error"
+        assert app.tickets.services_state == "error"
         assert page.ids.status.text == "暂时不能取号"
         assert "无法连接" in page.ids.why.text and "办事指南仍可" in page.ids.why.text
         assert page.service_buttons() == []
@@ -219,4 +219,4 @@ def test_server_down_says_tickets_cannot_be_issued_and_guides_still_work(app, se
     app.go_home()
     pump(3)
     page = open_services(app)
-    assert app.services_state == "ready" and page.service_buttons()
+    assert app.tickets.services_state == "ready" and page.service_buttons()
