@@ -503,7 +503,7 @@ def test_openapi_lists_the_application_routes(client):
 
 def test_account_numbers_are_masked_for_staff_as_at_the_kiosk():
     from kiosq.content.catalog import SAMPLE, load_files
-    from kiosq.queue.application_api import masked_values
+    from kiosq.queue.application_views import masked_values
 
     item = next(i for i in load_files(SAMPLE) if i.code == "GJJ-004")
     shown = masked_values(item, {"bank_account": "6222020200112233445", "bank_name": "示例银行", "monthly_rent": 1500})

@@ -1,0 +1,1 @@
+"""The hall server's routes, one `APIRouter` module per concept; `queue/api.py` wires them."""

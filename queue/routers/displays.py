@@ -1,0 +1,87 @@
+"""What the hall's displays show: the snapshot, the notice, the spoken calls and the live
+event stream."""
+
+import json
+import logging
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Query
+from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
+
+from kiosq.queue import events as sse
+from kiosq.queue.auth import Caller, require_admin
+from kiosq.queue.context import Ctx
+from kiosq.queue.errors import ApiError, ErrorOut
+from kiosq.queue.views import services_view, voice_status, window_view
+from kiosq.queue.voice import VoiceError
+
+log = logging.getLogger("kiosq.server")
+router = APIRouter()
+RECENT_CALLS = 8
+
+
+class NoticeRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    notice: Annotated[str, Field(max_length=200, description="one line under the calls; empty clears it")]
+
+
+@router.get("/api/display", tags=["displays"])
+async def display(ctx: Ctx) -> JSONResponse:
+    """Everything a display shows, in one snapshot, with the event id to stream from."""
+    store, hall = ctx.store, ctx.hall
+    return JSONResponse({
+        "hall": {"name": hall.info.name, "name_en": hall.info.name_en, "notice": store.notice(),
+                 "sla_wait_minutes": hall.info.sla_wait_minutes},
+        "now": store.clock().astimezone(hall.tz).isoformat(timespec="milliseconds"),
+        "business_day": store.today().isoformat(), "windows": [window_view(hall, w) for w in store.windows()],
+        "services": services_view(ctx), "last_event_id": store.last_event_id(), "voice": voice_status(ctx),
+        "calls": [{"id": e.id, "type": e.type, **json.loads(e.data)} for e in store.recent_calls(RECENT_CALLS)]})
+
+
+@router.put("/api/hall/notice", tags=["displays"])
+async def set_notice(body: NoticeRequest, token: Caller, ctx: Ctx) -> dict[str, Any]:
+    require_admin(token, "only an admin token can change the hall notice")
+    ctx.store.set_notice(body.notice)
+    return {"notice": body.notice}
+
+
+@router.get("/api/announcements", tags=["displays"], response_class=FileResponse, responses={
+    200: {"description": "chime and spoken call, WAV", "content": {"audio/wav": {}}},
+    503: {"model": ErrorOut, "description": "no voice on this server (the reason says why)"}})
+async def announcement(number: Annotated[str, Query(pattern=r"^[A-Z]{1,3}[0-9]{1,5}$")],
+                       window: Annotated[int, Query(ge=1, le=999)], ctx: Ctx) -> FileResponse:
+    """The announcement of one call, 「请 A001 号到 3 号窗口办理」, made once and cached."""
+    if window not in ctx.hall.windows:
+        raise ApiError(404, "not_found", f"no window {window} in this hall")
+    status = voice_status(ctx)
+    if ctx.voice is None or not status["available"]:
+        raise ApiError(503, "voice_unavailable", status["reason"])
+    try:
+        path = await run_in_threadpool(ctx.voice.announcement, number, window)  # espeak-ng takes ~50 ms
+    except VoiceError as exc:
+        log.error("announcement failed: %s", exc)
+        raise ApiError(503, "voice_unavailable", f"speech synthesis failed: {exc}") from None
+    return FileResponse(path, media_type="audio/wav", headers={"Cache-Control": "public, max-age=86400"})
+
+
+async def event_cursor(ctx: Ctx, last_event_id: Annotated[str | None, Header()] = None,
+                       since: Annotated[int | None, Query(description="replay events after this id")] = None) -> int:
+    """Where a stream starts; checked before the stream opens, so a bad id is a 400."""
+    return sse.start_cursor(ctx.store, last_event_id if last_event_id is not None else since)
+
+
+@router.get("/api/events", tags=["events"], response_class=StreamingResponse, responses={200: {
+    "description": "Server-Sent Events: `id:` the event id, `event:` its type, `data:` JSON",
+    "content": {"text/event-stream": {"schema": {"type": "string"}}}}})
+async def events(cursor: Annotated[int, Depends(event_cursor)], ctx: Ctx) -> StreamingResponse:
+    """Every change as it happens. Without `Last-Event-ID` (or `?since=ID`) the stream
+    starts now; with it, everything after that id is replayed from the event log first."""
+    # Written out by hand rather than with FastAPI's EventSourceResponse, whose own
+    # keep-alive task logs a traceback when a client disconnects (FastAPI #15725);
+    # displays reconnect all the time.
+    stream = sse.stream(ctx.store, ctx.notifier, cursor, ctx.heartbeat_seconds)
+    return StreamingResponse(stream, media_type="text/event-stream",
+                             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
