@@ -20,6 +20,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from kivy.app import App
+from kivy.clock import Clock, mainthread
+from kivy.core.text import DEFAULT_FONT, LabelBase
+from kivy.lang import Builder
+from kivy.properties import BooleanProperty, DictProperty, ListProperty, NumericProperty, StringProperty
+from kivy.uix.boxlayout import BoxLayout
+from kivy.uix.screenmanager import NoTransition, Screen, ScreenManager
+
 from kiosq.content.model import ItemGuide
 from kiosq.devices.printer import Printer
 from kiosq.devices.receipts import PAPER_58, PAPER_80
@@ -35,13 +43,6 @@ from kiosq.kiosk.session import Session
 from kiosq.kiosk.settings import KioskConfig, catalog_path
 from kiosq.kiosk.speech import Speaker
 from kiosq.kiosk.ticket_flow import TicketFlow
-from kivy.app import App
-from kivy.clock import Clock, mainthread
-from kivy.core.text import DEFAULT_FONT, LabelBase
-from kivy.lang import Builder
-from kivy.properties import BooleanProperty, DictProperty, ListProperty, NumericProperty, StringProperty
-from kivy.uix.boxlayout import BoxLayout
-from kivy.uix.screenmanager import NoTransition, Screen, ScreenManager
 
 log = logging.getLogger(__name__)
 
@@ -117,9 +118,10 @@ class KiosqApp(App):
 
     def build(self) -> BoxLayout:
         LabelBase.register(DEFAULT_FONT, str(CJK_FONT))
+        from kivy.core.window import Window
+
         from kiosq.kiosk import widgets  # noqa: F401  (registers the classes widgets.kv styles)
         from kiosq.kiosk.widgets import StatusBar
-        from kivy.core.window import Window
 
         Window.clearcolor = (0.95, 0.96, 0.98, 1)
         self.title = self.msg["app_title"]

@@ -10,12 +10,13 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kiosq.content.model import ItemGuide
-from kiosq.devices.printer import Printer
-from kiosq.kiosk.background import in_background
 from kivy.clock import mainthread
 from kivy.event import EventDispatcher
 from kivy.properties import BooleanProperty, DictProperty, NumericProperty, StringProperty
+
+from kiosq.content.model import ItemGuide
+from kiosq.devices.printer import Printer
+from kiosq.kiosk.background import in_background
 
 if TYPE_CHECKING:
     from kiosq.content.model import FormField
@@ -153,9 +154,8 @@ class ApplyFlow(EventDispatcher):
         if field is None or (field.prefill is not None and self.card is not None):
             return  # what the card says is not typed over
         text = str(self.entered.get(field.name) or "")
-        if uses_pinyin(field):
-            if self._compose_key(field, text, key):
-                return
+        if uses_pinyin(field) and self._compose_key(field, text, key):
+            return
         self.set(field.name, key_into(field, text, key))
 
     def _compose_key(self, field: FormField, text: str, key: str) -> bool:

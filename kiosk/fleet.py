@@ -11,10 +11,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kiosq.kiosk.guides import Guides
 from kivy.clock import Clock, mainthread
 from kivy.event import EventDispatcher
 from kivy.properties import DictProperty, StringProperty
+
+from kiosq.kiosk.guides import Guides
 
 if TYPE_CHECKING:
     from kiosq.kiosk.app import KiosqApp

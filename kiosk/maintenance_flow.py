@@ -9,11 +9,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from kivy.event import EventDispatcher
+from kivy.properties import BooleanProperty, StringProperty
+
 from kiosq.devices.receipts import PAPER_58
 from kiosq.kiosk.background import in_background
 from kiosq.kiosk.maintenance import MAX_TRIES, CornerTaps, PinGuard
-from kivy.event import EventDispatcher
-from kivy.properties import BooleanProperty, StringProperty
 
 if TYPE_CHECKING:
     from kiosq.kiosk.app import KiosqApp

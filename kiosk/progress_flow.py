@@ -7,10 +7,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from kiosq.kiosk.background import in_background
-from kiosq.kiosk.hall_client import ServerError, ServerRefused
 from kivy.event import EventDispatcher
 from kivy.properties import BooleanProperty, ListProperty, StringProperty
+
+from kiosq.kiosk.background import in_background
+from kiosq.kiosk.hall_client import ServerError, ServerRefused
 
 if TYPE_CHECKING:
     from kiosq.kiosk.app import KiosqApp

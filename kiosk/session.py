@@ -25,8 +25,9 @@ class Session(EventDispatcher):
 
     def start(self) -> None:
         """Watch for inactivity (a touch anywhere restarts the count)."""
-        from kiosq.kiosk.idle import IdleWatcher
         from kivy.core.window import Window
+
+        from kiosq.kiosk.idle import IdleWatcher
 
         cfg = self.app.kiosk_config
         self.idle = IdleWatcher(cfg.idle_timeout, cfg.idle_countdown, in_session=self.in_session,

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from kivy.event import EventDispatcher
+from kivy.properties import BooleanProperty, DictProperty, ListProperty, ObjectProperty, StringProperty
+
 from kiosq.kiosk.background import in_background
 from kiosq.kiosk.hall_client import new_key
 from kiosq.kiosk.tickets import Issued, Services, issue_and_print, load_services
-from kivy.event import EventDispatcher
-from kivy.properties import BooleanProperty, DictProperty, ListProperty, ObjectProperty, StringProperty
 
 if TYPE_CHECKING:
     from kiosq.kiosk.app import KiosqApp

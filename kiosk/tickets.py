@@ -11,8 +11,8 @@ from typing import Any
 
 from kiosq.devices.printer import Printer
 from kiosq.devices.receipts import QueueTicket, ticket_slip
-from kiosq.kiosk.printing import print_bytes
 from kiosq.kiosk.hall_client import Hall, HallClient, ServerError, ServerRefused, ServerUnreachable, Ticket
+from kiosq.kiosk.printing import print_bytes
 
 log = logging.getLogger(__name__)
 

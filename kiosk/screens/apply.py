@@ -3,10 +3,11 @@ large line each; choosing one asks for the ID card."""
 
 from __future__ import annotations
 
-from kiosq.kiosk.filing import fileable_here
-from kiosq.kiosk.widgets import ListButton
 from kivy.app import App
 from kivy.uix.screenmanager import Screen
+
+from kiosq.kiosk.filing import fileable_here
+from kiosq.kiosk.widgets import ListButton
 
 
 class ApplyScreen(Screen):

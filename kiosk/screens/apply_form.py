@@ -7,9 +7,6 @@ when the citizen touches "next"."""
 
 from __future__ import annotations
 
-from kiosq.content.model import FormField
-from kiosq.kiosk.filing import kiosk_fields, masked, shown
-from kiosq.kiosk.pinyin_input import candidates
 from kivy.app import App
 from kivy.metrics import dp
 from kivy.uix.boxlayout import BoxLayout
@@ -18,6 +15,9 @@ from kivy.uix.gridlayout import GridLayout
 from kivy.uix.screenmanager import Screen
 from kivy.uix.togglebutton import ToggleButton
 
+from kiosq.content.model import FormField
+from kiosq.kiosk.filing import kiosk_fields, masked, shown
+from kiosq.kiosk.pinyin_input import candidates
 from kiosq.kiosk.widgets import BodyLabel
 
 BLUE, PALE, RED, DARK = (0.09, 0.36, 0.70, 1), (0.85, 0.91, 0.98, 1), (0.75, 0.10, 0.10, 1), (0.10, 0.20, 0.40, 1)

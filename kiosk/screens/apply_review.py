@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from kiosq.kiosk.filing import review_lines
-from kiosq.kiosk.widgets import BodyLabel
 from kivy.app import App
 from kivy.uix.screenmanager import Screen
 from kivy.utils import escape_markup
+
+from kiosq.kiosk.filing import review_lines
+from kiosq.kiosk.widgets import BodyLabel
 
 
 class ApplyReviewScreen(Screen):

@@ -4,12 +4,13 @@ in plain words) and take a ticket for the item's queue service (with a hall serv
 
 from __future__ import annotations
 
-from kiosq.content.document import guide_document
-from kiosq.content.model import ItemGuide
-from kiosq.kiosk.filing import fileable_here
 from kivy.app import App
 from kivy.uix.screenmanager import Screen
 from kivy.utils import escape_markup
+
+from kiosq.content.document import guide_document
+from kiosq.content.model import ItemGuide
+from kiosq.kiosk.filing import fileable_here
 
 
 def body_markup(item: ItemGuide, lang: str) -> str:

@@ -5,11 +5,12 @@ the search line brings it back."""
 
 from __future__ import annotations
 
-from kiosq.kiosk.guides import Entry
-from kiosq.kiosk.widgets import ListButton, typed
 from kivy.app import App
 from kivy.properties import BooleanProperty
 from kivy.uix.screenmanager import Screen
+
+from kiosq.kiosk.guides import Entry
+from kiosq.kiosk.widgets import ListButton, typed
 
 
 class GuideScreen(Screen):

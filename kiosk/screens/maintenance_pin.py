@@ -1,9 +1,10 @@
 """The maintenance PIN: a numeric keypad, the digits shown as dots, and what went wrong
 (a wrong PIN, the lockout after five, or no PIN configured on this kiosk)."""
 
-from kiosq.kiosk.widgets import KeyButton
 from kivy.app import App
 from kivy.uix.screenmanager import Screen
+
+from kiosq.kiosk.widgets import KeyButton
 
 PAD = ("1", "2", "3", "4", "5", "6", "7", "8", "9", "clear", "0", "backspace")
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from kiosq.kiosk.widgets import BodyLabel
 from kivy.app import App
 from kivy.uix.screenmanager import Screen
 from kivy.utils import escape_markup
+
+from kiosq.kiosk.widgets import BodyLabel
 
 
 def when(stamp: str) -> str:

@@ -5,11 +5,12 @@ hall's opening hours, when tickets start again."""
 
 from __future__ import annotations
 
-from kiosq.kiosk.widgets import ServiceButton
 from kivy.app import App
 from kivy.metrics import dp
 from kivy.uix.screenmanager import Screen
 from kivy.utils import escape_markup
+
+from kiosq.kiosk.widgets import ServiceButton
 
 
 def service_text(service: dict, msg: dict[str, str], lang: str, body_dp: float) -> str:
@@ -58,7 +59,8 @@ class TicketScreen(Screen):
         else:
             self.ids.why.text = (why_text(app.tickets.services_error_kind, app.tickets.services_error, msg) + "\n"
                                  + msg["ticket_guides_work"]) if failed else ""
-        self.ids.detail.text = app.tickets.services_error if failed and app.tickets.services_error_kind == "unreachable" else ""
+        tickets = app.tickets
+        self.ids.detail.text = tickets.services_error if failed and tickets.services_error_kind == "unreachable" else ""
         self.ids.retry_box.height = self.ids.retry_button.height if failed else 0
         self.ids.retry_box.opacity = 1 if failed else 0
         box = self.ids.services

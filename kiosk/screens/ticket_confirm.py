@@ -3,9 +3,10 @@ ticket (on a worker thread), and, if that failed, why and that trying again is s
 
 from __future__ import annotations
 
-from kiosq.kiosk.screens.ticket import why_text
 from kivy.app import App
 from kivy.uix.screenmanager import Screen
+
+from kiosq.kiosk.screens.ticket import why_text
 
 
 class TicketConfirmScreen(Screen):

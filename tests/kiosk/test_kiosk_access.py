@@ -35,7 +35,6 @@ def kiosk_app(tmp_path_factory, printer_sim, speech_dir, a4_file):
     written to WAV files instead of played."""
     from kiosq.kiosk.settings import KioskConfig
     from kiosq.kiosk.speech import Speaker
-
     from tests.kiosk.conftest import running_app
 
     config = KioskConfig(printer_uri=printer_sim.uri, data_dir=tmp_path_factory.mktemp("kiosk"),

@@ -33,7 +33,6 @@ def card_sim():
 @pytest.fixture(scope="module")
 def kiosk_app(tmp_path_factory, printer_sim, server, card_sim):
     from kiosq.kiosk.settings import KioskConfig
-
     from tests.kiosk.conftest import running_app
 
     config = KioskConfig(printer_uri=printer_sim.uri, card_reader_uri=card_sim.uri,

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from kiosq.kiosk.maintenance import (
     LOCKOUT_SECONDS,
     MAX_TRIES,
@@ -13,7 +14,6 @@ from kiosq.kiosk.maintenance import (
     check_pin,
     hash_pin,
 )
-
 from tests.kiosk.conftest import pump, pump_until, screenshot, tap
 
 PIN = "2468"
@@ -24,7 +24,6 @@ def kiosk_app(tmp_path_factory, printer_sim):
     """The whole app with a maintenance PIN and a short status interval; a server URL on
     a closed port, so the 取号 tile exists and the server shows as unreachable."""
     from kiosq.kiosk.settings import KioskConfig
-
     from tests.kiosk.conftest import running_app
     from tests.kiosk.test_kiosk_ticket import free_port
 

@@ -11,6 +11,7 @@ import requests
 from tests.kiosk.conftest import pump, pump_until, screenshot, tap, window_image
 from tests.queue.conftest import ServerProcess, free_port  # noqa: F401 (free_port: for the other kiosk tests)
 
+
 class Server(ServerProcess):
     """A `kiosq server` subprocess on one data folder and port (tests/queue/conftest.py); it can
     be stopped and started. `terminal_token` is this kiosk's (K1)."""
@@ -36,7 +37,6 @@ def server(tmp_path_factory):
 def kiosk_app(tmp_path_factory, printer_sim, server):
     """The whole app, this time with a hall server (conftest's `app` fixture uses this one)."""
     from kiosq.kiosk.settings import KioskConfig
-
     from tests.kiosk.conftest import running_app
 
     config = KioskConfig(printer_uri=printer_sim.uri, data_dir=tmp_path_factory.mktemp("kiosk"),
