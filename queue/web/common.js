@@ -243,8 +243,16 @@
   };
 
   K.pad = (n) => String(n).padStart(2, "0");
-  K.clockText = function (date) {
-    return K.pad(date.getHours()) + ":" + K.pad(date.getMinutes()) + ":" + K.pad(date.getSeconds());
+  // The UTC offset, in minutes, that a server time such as "2026-12-03T02:05:00.000+08:00"
+  // carries: the hall's own, whatever zone the display's machine is set to.
+  K.offsetMinutes = function (iso) {
+    const m = /([+-])(\d{2}):(\d{2})$/.exec(iso || "");
+    return m ? (m[1] === "-" ? -1 : 1) * (Number(m[2]) * 60 + Number(m[3])) : 0;
+  };
+  // HH:MM:SS of the moment `ms` (epoch milliseconds) on the hall's clock (`offsetMinutes`).
+  K.clockText = function (ms, offsetMinutes) {
+    const d = new Date(ms + offsetMinutes * 60000);
+    return K.pad(d.getUTCHours()) + ":" + K.pad(d.getUTCMinutes()) + ":" + K.pad(d.getUTCSeconds());
   };
   K.elapsedText = function (ms) {
     const s = Math.max(0, Math.floor(ms / 1000));

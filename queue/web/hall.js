@@ -15,6 +15,7 @@
   const state = {
     hall: null, windows: new Map(), services: new Map(), recent: [], current: null,
     pending: [], holding: null, offset: 0, voice: null, announced: [], connected: false,
+    zone: -new Date().getTimezoneOffset(), // the hall's UTC offset once the server has said it
   };
   window.KiosqHall = state; // for tests and for a curious technician's console
 
@@ -182,6 +183,7 @@
       }
     }
     state.offset = Date.parse(snap.now) - Date.now();
+    state.zone = K.offsetMinutes(snap.now);
     state.hall = snap.hall;
     for (const w of snap.windows) state.windows.set(w.number, w);
     for (const s of snap.services) state.services.set(s.code, s);
@@ -193,7 +195,7 @@
     K.stream(snap.last_event_id, onEvent, onState);
   }
 
-  const showClock = () => { $("clock").textContent = K.clockText(new Date(Date.now() + state.offset)); };
+  const showClock = () => { $("clock").textContent = K.clockText(Date.now() + state.offset, state.zone); };
   showClock();
   setInterval(showClock, 250);
   $("lang-toggle").addEventListener("click", () => K.toggleLang());

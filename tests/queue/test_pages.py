@@ -18,6 +18,7 @@ import os
 import time
 import uuid
 import wave
+from datetime import datetime
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -679,3 +680,17 @@ def test_hall_display_fits_landscape_and_portrait_screens(shared_server, busy_ha
     if problems:
         pytest.fail("the hall display does not fit:\n" + "\n".join(
             f"  {screen}: {p}" for screen, found in problems.items() for p in found), pytrace=False)
+
+
+@pytest.mark.parametrize("screen_zone", ["Etc/GMT+12", "Pacific/Kiritimati"])
+def test_the_hall_clock_shows_the_halls_time_whatever_zone_the_screen_is_in(shared_server, open_page, screen_zone):
+    """A display PC left on another time zone (UTC-12 or UTC+14 here, hours from the hall's)
+    still shows the hall's own time: the clock follows the offset of the server's `now`."""
+    page = open_page(f"{shared_server.url}/display/hall", timezone_id=screen_zone)
+    connected(page)
+    hall_now = datetime.fromisoformat(Api(shared_server).json("GET", "/api/display")["now"])
+    assert page.evaluate("-new Date().getTimezoneOffset()") * 60 != hall_now.utcoffset().total_seconds()
+    text = page.locator("#clock").inner_text()
+    shown = hall_now.replace(hour=int(text[:2]), minute=int(text[3:5]), second=int(text[6:8]))
+    apart = abs((shown - hall_now).total_seconds())
+    assert min(apart, 86400 - apart) < 5, f"the clock shows {text}; the hall's time is {hall_now:%H:%M:%S}"
