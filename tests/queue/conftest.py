@@ -12,19 +12,24 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 
 import pytest
+
+from kiosq.queue.config import HallConfigError, load_hall
 
 KIOSQ = [str(Path(sys.executable).parent / "kiosq")]
 if not Path(KIOSQ[0]).is_file():
     KIOSQ = [sys.executable, "-m", "kiosq.provisioning.cli"]
 
+DEFAULT_HALL = Path(__file__).resolve().parents[2] / "queue" / "halls" / "default.toml"
 START_TIMEOUT = 15.0
 STOP_TIMEOUT = 10.0
 
@@ -77,6 +82,27 @@ class ServerProcess:
     def token(self, role: str, name: str, windows: str | None = None) -> str:
         return make_token(self.data_dir, role, name, windows)
 
+    def steady_hall(self) -> list[str]:
+        """The hall this server runs (DATA_DIR/hall.toml, else the built-in one) with its
+        rollover hour moved 12 hours away from the hall's time now. A server over real HTTP
+        runs on the wall clock: at 03:59 a test's tickets would be closed by the 04:00
+        rollover half-way through it. Tests of the rollover itself inject a clock instead
+        (tests/queue/test_store.py, test_api.py). Returns the `--hall` arguments; none for a
+        hall file the server should refuse (its own words are what such a test checks)."""
+        own = self.data_dir / "hall.toml"
+        text = own.read_text("utf-8") if own.is_file() else DEFAULT_HALL.read_text("utf-8")
+        try:
+            hall = load_hall(own if own.is_file() else None)
+        except HallConfigError:
+            return []
+        hour = (datetime.now(hall.tz).hour + 12) % 24
+        text, found = re.subn(r"(?m)^rollover_hour\s*=.*$", f"rollover_hour = {hour}", text)
+        if not found:
+            text = re.sub(r"(?m)^\[hall\]$", f"[hall]\nrollover_hour = {hour}", text, count=1)
+        path = self.log_dir / f"hall-{self.port}-{self.starts}.toml"
+        path.write_text(text, "utf-8")
+        return ["--hall", str(path)]
+
     def start(self, timeout: float = START_TIMEOUT) -> "ServerProcess":
         """Start the server and wait until /api/health answers. On the first start only, a
         port that another process took since free_port() is replaced by a new one; restarts
@@ -94,7 +120,8 @@ class ServerProcess:
         self.log_path = self.log_dir / f"server-{self.port}-{self.starts}.log"
         self._log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(
-            [*KIOSQ, "server", "--host", self.host, "--port", str(self.port), "--data-dir", str(self.data_dir)],
+            [*KIOSQ, "server", "--host", self.host, "--port", str(self.port), "--data-dir", str(self.data_dir),
+             *self.steady_hall()],
             stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         deadline = time.monotonic() + timeout
         last_error: Exception | None = None
