@@ -175,8 +175,11 @@ def test_ticket_screens_contrast_and_elder_sizes(app, printer_sim, elder):
     from kiosq.kiosk.accessibility import contrast_problems, elder_size_problems
 
     printer_sim.set_paper("out")  # the no-slip variant: the most on screen
+    app.fleet.check_status()  # measured with its notice shown, not before the status monitor's next look
+    assert pump_until(app.fleet.printer_trouble, timeout=10)
     app.elder = elder
     page = open_services(app)
+    assert screen(app, "ticket").ids.no_slip.text
     checked = []
     for step in ("ticket", "ticket_confirm", "ticket_done"):
         if step == "ticket_confirm":
