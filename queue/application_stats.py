@@ -82,9 +82,8 @@ def counts(apps: Iterable[Application], today: date, calendar: WorkCalendar, tz=
             c["overdue"] += 1
             if today > app.legal_date:
                 c["over_legal"] += 1
-    c["completion_rate"] = _percent(c["completed"], c["submitted"])
-    c["early_completion_rate"] = _percent(c["completed_early"], c["completed"])
-    return c
+    return {**c, "completion_rate": _percent(c["completed"], c["submitted"]),
+            "early_completion_rate": _percent(c["completed_early"], c["completed"])}
 
 
 def figures(apps: Sequence[Application], first: date, last: date, today: date, calendar: WorkCalendar,

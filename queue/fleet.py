@@ -1,6 +1,6 @@
 """The terminals of a hall as IT staff see them: enrollment codes, and from each terminal's
 last heartbeat whether it is online, out of paper, on old content, with alerts. Pure: no
-clock, no I/O (the store keeps the rows, fleet_api.py serves them).
+clock, no I/O (the store keeps the rows, routers/fleet.py serves them).
 """
 
 from __future__ import annotations

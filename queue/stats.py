@@ -48,7 +48,7 @@ import math
 import statistics
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Sequence
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from xml.sax.saxutils import escape, quoteattr
 
@@ -269,12 +269,12 @@ def waiting_series(tickets: Iterable[Ticket], day_start: datetime, now: datetime
     tickets = list(tickets)
     starts = sorted(t.issued_at for t in tickets)
     ends = sorted(end for t in tickets if (end := _waiting_until(t)) is not None)
-    first, step, zone = day_start.astimezone(timezone.utc), timedelta(minutes=step_minutes), day_start.tzinfo
+    first, step, zone = day_start.astimezone(UTC), timedelta(minutes=step_minutes), day_start.tzinfo
     samples = int((now - first).total_seconds() // step.total_seconds()) + 1 if now >= first else 0
     series: Series = []
     times = [first + i * step for i in range(samples)]
     if times and times[-1] < now:
-        times.append(now.astimezone(timezone.utc))  # a live chart ends at this moment, not at the last step
+        times.append(now.astimezone(UTC))  # a live chart ends at this moment, not at the last step
     for at in times:
         series.append((at.astimezone(zone), bisect_right(starts, at) - bisect_right(ends, at)))
     return series
@@ -315,7 +315,7 @@ def _hour_ticks(first: datetime, last: datetime, max_labels: int) -> list[dateti
     hours = []
     while hour <= last:
         hours.append(hour)
-        hour = (hour.astimezone(timezone.utc) + timedelta(hours=1)).astimezone(zone)
+        hour = (hour.astimezone(UTC) + timedelta(hours=1)).astimezone(zone)
     every = next((k for k in (1, 2, 3, 4, 6, 12) if math.ceil(len(hours) / k) <= max_labels), 24)
     return [h for h in hours if h.hour % every == 0]
 
@@ -382,11 +382,11 @@ def _plot(series: Series, left: float, plot_w: float, bottom: float, y: Callable
           max_labels: int) -> list[str]:
     """Hour labels, the area and the line of a non-empty series."""
     first, last = series[0][0], series[-1][0]
-    origin = first.astimezone(timezone.utc)  # real seconds: same-zone subtraction is wall-clock
-    span = max((last.astimezone(timezone.utc) - origin).total_seconds(), 1.0)
+    origin = first.astimezone(UTC)  # real seconds: same-zone subtraction is wall-clock
+    span = max((last.astimezone(UTC) - origin).total_seconds(), 1.0)
 
     def x(at: datetime) -> float:
-        return left + plot_w * (at.astimezone(timezone.utc) - origin).total_seconds() / span
+        return left + plot_w * (at.astimezone(UTC) - origin).total_seconds() / span
 
     hours = _hour_ticks(first, last, max_labels)
     points = " ".join(f"{x(at):.1f},{y(count):.1f}" for at, count in series)
