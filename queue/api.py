@@ -32,9 +32,10 @@ from kiosq.queue.voice import Voice
 log = logging.getLogger("kiosq.server")
 
 CONTENT_FOLLOW_SECONDS = 2.0  # how often the server looks for a bundle published by `kiosq server publish`
-# Registration order matters where paths overlap: stats' /api/applications/stats comes
-# before applications' /api/applications/{number}.
-ROUTERS = (hall, displays, stats, tickets, windows, items, applications, fleet, content)
+# A request is matched against the routers in this order: the busiest first (each router
+# passed costs a few microseconds on every ticket). Where paths overlap, order decides:
+# stats' /api/applications/stats comes before applications' /api/applications/{number}.
+ROUTERS = (tickets, windows, hall, displays, stats, items, applications, fleet, content)
 
 
 def create_app(store: Store, heartbeat_seconds: float = SSE_HEARTBEAT_SECONDS, voice: Voice | None = None,
