@@ -184,6 +184,7 @@
     }
     state.offset = Date.parse(snap.now) - Date.now();
     state.zone = K.offsetMinutes(snap.now);
+    showClock(); // on the hall's clock at once, not at the next tick
     state.hall = snap.hall;
     for (const w of snap.windows) state.windows.set(w.number, w);
     for (const s of snap.services) state.services.set(s.code, s);
