@@ -35,7 +35,6 @@ def day_figures(ctx: Context, day: date | None) -> tuple[date, list[engine.Ticke
     start, end = stats.day_bounds(day, ctx.hall)
     # A past day is measured at its last instant, so its figures no longer move.
     as_of = now if day == today else end - timedelta(microseconds=1)
-    store.roll_over_if_due()
     return day, store.tickets_of_day(day), start, as_of
 
 

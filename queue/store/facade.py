@@ -161,7 +161,9 @@ class Store:
     def ticket(self, ticket_id: str) -> Ticket:
         """A ticket as it stands today: one of a past day that is still open reads as the
         rollover will leave it (finished or cancelled), before the rollover has run."""
-        ticket = self._tickets.by_id(ticket_id)
+        return self._as_left_by_rollover(self._tickets.by_id(ticket_id))
+
+    def _as_left_by_rollover(self, ticket: Ticket) -> Ticket:
         if ticket.day < self.today() and ticket.status in (engine.WAITING, engine.CALLED, engine.SERVING):
             return engine.close_day([ticket], self.clock())[0]
         return ticket
@@ -185,7 +187,9 @@ class Store:
         return engine.eta_minutes(ahead, service, self.open_windows()[ticket.service])
 
     def tickets_of_day(self, day: date | None = None) -> list[Ticket]:
-        return self._tickets.of_day(day or self.today())
+        """A business day's tickets; a past day's as its rollover leaves them, whether or
+        not the rollover has run yet (the figures of a closed day do not wait for it)."""
+        return [self._as_left_by_rollover(t) for t in self._tickets.of_day(day or self.today())]
 
     # -- events and the notice ---------------------------------------------------------
 

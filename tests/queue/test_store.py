@@ -422,3 +422,16 @@ def test_the_rollover_timer_closes_the_day(store, clock):
     asyncio.run(run_briefly())
     assert [t.status for t in store.tickets_of_day(store.today() - timedelta(days=1))] == ["cancelled"]
     assert next_rollover(clock.now, store) == datetime(2026, 11, 24, 20, tzinfo=UTC)
+
+
+def test_a_past_days_tickets_read_as_its_rollover_leaves_them_before_it_has_run(store, clock):
+    served, _ = store.issue_ticket("A")
+    store.call_next(1)
+    store.act(1, "start")
+    left, _ = store.issue_ticket("A")
+    clock.advance(days=1)  # no write since: the rollover has not run
+    statuses = {t.id: t.status for t in store.tickets_of_day(store.today() - timedelta(days=1))}
+    assert statuses == {served.id: "done", left.id: "cancelled"}
+    store.roll_over_if_due()
+    after = {t.id: t.status for t in store.tickets_of_day(store.today() - timedelta(days=1))}
+    assert after == statuses
