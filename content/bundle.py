@@ -21,7 +21,7 @@ import shutil
 import sqlite3
 from contextlib import closing
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from kiosq.content.catalog import write_catalog
@@ -55,7 +55,7 @@ def sha256_of(path: Path) -> str:
 
 def build(items: list[ItemGuide], out_dir: Path, now: datetime | None = None) -> Path:
     """Write a bundle for `items` into `out_dir`; returns the manifest's path."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     tmp = out_dir / f".building-{os.getpid()}.sqlite"

@@ -101,9 +101,10 @@ def render_tour(out_dir: Path, config: KioskConfig) -> list[Path]:
     side = max(max(size) for size in ORIENTATIONS.values())
     Config.set("graphics", "width", str(side))
     Config.set("graphics", "height", str(side))
-    from kiosq.kiosk.app import KiosqApp
     from kivy.base import EventLoop
     from kivy.core.window import Window
+
+    from kiosq.kiosk.app import KiosqApp
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

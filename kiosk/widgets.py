@@ -3,8 +3,8 @@ keyboard, the idle prompt, the status bar, QR codes and the maintenance corner."
 
 from __future__ import annotations
 
-from kivy.properties import NumericProperty, ObjectProperty, StringProperty
 from kivy.graphics.texture import Texture
+from kivy.properties import NumericProperty, ObjectProperty, StringProperty
 from kivy.uix.behaviors import ButtonBehavior
 from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.button import Button

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
-from typing import Mapping
 
 from kiosq.content import bundle
 from kiosq.content.catalog import SAMPLE, load_files, read_items, write_catalog

@@ -22,9 +22,10 @@ import tempfile
 import threading
 import time
 import wave
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, NamedTuple, Sequence
+from typing import Literal, NamedTuple
 
 Lang = Literal["zh", "en"]
 

@@ -13,9 +13,9 @@ spot) ends on D itself.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import Iterable
 
 # 国务院办公厅关于2026年部分节假日安排的通知 (published 2025-11-04): the days off and the
 # weekend days worked instead. Halls add other years (and local days) in the hall file.
@@ -41,14 +41,14 @@ class WorkCalendar:
     workdays: frozenset[date] = field(default_factory=frozenset)  # weekend days that are worked
 
     @classmethod
-    def of(cls, holidays: Iterable[date | str] = (), workdays: Iterable[date | str] = ()) -> "WorkCalendar":
+    def of(cls, holidays: Iterable[date | str] = (), workdays: Iterable[date | str] = ()) -> WorkCalendar:
         def days(values: Iterable[date | str]) -> frozenset[date]:
             return frozenset(v if isinstance(v, date) else date.fromisoformat(v) for v in values)
 
         return cls(days(holidays), days(workdays))
 
     @classmethod
-    def china(cls, holidays: Iterable[date | str] = (), workdays: Iterable[date | str] = ()) -> "WorkCalendar":
+    def china(cls, holidays: Iterable[date | str] = (), workdays: Iterable[date | str] = ()) -> WorkCalendar:
         """The built-in national days (2026) plus the hall's own."""
         return cls.of([*CHINA_2026_HOLIDAYS, *holidays], [*CHINA_2026_WORKDAYS, *workdays])
 

@@ -8,7 +8,7 @@ the hall's, such a mix-up fails every run. `python tests/away_tz.py` prints the 
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo
 
 # The two ends of the world's clock, UTC-12 and UTC+14: at any moment one of them is on
@@ -33,7 +33,7 @@ def choose(hall_tz: tzinfo, now: datetime) -> str:
 def main() -> None:
     from kiosq.queue.config import load_hall
 
-    print(choose(load_hall().tz, datetime.now(timezone.utc)))
+    print(choose(load_hall().tz, datetime.now(UTC)))
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Shared fixtures: a hall, a clock the test moves, and a store on a real SQLite file."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -30,7 +30,7 @@ def hall():
 @pytest.fixture
 def clock():
     # 10:00 in Shanghai on a Monday: well inside the business day.
-    return FakeClock(datetime(2026, 11, 23, 2, 0, tzinfo=timezone.utc))
+    return FakeClock(datetime(2026, 11, 23, 2, 0, tzinfo=UTC))
 
 
 @pytest.fixture

@@ -1,7 +1,7 @@
 """`make test` runs the suite with the machine's clock on another calendar date than the
 hall's (tests/away_tz.py); here, which zone it picks at the hours where it matters."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -36,6 +36,6 @@ def test_at_any_minute_of_the_day_the_chosen_zone_stays_on_another_date_until_th
 
 
 def test_the_candidates_are_real_zones():
-    now = datetime(2026, 12, 2, 12, tzinfo=timezone.utc)
+    now = datetime(2026, 12, 2, 12, tzinfo=UTC)
     offsets = sorted(now.astimezone(ZoneInfo(name)).utcoffset() for name in CANDIDATES)
     assert offsets == [timedelta(hours=-12), timedelta(hours=14)]

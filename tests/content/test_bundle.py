@@ -2,7 +2,7 @@
 
 import json
 import shutil
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -14,7 +14,7 @@ from kiosq.content.model import parse_catalog
 
 def make(tmp_path, catalog_data, n_items, second):
     items = parse_catalog(catalog_data)[:n_items]
-    return bundle.build(items, tmp_path / "out", now=datetime(2026, 11, 22, 10, 0, second, tzinfo=timezone.utc))
+    return bundle.build(items, tmp_path / "out", now=datetime(2026, 11, 22, 10, 0, second, tzinfo=UTC))
 
 
 def test_build_and_verify(tmp_path, catalog_data):

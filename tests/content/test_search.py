@@ -4,7 +4,17 @@ full pinyin, English and everyday words."""
 import pytest
 
 from kiosq.content.catalog import SAMPLE, load_files, write_catalog
-from kiosq.content.search import CONTAINS, EXACT, KEYWORD, KEYWORD_PINYIN, PINYIN_CONTAINS, PINYIN_PREFIX, PREFIX, TEXT, Searcher
+from kiosq.content.search import (
+    CONTAINS,
+    EXACT,
+    KEYWORD,
+    KEYWORD_PINYIN,
+    PINYIN_CONTAINS,
+    PINYIN_PREFIX,
+    PREFIX,
+    TEXT,
+    Searcher,
+)
 
 
 @pytest.fixture

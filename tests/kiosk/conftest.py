@@ -97,8 +97,9 @@ def running_app(config, **kwargs):
     """The whole app on the (reused) window, started the way App.run() starts it, and
     stopped afterwards; each test module's `kiosk_app` fixture makes one with its config
     (kwargs go to KiosqApp, e.g. a Speaker writing WAV files)."""
-    from kiosq.kiosk.app import KiosqApp
     from kivy.base import EventLoop
+
+    from kiosq.kiosk.app import KiosqApp
 
     app = KiosqApp(config, **kwargs)
     EventLoop.ensure_window()

@@ -2,6 +2,7 @@
 given as —, and personal data masked by the one rule the server's lists use too."""
 
 import pytest
+
 from kiosq.base.privacy import mask_field_value
 from kiosq.content.model import Choice, FormField
 from kiosq.kiosk.filing import masked

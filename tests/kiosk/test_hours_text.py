@@ -1,7 +1,7 @@
 """What the 取号 tile says outside opening hours, from the server's {open, opens_at}: today,
 tomorrow, a later day with its weekday, or no known time; in the hall's own time zone."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
@@ -33,6 +33,6 @@ def test_open_or_unknown_hours_say_nothing():
 
 def test_days_are_counted_in_the_halls_time_zone():
     # 23:30 UTC is already the next morning in the hall: 08:30 that morning is "today"
-    now = datetime(2026, 11, 20, 23, 30, tzinfo=timezone.utc)
+    now = datetime(2026, 11, 20, 23, 30, tzinfo=UTC)
     hours = {"open": False, "opens_at": "2026-11-21T08:30:00+08:00"}
     assert closed_text(hours, now, messages("zh")) == "现在不是取号时间，今天 08:30 起可以取号"

@@ -9,9 +9,9 @@ import subprocess
 import sys
 
 import pytest
-from kiosq.kiosk.tour import ORIENTATIONS, expected_names
 from PIL import Image
 
+from kiosq.kiosk.tour import ORIENTATIONS, expected_names
 from tests.kiosk.test_kiosk_ticket import Server
 
 

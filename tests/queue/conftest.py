@@ -103,7 +103,7 @@ class ServerProcess:
         path.write_text(text, "utf-8")
         return ["--hall", str(path)]
 
-    def start(self, timeout: float = START_TIMEOUT) -> "ServerProcess":
+    def start(self, timeout: float = START_TIMEOUT) -> ServerProcess:
         """Start the server and wait until /api/health answers. On the first start only, a
         port that another process took since free_port() is replaced by a new one; restarts
         keep the port, as clients expect."""

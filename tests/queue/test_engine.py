@@ -1,7 +1,7 @@
 """The ticket engine's rules, every transition and refusal, with no database."""
 
 import dataclasses
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
@@ -9,7 +9,7 @@ from kiosq.queue import engine
 from kiosq.queue.config import parse_hall
 from kiosq.queue.engine import Ticket, WindowState
 
-NOW = datetime(2026, 11, 23, 2, 0, tzinfo=timezone.utc)  # 10:00 in Shanghai
+NOW = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai
 DAY = date(2026, 11, 23)
 
 HALL = parse_hall("""
@@ -216,8 +216,8 @@ class TestWindowActions:
 class TestDayAndEstimates:
     def test_business_day_turns_at_the_rollover_hour_in_hall_time(self):
         # 03:59 and 04:00 Shanghai time (UTC+8) on 24 November.
-        before = datetime(2026, 11, 23, 19, 59, tzinfo=timezone.utc)
-        after = datetime(2026, 11, 23, 20, 0, tzinfo=timezone.utc)
+        before = datetime(2026, 11, 23, 19, 59, tzinfo=UTC)
+        after = datetime(2026, 11, 23, 20, 0, tzinfo=UTC)
         assert engine.business_day(before, HALL) == date(2026, 11, 23)
         assert engine.business_day(after, HALL) == date(2026, 11, 24)
 

@@ -29,8 +29,7 @@ import pytest
 from kiosq.content.model import id_number_valid
 from kiosq.devices.sim.idcard import TEST_IDENTITIES
 from tests.queue.conftest import ServerProcess
-from tests.queue.test_pages import (  # noqa: F401 (browser and open_page are fixtures)
-    Api, artifacts, browser, connected, eventually, no_script_errors, open_page, settle)
+from tests.queue.test_pages import Api, artifacts, browser, connected, eventually, no_script_errors, open_page, settle  # noqa: F401 (browser and open_page are fixtures)
 
 pytestmark = pytest.mark.slow
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is a dev dependency: pip install -e '.[dev]'")

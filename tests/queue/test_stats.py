@@ -3,7 +3,7 @@
 import csv
 import io
 import xml.etree.ElementTree as ET
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -36,7 +36,7 @@ def day(store, clock):
     A004    20      -                still waiting                 (10.0 so far: not over 10)
     """
     def step(minute: float, *actions) -> None:
-        clock.now = at(minute).astimezone(timezone.utc)
+        clock.now = at(minute).astimezone(UTC)
         for action in actions:
             action()
 
@@ -117,7 +117,7 @@ def test_day_bounds_follow_a_dst_change():
             '[[windows]]\nnumber = 1\nname = "1"\nservices = ["A"]\n')
     start, end = stats.day_bounds(date(2026, 10, 24), parse_hall(text))  # clocks go back on the 25th
     assert (start.hour, end.hour) == (4, 4)
-    assert (end.astimezone(timezone.utc) - start.astimezone(timezone.utc)) == timedelta(hours=25)
+    assert (end.astimezone(UTC) - start.astimezone(UTC)) == timedelta(hours=25)
 
 
 # -- day_stats ------------------------------------------------------------------------------

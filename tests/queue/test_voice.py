@@ -21,8 +21,18 @@ from pathlib import Path
 import pytest
 
 from kiosq.queue.voice import (
-    CHIME_SECONDS, GAP_AFTER_CHIME, SAMPLE_RATE, Voice, VoiceError, VoiceOptions, VoiceUnavailable,
-    announcement_text, chime_frames, chime_wav, chinese_number, read_wav,
+    CHIME_SECONDS,
+    GAP_AFTER_CHIME,
+    SAMPLE_RATE,
+    Voice,
+    VoiceError,
+    VoiceOptions,
+    VoiceUnavailable,
+    announcement_text,
+    chime_frames,
+    chime_wav,
+    chinese_number,
+    read_wav,
 )
 
 
