@@ -92,7 +92,8 @@ def read_manifest(path: Path) -> Manifest:
         ("format", manifest.format == FORMAT), ("version", _version_ok(manifest.version)),
         ("items", isinstance(manifest.items, int) and manifest.items >= 0),
         ("sha256", isinstance(manifest.sha256, str) and bool(SHA256.match(manifest.sha256))),
-        ("file", isinstance(manifest.file, str) and _version_ok(manifest.file) and Path(manifest.file).name == manifest.file),
+        ("file", isinstance(manifest.file, str) and _version_ok(manifest.file)
+         and Path(manifest.file).name == manifest.file),
     ) if not ok]
     if problems:
         raise BundleError(f"{path}: not a usable bundle manifest (bad {', '.join(problems)}); build the bundle again "

@@ -5,7 +5,7 @@ printer and for A4.
 
 from dataclasses import dataclass, field
 
-from kiosq.content.model import ItemGuide
+from kiosq.content.model import ItemGuide, Material
 
 KIND = {"zh": {"original": "原件", "copy": "复印件", "original_and_copy": "原件及复印件"},
         "en": {"original": "original", "copy": "copy", "original_and_copy": "original and copy"}}
@@ -15,8 +15,9 @@ WORDS = {
            "online": "到现场次数", "legal": "法定时限 {n} 个工作日", "promised": "承诺时限 {n} 个工作日",
            "on_the_spot": "即办", "free": "不收费", "copies": "{n} 份", "optional": "（如有）",
            "kiosk": "可在自助终端申报", "service": "取号业务 {s}"},
-    "en": {"subtitle": "Item guide", "basis": "Legal basis", "conditions": "Who may apply", "materials": "What to bring",
-           "steps": "Procedure", "time": "Time limit", "fees": "Fees", "where": "Where", "phone": "Enquiries",
+    "en": {"subtitle": "Item guide", "basis": "Legal basis", "conditions": "Who may apply",
+           "materials": "What to bring", "steps": "Procedure", "time": "Time limit", "fees": "Fees",
+           "where": "Where", "phone": "Enquiries",
            "online": "Visits needed", "legal": "legal limit {n} working days", "promised": "promised {n} working days",
            "on_the_spot": "on the spot", "free": "free of charge", "copies": "{n} cop(ies)", "optional": " (if any)",
            "kiosk": "can be filed at a self-service terminal", "service": "ticket service {s}"},
@@ -47,13 +48,17 @@ class Document:
     lang: str = "zh"
 
 
+def _material_line(m: Material, kinds: dict[str, str], w: dict[str, str], lang: str) -> str:
+    copies, optional = w["copies"].format(n=m.count), "" if m.required else w["optional"]
+    if lang == "zh":
+        return f"{m.name}（{kinds[m.kind]}，{copies}）{optional}"
+    return f"{m.name} ({kinds[m.kind]}, {copies}){optional}"
+
+
 def guide_document(item: ItemGuide, lang: str = "zh") -> Document:
     w = WORDS[lang if lang in WORDS else "zh"]
     kinds = KIND[lang if lang in KIND else "zh"]
-    materials = [Check(f"{m.name}（{kinds[m.kind]}，{w['copies'].format(n=m.count)}）{'' if m.required else w['optional']}"
-                       if lang == "zh" else
-                       f"{m.name} ({kinds[m.kind]}, {w['copies'].format(n=m.count)}){'' if m.required else w['optional']}",
-                       m.note) for m in item.materials]
+    materials = [Check(_material_line(m, kinds, w, lang), m.note) for m in item.materials]
     days = (w["on_the_spot"] if item.promised_days == 0 else w["promised"].format(n=item.promised_days))
     time_lines = [days, w["legal"].format(n=item.legal_days)] if item.legal_days else [days]
     fees = [f"{f.name} {f.amount} 元（{f.basis}）" if lang == "zh" else f"{f.name}: CNY {f.amount} ({f.basis})"

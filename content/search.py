@@ -80,7 +80,9 @@ class _Column:
         starts = self.starts
         return [bisect_right(starts, m.start()) - 1 for m in re.finditer(re.escape(_SEP + q), self.text)]
 
-    def tiers(self, q: str, whole: int, prefix: int, contains: int, anywhere: bool = True) -> list[tuple[list[int], int]]:
+    def tiers(
+        self, q: str, whole: int, prefix: int, contains: int, anywhere: bool = True
+    ) -> list[tuple[list[int], int]]:
         """The items holding q, by how well: (items, score) from the weakest match up.
         Without `anywhere`, only values that start with q."""
         found = [(self.starting(q), prefix), (self.exact.get(q, []), whole)]
@@ -161,8 +163,9 @@ class Searcher:
     def _in_text(self, q: str, department: str | None, room: int, seen: set[int]) -> list[int]:
         """Items whose text holds q, in catalog order, past those already found."""
         if len(q) >= 3:
+            phrase = '"' + q.replace('"', '""') + '"'
             rows = (rowid - 1 for (rowid,) in self.conn.execute(
-                "SELECT rowid FROM texts_fts WHERE texts_fts MATCH ? ORDER BY rowid", ('"' + q.replace('"', '""') + '"',)))
+                "SELECT rowid FROM texts_fts WHERE texts_fts MATCH ? ORDER BY rowid", (phrase,)))
         else:
             rows = self.text.iter_containing(q)
         found = []

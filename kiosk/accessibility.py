@@ -82,7 +82,8 @@ def _hidden(widget) -> bool:
             return True
         if isinstance(node, StencilView) and node is not widget:
             sx, sy = node.to_window(*node.pos)
-            if x < sx - 1 or y < sy - 1 or x + widget.width > sx + node.width + 1 or y + widget.height > sy + node.height + 1:
+            if (x < sx - 1 or y < sy - 1
+                    or x + widget.width > sx + node.width + 1 or y + widget.height > sy + node.height + 1):
                 return True
         parent = node.parent
         if parent is node:

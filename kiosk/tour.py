@@ -246,8 +246,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--server", help="the hall server's URL (adds the ticket screens; takes real tickets)")
     parser.add_argument("--token-env", default="KIOSQ_TERMINAL_TOKEN",
                         help="environment variable holding this terminal's token (default: %(default)s)")
-    parser.add_argument("--card-reader", help="an ID card reader's URI with a card on it (adds the application screens; "
-                        "files real applications)")
+    parser.add_argument("--card-reader", help="an ID card reader's URI with a card on it "
+                        "(adds the application screens; files real applications)")
     parser.add_argument("--catalog", type=Path, help="catalog database to show")
     parser.add_argument("--content", type=Path, help="folder of catalog JSON files (default: the sample)")
     args = parser.parse_args(argv)

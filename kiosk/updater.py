@@ -46,7 +46,9 @@ def installed_version(content_dir: Path) -> str | None:
         return None
 
 
-def content_identity(catalog: Path, catalog_db: Path | None = None, files: Path | None = None) -> tuple[str, str | None]:
+def content_identity(
+    catalog: Path, catalog_db: Path | None = None, files: Path | None = None
+) -> tuple[str, str | None]:
     """What a heartbeat says this kiosk shows: (version, sha256) of the bundle when `catalog`
     is an installed bundle's database, else the name of the catalog database (`catalog_db`)
     or of the folder of catalog files (`files`) it was built from, else "sample"."""
@@ -126,7 +128,8 @@ class Updater(Worker):
         self.download(version, partial, size)
         if bundle.sha256_of(partial) != sha256:
             partial.unlink()
-            raise UpdateError(f"bundle {version}: the download's sha256 is not the manifest's; it starts over next time")
+            raise UpdateError(f"bundle {version}: the download's sha256 is not the manifest's; "
+                              "it starts over next time")
         db = partial.with_name(f"catalog-{version}.sqlite")
         os.replace(partial, db)
         manifest_path = folder / f"catalog-{version}.json"

@@ -73,7 +73,7 @@ class HallInfo(_Strict):
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError, OSError):  # "America" is a folder of zones
-            raise ValueError(f"unknown time zone {value!r}; use an IANA name such as 'Asia/Shanghai'")
+            raise ValueError(f"unknown time zone {value!r}; use an IANA name such as 'Asia/Shanghai'") from None
         return value
 
 
@@ -185,7 +185,8 @@ def load_hall(path: str | Path | None = None) -> Hall:
     try:
         text = path.read_text("utf-8")
     except OSError as exc:
-        raise HallConfigError(f"{path}: cannot read the hall file ({exc.strerror}); check the path given to --hall") from None
+        raise HallConfigError(f"{path}: cannot read the hall file ({exc.strerror}); "
+                              "check the path given to --hall") from None
     except UnicodeDecodeError:
         raise HallConfigError(f"{path}: not UTF-8 text; save the hall file as UTF-8") from None
     return parse_hall(text, source=str(path))
@@ -235,7 +236,8 @@ def _cross_check(parsed: _HallFile, source: str) -> Hall:
                 raise fail(f"{key}.prefix", f"required when the code ({svc.code!r}) is not 1-3 capital letters")
             svc = svc.model_copy(update={"prefix": svc.code})
         if svc.prefix in prefixes:
-            raise fail(f"{key}.prefix", f"prefix {svc.prefix!r} is already used by service {prefixes[svc.prefix]!r}; ticket numbers must tell services apart")
+            raise fail(f"{key}.prefix", f"prefix {svc.prefix!r} is already used by service "
+                       f"{prefixes[svc.prefix]!r}; ticket numbers must tell services apart")
         if svc.last_number < svc.first_number:
             raise fail(f"{key}.last_number", f"{svc.last_number} is below first_number {svc.first_number}")
         services[svc.code] = svc

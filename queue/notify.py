@@ -14,6 +14,7 @@ repeat.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import http.client
 import json
 import logging
@@ -78,10 +79,10 @@ class WebhookSender:
 
     async def run(self) -> None:
         self._loop = asyncio.get_running_loop()
-        self._wake = asyncio.Event()
+        wake = self._wake = asyncio.Event()
         log.info("application notifications go to the webhook at %s", _where(self.url))
         while True:
-            self._wake.clear()
+            wake.clear()
             try:
                 for note in self.store.notifications_due(self.store.clock()):
                     await self.send(note)
@@ -89,17 +90,15 @@ class WebhookSender:
                 log.exception("the notification sender failed; it tries again in %.0f s", POLL_SECONDS)
                 await asyncio.sleep(POLL_SECONDS)
                 continue
-            await self._sleep()
+            await self._sleep(wake)
 
-    async def _sleep(self) -> None:
+    async def _sleep(self, wake: asyncio.Event) -> None:
         wait = POLL_SECONDS
         next_at = self.store.next_notification_at()
         if next_at is not None:
             wait = max(0.0, min(wait, (next_at - self.store.clock()).total_seconds()))
-        try:
-            await asyncio.wait_for(self._wake.wait(), wait)
-        except TimeoutError:
-            pass
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(wake.wait(), wait)
 
     def body(self, note: Notification) -> bytes:
         payload = dict(note.payload)

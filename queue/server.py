@@ -39,7 +39,8 @@ def open_store(data_dir: Path, hall: Hall) -> Store:
     try:
         return Store.in_dir(data_dir, hall)
     except OSError as exc:
-        raise ServerError(f"cannot use the data folder {data_dir} ({exc.strerror}); pass a writable --data-dir") from None
+        raise ServerError(f"cannot use the data folder {data_dir} ({exc.strerror}); "
+                          "pass a writable --data-dir") from None
     except Unusable as exc:
         raise ServerError(f"{data_dir / DB_FILE} is not a usable kiosq database ({exc}); restore it from a backup "
                           "or pass another --data-dir") from None
@@ -70,7 +71,8 @@ def check_port(host: str, port: int) -> None:
             sock.bind((host, port))
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
-                raise ServerError(f"port {port} on {host} is already in use; stop the other server or pass --port") from None
+                raise ServerError(f"port {port} on {host} is already in use; "
+                                  "stop the other server or pass --port") from None
             raise ServerError(f"cannot listen on {host}:{port} ({exc.strerror}); check --host and --port") from None
 
 

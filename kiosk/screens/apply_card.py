@@ -25,4 +25,5 @@ class ApplyCardScreen(Screen):
         app = App.get_running_app()
         if app.apply.item:
             item = app.guides.item(app.apply.item)
-            self.ids.item_name.text = app.msg["apply_card_for"].format(name=item.name_en if app.lang == "en" else item.name)
+            name = item.name_en if app.lang == "en" else item.name
+            self.ids.item_name.text = app.msg["apply_card_for"].format(name=name)

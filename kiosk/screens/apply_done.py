@@ -27,8 +27,9 @@ class ApplyDoneScreen(Screen):
         if not result:
             return
         self.ids.number.text = result["number"]
-        self.ids.promised.text = (msg["apply_done_promised"].format(date=result["promised_date"], days=result["promised_days"])
-                                  if result.get("promised_date") else "")
+        self.ids.promised.text = (
+            msg["apply_done_promised"].format(date=result["promised_date"], days=result["promised_days"])
+            if result.get("promised_date") else "")
         if result.get("refused"):
             self.ids.offline.text = msg["apply_done_refused"].format(why=result["refused"])
         else:

@@ -1,6 +1,6 @@
 """The maintenance screen (behind the corner taps and the PIN): the printer's and the
-server's state (and the applications waiting in the outbox), a test print, the last slip this kiosk printed, the content version,
-the terminal id, and a button that stops the app."""
+server's state (and the applications waiting in the outbox), a test print, the last slip
+this kiosk printed, the content version, the terminal id, and a button that stops the app."""
 
 from kivy.app import App
 from kivy.uix.screenmanager import Screen

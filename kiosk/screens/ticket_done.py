@@ -67,8 +67,9 @@ class TicketDoneScreen(Screen):
         windows = app.tickets.windows.get(code, []) if app.tickets.windows else []
         where = msg["ticket_where"]
         if windows:
+            sep = "、" if app.lang == "zh" else ", "
             where += "\n" + msg["ticket_windows"].format(
-                windows=("、" if app.lang == "zh" else ", ").join(w.get(names[0]) or str(w.get("number")) for w in windows))
+                windows=sep.join(w.get(names[0]) or str(w.get("number")) for w in windows))
         self.ids.where.text = where
         self.printed = app.tickets.print_key in PRINT_OK
         if self.printed:
