@@ -8,7 +8,8 @@ def test_guide_document_in_chinese(catalog_data):
     doc = guide_document(parse_catalog(catalog_data)[0])
     assert (doc.title, doc.code) == ("居民身份证换领", "GA-SFZ-001")
     headings = [s.heading for s in doc.sections]
-    assert headings == ["申请条件", "申请材料", "办理流程", "办理时限", "收费标准", "办理地点", "咨询电话", "到现场次数", "设定依据"]
+    assert headings == ["申请条件", "申请材料", "办理流程", "办理时限", "收费标准", "办理地点", "咨询电话",
+                        "到现场次数", "设定依据"]
     materials = doc.sections[1].checklist
     assert materials[0].text == "居民户口簿（原件，1 份）"
     assert materials[1].text == "近期免冠彩色照片（原件，2 份）（如有）" and materials[1].note == "现场采集的可不提供"

@@ -85,7 +85,8 @@ def test_form_values_are_checked_field_by_field(catalog_data):
         "id_number": "not a valid resident ID number (check its last character)",
         "phone": "must be a mobile (11 digits) or a landline with its area code", "reason": "not one of the choices",
         "rent": "must be at least 1", "start": "must be on or after 2000-01-01",
-        "postcode": "does not have the expected form", "promise": "must be ticked", "colour": "not a field of this form"}
+        "postcode": "does not have the expected form", "promise": "must be ticked",
+        "colour": "not a field of this form"}
     assert check_values(item, {})["applicant_name"] == "required"
     assert check_values(parse_catalog(catalog_data)[1], good) == {"": "GA-SFZ-002 cannot be filed at a terminal"}
 

@@ -29,7 +29,8 @@ def ranked(searcher, query, **kw):
 
 def test_exact_name_beats_prefix_beats_contains(searcher):
     assert ranked(searcher, "居民身份证换领")[0] == ("GA-SFZ-001", EXACT)
-    assert ranked(searcher, "居民身份证")[:3] == [("GA-SFZ-001", PREFIX), ("GA-SFZ-002", PREFIX), ("GA-SFZ-003", CONTAINS)]
+    assert ranked(searcher, "居民身份证")[:3] == [
+        ("GA-SFZ-001", PREFIX), ("GA-SFZ-002", PREFIX), ("GA-SFZ-003", CONTAINS)]
     # then the items whose text names the 居民身份证法 or asks for the card
     assert {s for _, s in ranked(searcher, "居民身份证")[3:]} == {TEXT}
 
@@ -67,8 +68,8 @@ def test_one_and_two_character_queries(searcher):
 def test_three_characters_and_more_use_the_trigram_index(searcher):
     found = ranked(searcher, "户口簿")  # in every item's materials
     assert len(found) == 8 and {s for _, s in found} == {TEXT}
-    assert [code for code, _ in found] == [i for i in ["GA-SFZ-001", "GA-SFZ-002", "GA-SFZ-003", "GA-HJ-001",
-                                                      "GA-CRJ-001", "GJJ-001", "MZ-HY-001", "SC-DJ-001"]]  # catalog order
+    assert [code for code, _ in found] == [i for i in [  # catalog order
+        "GA-SFZ-001", "GA-SFZ-002", "GA-SFZ-003", "GA-HJ-001", "GA-CRJ-001", "GJJ-001", "MZ-HY-001", "SC-DJ-001"]]
     assert ranked(searcher, "法定婚龄") == [("MZ-HY-001", TEXT)]
 
 

@@ -267,7 +267,8 @@ def test_outside_opening_hours_the_ticket_tile_says_when_tickets_start_again(app
     screenshot("fleet-closed-tile")
     tap(home.ids.ticket_tile)
     ticket = app.manager.get_screen("ticket")
-    wait(lambda: app.tickets.services_state != "loading" and ticket.ids.status.text == "现在不能取号", what="closed screen")
+    wait(lambda: app.tickets.services_state != "loading" and ticket.ids.status.text == "现在不能取号",
+         what="closed screen")
     assert f"{opens:%H:%M}" in ticket.ids.why.text and "办事指南" in ticket.ids.why.text
     assert ticket.service_buttons() == []
     app.toggle_language()
@@ -295,7 +296,8 @@ def test_the_tile_reopens_at_the_time_the_server_gave(app):
     app.fleet.heartbeat.stop()  # this test alone decides the hours
     try:
         app.fleet.set_hours({"open": False, "opens_at": soon.isoformat(), "closes_at": None})
-        assert app.fleet.tickets_closed_text == closed_text(dict(app.fleet.hours), datetime.now().astimezone(), app.msg) != ""
+        expected = closed_text(dict(app.fleet.hours), datetime.now().astimezone(), app.msg)
+        assert app.fleet.tickets_closed_text == expected != ""
         wait(lambda: app.fleet.tickets_closed_text == "", timeout=5, what="the tile open at opens_at")
         assert app.fleet.hours["open"] is True
     finally:

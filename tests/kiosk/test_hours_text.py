@@ -16,7 +16,8 @@ NOW = datetime(2026, 11, 20, 18, 5, tzinfo=CST)  # a Friday evening in the hall
     ("2026-11-20T20:00:00+08:00", "现在不是取号时间，今天 20:00 起可以取号", "Tickets start again today at 20:00"),
     ("2026-11-21T08:30:00+08:00", "今天取号已结束，明天 08:30 起可以取号",
      "Tickets are over for today; they start again tomorrow at 08:30"),
-    ("2026-11-23T08:30:00+08:00", "取号已暂停，11月23日（周一） 08:30 起可以取号", "Tickets start again on Mon 23 Nov at 08:30"),
+    ("2026-11-23T08:30:00+08:00", "取号已暂停，11月23日（周一） 08:30 起可以取号",
+     "Tickets start again on Mon 23 Nov at 08:30"),
     (None, "暂停取号，何时恢复请咨询大厅工作人员", "Tickets are paused; ask the hall staff when they start again"),
 ])
 def test_closed_text(opens_at, zh, en):

@@ -122,7 +122,8 @@ def test_the_checks_catch_small_text_and_faint_colours(fresh):
     label.font_size, label.color = 12, (0.8, 0.8, 0.8, 1)
     try:
         pump(3)
-        assert any(p.text == "English" and p.what.startswith("text") for p in elder_size_problems(screen(fresh, "home")))
+        small = elder_size_problems(screen(fresh, "home"))
+        assert any(p.text == "English" and p.what.startswith("text") for p in small)
         assert any(p.text == "English" and "contrast" in p.what for p in contrast_problems(fresh.root, window_image()))
     finally:
         label.color = (1, 1, 1, 1)

@@ -206,7 +206,8 @@ def test_provisional_prefix_is_readable_and_never_a_tracking_number(terminal_id,
 
 
 def test_terminals_whose_ids_read_alike_get_different_prefixes():
-    alike = [("自助终端01", "二楼终端01"), ("T_01", "T-01"), ("hall3-floor1-selfservice-01", "hall3-floor1-selfservice-02")]
+    alike = [("自助终端01", "二楼终端01"), ("T_01", "T-01"),
+             ("hall3-floor1-selfservice-01", "hall3-floor1-selfservice-02")]
     for one, other in alike:
         assert provisional_prefix(one) != provisional_prefix(other), (one, other)
 

@@ -118,7 +118,7 @@ class ServerProcess:
         self._close_log()
         self.starts += 1
         self.log_path = self.log_dir / f"server-{self.port}-{self.starts}.log"
-        self._log = open(self.log_path, "wb")
+        self._log = open(self.log_path, "wb")  # noqa: SIM115 (the server writes to it until _close_log)
         self.proc = subprocess.Popen(
             [*KIOSQ, "server", "--host", self.host, "--port", str(self.port), "--data-dir", str(self.data_dir),
              *self.steady_hall()],

@@ -174,9 +174,11 @@ def test_bad_values_are_named_field_by_field(client, tokens, change, fields):
 
 
 def test_unknown_and_unfileable_items(client, tokens):
-    unknown = client.post("/api/applications", json={**body(), "item": "XX-NOPE-1"}, headers=auth(tokens["terminal"], "u"))
+    unknown = client.post("/api/applications", json={**body(), "item": "XX-NOPE-1"},
+                          headers=auth(tokens["terminal"], "u"))
     assert unknown.status_code == 404 and unknown.json()["error"] == "not_found"
-    counter = client.post("/api/applications", json={**body(), "item": "GA-SFZ-001"}, headers=auth(tokens["terminal"], "c"))
+    counter = client.post("/api/applications", json={**body(), "item": "GA-SFZ-001"},
+                          headers=auth(tokens["terminal"], "c"))
     assert counter.status_code == 422 and counter.json()["error"] == "not_fileable"
     extra = client.post("/api/applications", json={**body(), "colour": "red"}, headers=auth(tokens["terminal"], "e"))
     assert extra.status_code == 422 and extra.json()["error"] == "invalid_request"
@@ -328,8 +330,8 @@ def test_a_window_cannot_reject_on_its_own(client, tokens):
     assert act(client, tokens, number, "approve-rejection", role="supervisor_b").status_code == 403
     r = act(client, tokens, number, "approve-rejection", role="supervisor")
     assert r.status_code == 200 and r.json()["status"] == "rejected" and r.json()["rejection_pending"] is None
-    assert r.json()["history"][-1] == {"action": "approve_rejection", "status": "rejected", "at": r.json()["finished_at"],
-                                       "note": "不符合换领条件", "by": "李科长"}
+    assert r.json()["history"][-1] == {"action": "approve_rejection", "status": "rejected",
+                                       "at": r.json()["finished_at"], "note": "不符合换领条件", "by": "李科长"}
 
 
 def test_a_supervisor_cannot_approve_their_own_rejection(client, tokens):

@@ -76,8 +76,8 @@ def test_an_acknowledged_application_survives_kill_9(hall_server):
     assert after.json()["promised_date"] == filed["promised_date"]
     # The outbox retries after the crash, with the same key or only the provisional number.
     for key in ("crash-1", "crash-1-retry"):
-        again = post(srv, "/api/applications", "terminal", application(id_number, name, phone, provisional_no="P-T-0001"),
-                     key=key)
+        again = post(srv, "/api/applications", "terminal",
+                     application(id_number, name, phone, provisional_no="P-T-0001"), key=key)
         assert again.status_code == 201 and again.json() == filed and again.headers["Idempotent-Replayed"] == "true"
     assert get(srv, "/api/applications", "admin").json()["count"] == 1
     # The day's counter survived too: the next number follows.
@@ -131,7 +131,8 @@ def test_no_personal_data_in_clear_on_disk_or_in_the_log(hall_server):
     assert search([log]) == [] and "personal data of" in log.read_text("utf-8")
     # The key is in its own file and nowhere in the database.
     key = json.loads(key_file.read_text())
-    assert search(files) == [] and key["seal"].encode() not in db.read_bytes() + (wal.read_bytes() if wal.exists() else b"")
+    stored = db.read_bytes() + (wal.read_bytes() if wal.exists() else b"")
+    assert search(files) == [] and key["seal"].encode() not in stored
 
 
 # -- the webhook ------------------------------------------------------------------------
@@ -201,7 +202,8 @@ def test_the_webhook_is_retried_until_the_receiver_takes_it(hall_server, receive
     hall_with_webhook(tmp_path / "hook", receiver.url)
     srv = hall_server(tmp_path / "hook")
     id_number, name, phone = PEOPLE[2]
-    number = post(srv, "/api/applications", "terminal", application(id_number, name, phone), key="w1").json()["tracking_no"]
+    filed = post(srv, "/api/applications", "terminal", application(id_number, name, phone), key="w1")
+    number = filed.json()["tracking_no"]
     wait_for(lambda: len(receiver.requests) >= 3, what="three deliveries")
     headers, payload = receiver.requests[-1]
     assert payload["tracking_no"] == number and payload["status"] == "submitted" and payload["phone"] == phone
@@ -259,7 +261,8 @@ def test_queued_notifications_are_sent_after_a_restart(hall_server, receivers, t
         return out and out[0]["attempts"] >= 1 and out[0]["state"] == "queued"
 
     wait_for(failed_once, what="a failed attempt")
-    assert "cannot reach the webhook" in get(srv, "/api/notifications", "admin").json()["notifications"][0]["last_error"]
+    notes = get(srv, "/api/notifications", "admin").json()["notifications"]
+    assert "cannot reach the webhook" in notes[0]["last_error"]
     srv.kill()
     # The receiver comes back on the same port; so does the server, which resumes sending.
     got = []
@@ -293,7 +296,8 @@ def test_the_data_folder_keeps_its_key_between_starts(hall_server):
     srv = hall_server()
     key_before = (srv.data_dir / "applicant.key").read_bytes()
     id_number, name, phone = PEOPLE[1]
-    number = post(srv, "/api/applications", "terminal", application(id_number, name, phone), key="k").json()["tracking_no"]
+    filed = post(srv, "/api/applications", "terminal", application(id_number, name, phone), key="k")
+    number = filed.json()["tracking_no"]
     srv.stop()
     srv.start()
     assert (srv.data_dir / "applicant.key").read_bytes() == key_before

@@ -63,7 +63,8 @@ def test_file_from_disk_and_missing_file(tmp_path):
     (lambda s: s.replace('services = ["A", "B"]', 'services = ["A", "B"]\npolicy = "random"'),
      r"windows\[1\]\.policy: Input should be 'oldest' or 'service_order'"),
     (lambda s: s.replace('code = "A"', 'code = "hukou"'), r"services\[1\]\.prefix: required when the code"),
-    (lambda s: s + "\n[[windows]]\nnumber = 1\nname = 'x'\nservices = ['A']\n", r"windows\[2\]\.number: window 1 is defined twice"),
+    (lambda s: s + "\n[[windows]]\nnumber = 1\nname = 'x'\nservices = ['A']\n",
+     r"windows\[2\]\.number: window 1 is defined twice"),
     (lambda s: s.replace("[hall]", "[hall"), r"hall\.toml: not valid TOML"),
 ])
 def test_each_mistake_names_file_key_and_problem(change, message):

@@ -11,6 +11,7 @@ Never `playwright install`: the browser is /usr/bin/chromium (see shared/PLATFOR
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import io
 import json
@@ -508,10 +509,8 @@ def test_announcements_play_in_turn_and_the_hall_display_asks_for_them(shared_se
     assert page.evaluate("typeof window.KiosqAnnounce?.AnnounceQueue") == "function"
 
     page.evaluate(PLAY_FOUR)
-    try:
+    with contextlib.suppress(sync_api.TimeoutError):  # the assertion below says what was played
         page.wait_for_function("window.__plays.length >= 4", timeout=5000)
-    except sync_api.TimeoutError:
-        pass  # the assertion below says what was played
     plays = page.evaluate("window.__plays")
     assert [p["number"] for p in plays] == ["A001", "B001", "C001", "A001"]
     for before, after in zip(plays, plays[1:]):
@@ -533,8 +532,8 @@ def test_announcements_play_in_turn_and_the_hall_display_asks_for_them(shared_se
     try:
         with page.expect_request(lambda r: "/api/announcements" in r.url, timeout=LIVE_MS) as request:
             number, _ = api.call(7)
-    except sync_api.TimeoutError:
-        raise AssertionError(f"the hall display did not ask for the announcement of the call (asked: {asked})")
+    except sync_api.TimeoutError as exc:
+        raise AssertionError(f"the hall display did not ask for the announcement of the call (asked: {asked})") from exc
     expect(page.locator("#current-number")).to_have_text(number)
     query = parse_qs(urlsplit(request.value.url).query)
     assert query == {"number": [number], "window": ["7"]}, request.value.url
@@ -648,9 +647,11 @@ LAYOUT_PROBLEMS = """() => {
     const name = sel + "#" + i + " (" + el.textContent.replace(/\\s+/g, " ").trim().slice(0, 24) + ")";
     const r = el.getBoundingClientRect();
     if (el.scrollHeight > el.clientHeight + 2 || el.scrollWidth > el.clientWidth + 2)
-      problems.push(`${name}: content ${el.scrollWidth}x${el.scrollHeight} px in a box of ${el.clientWidth}x${el.clientHeight}`);
+      problems.push(`${name}: content ${el.scrollWidth}x${el.scrollHeight} px`
+                    + ` in a box of ${el.clientWidth}x${el.clientHeight}`);
     if (r.bottom > innerHeight + 1 || r.right > innerWidth + 1 || r.top < -1 || r.left < -1)
-      problems.push(`${name}: off the screen at ${Math.round(r.left)},${Math.round(r.top)}-${Math.round(r.right)},${Math.round(r.bottom)}`);
+      problems.push(`${name}: off the screen at ${Math.round(r.left)},${Math.round(r.top)}`
+                    + `-${Math.round(r.right)},${Math.round(r.bottom)}`);
   });
   ["header", "#current", "#recent-box", "#windows-box", "#services-box", "#windows .win", "#services .svc",
    "#notice"].forEach(check);
