@@ -69,23 +69,33 @@ class CupsError(A4Error):
 
 
 class CheckLike(Protocol):
-    text: str
-    note: str
+    @property
+    def text(self) -> str: ...
+    @property
+    def note(self) -> str: ...
 
 
 class SectionLike(Protocol):
-    heading: str
-    lines: Sequence[str]
-    checklist: Sequence[CheckLike]
+    @property
+    def heading(self) -> str: ...
+    @property
+    def lines(self) -> Sequence[str]: ...
+    @property
+    def checklist(self) -> Sequence[CheckLike]: ...
 
 
 class DocumentLike(Protocol):
-    """What guide_pdf() reads: kiosq.content.document.Document has this shape."""
+    """What guide_pdf() reads: kiosq.content.document.Document has this shape (read-only
+    members, so the frozen dataclass matches)."""
 
-    title: str
-    subtitle: str
-    code: str
-    sections: Sequence[SectionLike]
+    @property
+    def title(self) -> str: ...
+    @property
+    def subtitle(self) -> str: ...
+    @property
+    def code(self) -> str: ...
+    @property
+    def sections(self) -> Sequence[SectionLike]: ...
 
 
 @dataclass(frozen=True)

@@ -275,24 +275,35 @@ def application_receipt(filed: ApplicationFiled, paper: Paper = PAPER_58, *, lan
 
 
 class GuideCheck(Protocol):
-    text: str
-    note: str
+    @property
+    def text(self) -> str: ...
+    @property
+    def note(self) -> str: ...
 
 
 class GuideSection(Protocol):
-    heading: str
-    lines: Sequence[str]
-    checklist: Sequence[GuideCheck]
+    @property
+    def heading(self) -> str: ...
+    @property
+    def lines(self) -> Sequence[str]: ...
+    @property
+    def checklist(self) -> Sequence[GuideCheck]: ...
 
 
 class GuideDocument(Protocol):
-    """The shape of kiosq.content.document.Document (devices does not import content)."""
+    """The shape of kiosq.content.document.Document (devices does not import content); read-only
+    members, so the frozen dataclass matches."""
 
-    title: str
-    subtitle: str
-    code: str
-    sections: Sequence[GuideSection]
-    lang: str
+    @property
+    def title(self) -> str: ...
+    @property
+    def subtitle(self) -> str: ...
+    @property
+    def code(self) -> str: ...
+    @property
+    def sections(self) -> Sequence[GuideSection]: ...
+    @property
+    def lang(self) -> str: ...
 
 
 BOX = "□"  # the checklist's ☐ (U+2610) is outside GB18030's two-byte range; □ is in GB2312

@@ -18,7 +18,7 @@ import re
 import tempfile
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kivy.app import App
 from kivy.clock import Clock, mainthread
@@ -37,12 +37,15 @@ from kiosq.kiosk.fleet import Fleet
 from kiosq.kiosk.guides import Guides
 from kiosq.kiosk.hall_client import HallClient
 from kiosq.kiosk.maintenance_flow import MaintenanceFlow
-from kiosq.kiosk.messages import messages
+from kiosq.kiosk.messages import messages  # type: ignore[attr-defined]  # mypy finds the messages/ folder first
 from kiosq.kiosk.progress_flow import ProgressFlow
 from kiosq.kiosk.session import Session
 from kiosq.kiosk.settings import KioskConfig, catalog_path
 from kiosq.kiosk.speech import Speaker
 from kiosq.kiosk.ticket_flow import TicketFlow
+
+if TYPE_CHECKING:
+    from kiosq.kiosk.cards import CardWatcher
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +106,7 @@ class KiosqApp(App):
         paper = PAPER_80 if cfg.paper_mm == 80 else PAPER_58
         self.printer = Printer(cfg.printer_uri, paper=paper) if cfg.printer_uri else None
         self.server = HallClient(cfg.server_url, cfg.terminal_token) if cfg.server_url else None
-        self.cards = None  # kiosk.cards.CardWatcher, with a card reader
+        self.cards: CardWatcher | None = None  # with a card reader
         self.fleet = Fleet(self)
         self.tickets = TicketFlow(self)
         self.apply = ApplyFlow(self)

@@ -93,7 +93,7 @@ class ApplyFlow(EventDispatcher):
         from kiosq.kiosk.filing import fileable_here
 
         app = self.app
-        if app.server is None or not fileable_here(app.guides.item(code)):
+        if app.server is None or app.guides is None or not fileable_here(app.guides.item(code)):
             return
         self.item, self.card, self.typed = code, None, False
         self.entered, self.problems, self.focus, self.compose = {}, {}, "", ""
@@ -127,6 +127,7 @@ class ApplyFlow(EventDispatcher):
         self.app.show("apply_form")
 
     def _item(self) -> ItemGuide:
+        assert self.app.guides is not None  # loaded in build(), before any screen shows
         return self.app.guides.item(self.item)
 
     def _first_to_type(self) -> str:
@@ -207,7 +208,7 @@ class ApplyFlow(EventDispatcher):
         from kiosq.kiosk.filing import applicant, values_for_server
 
         app = self.app
-        if self.busy or (self.card is None and not self.typed) or self.outbox is None:
+        if self.busy or (self.card is None and not self.typed) or self.outbox is None or self.sender is None:
             return
         item = self._item()
         person = applicant(item, self.card, dict(self.entered))
@@ -243,7 +244,7 @@ class Filing:
     """One application to file, run on a worker: into the outbox and to the server
     (waiting a few seconds for its answer), then the receipt."""
 
-    def __init__(self, outbox: Outbox, sender: Sender | None, printer: Printer | None, item: ItemGuide,
+    def __init__(self, outbox: Outbox, sender: Sender, printer: Printer | None, item: ItemGuide,
                  person: dict[str, Any], values: dict[str, Any], hall: str, lang: str,
                  server_url: str | None) -> None:
         self.outbox, self.sender, self.printer, self.item = outbox, sender, printer, item
@@ -281,5 +282,5 @@ class Filing:
                                    id_number=self.person["id_number"], filed_at=datetime.now(),
                                    promised_date=date.fromisoformat(promised) if promised else None,
                                    query_url=query_url, applicant=self.person["name"])
-        return print_bytes(printer, lambda: application_receipt(receipt, printer.paper, lang=lang),
+        return print_bytes(printer, lambda p: application_receipt(receipt, p.paper, lang=lang),
                            f"receipt for {item.code}")

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 
 from kiosq.base.privacy import mask_field_value
-from kiosq.content.model import CARD_FIELDS, FormField, ItemGuide, check_values
+from kiosq.content.model import CARD_FIELDS, Form, FormField, ItemGuide, check_values
 
 KEYED = ("number", "date", "phone", "id_number")  # typed on the keypad
 CHOSEN = ("choice", "checkbox")
@@ -130,7 +130,7 @@ def problems(item: ItemGuide, entered: dict[str, object]) -> dict[str, str]:
         if phone is None:
             found[CONTACT.name] = "required"
         else:
-            probe = ItemGuide.model_construct(code=item.code, form=item.form.model_construct(fields=[CONTACT]))
+            probe = ItemGuide.model_construct(code=item.code, form=Form.model_construct(fields=[CONTACT]))
             found.update(check_values(probe, {CONTACT.name: phone}))
     return found
 

@@ -43,15 +43,15 @@ def _build() -> dict[str, list[str]]:
     uses: Counter[tuple[str, str]] = Counter()
     for phrase, readings in phrases_dict.phrases_dict.items():
         if len(phrase) == len(readings):
-            for char, reading in zip(phrase, readings):
-                uses[(char, plain(reading[0]))] += 1
+            for char, heard in zip(phrase, readings):  # each character's readings, the usual one first
+                uses[(char, plain(heard[0]))] += 1
     chars: dict[str, set[str]] = defaultdict(set)
-    for code, readings in pinyin_dict.pinyin_dict.items():
+    for code, joined in pinyin_dict.pinyin_dict.items():
         char = chr(code)
         if "\u4e00" <= char <= "\u9fff":  # the basic block: what GB18030 slips and the fonts show
-            for reading in readings.split(","):
+            for reading in joined.split(","):
                 chars[plain(reading)].add(char)
-    return {syllable: sorted(found, key=lambda c, s=syllable: (-uses[(c, s)], ord(c)))
+    return {syllable: sorted(found, key=lambda c: (-uses[(c, syllable)], ord(c)))  # sorted() runs at once
             for syllable, found in chars.items()}
 
 

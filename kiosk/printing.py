@@ -45,19 +45,17 @@ OUTCOMES: dict[type[PrinterError], str] = {
 
 def print_guide(printer: Printer | None, item: ItemGuide, lang: str) -> str:
     """Print the guide slip; the message key of what happened. Blocks: call it from a worker."""
-    if printer is None:
-        return "print_missing"
-    return print_bytes(printer, lambda: guide_slip(guide_document(item, lang), printer.paper),
+    return print_bytes(printer, lambda p: guide_slip(guide_document(item, lang), p.paper),
                        f"guide slip for {item.code}")
 
 
-def print_bytes(printer: Printer | None, build: Callable[[], bytes], what: str) -> str:
-    """Build a slip and print it; the message key of what happened. Blocks: call it from
-    a worker. Never raises: a device fault must never take the kiosk down."""
+def print_bytes(printer: Printer | None, build: Callable[[Printer], bytes], what: str) -> str:
+    """Build a slip for `printer` and print it; the message key of what happened. Blocks:
+    call it from a worker. Never raises: a device fault must never take the kiosk down."""
     if printer is None:
         return "print_missing"
     try:
-        slip = build()
+        slip = build(printer)
         status = printer.print_slip(slip)
     except PrinterError as e:
         log.warning("%s not printed: %s", what, e)
@@ -80,7 +78,7 @@ def test_slip(printer: Printer, lines: list[str]) -> bytes:
 
 def print_test(printer: Printer | None, lines: list[str]) -> str:
     """Print the test slip; the message key of what happened. Blocks: call it from a worker."""
-    return print_bytes(printer, lambda: test_slip(printer, lines), "test slip")
+    return print_bytes(printer, lambda p: test_slip(p, lines), "test slip")
 
 
 def print_a4_guide(uri: str | None, item: ItemGuide, lang: str, hall: str) -> str:

@@ -96,7 +96,7 @@ class Speaker:
             with self._lock:
                 while self._wanted is None and not self._closed:
                     self._lock.wait()
-                if self._closed:
+                if self._closed or self._wanted is None:
                     return
                 lang, text = self._wanted
                 self._wanted = None

@@ -109,12 +109,13 @@ class TerminalConfig:
         return token or None
 
     def kiosk_config(self, **overrides: Any) -> KioskConfig:
-        values = dict(terminal_id=self.terminal_id, data_dir=self.data_dir, server_url=self.server_url,
-                      terminal_token=self.read_token(), printer_uri=self.printer, paper_mm=self.paper_width,
-                      card_reader_uri=self.card_reader, scanner_uri=self.scanner, a4_printer_uri=self.a4_printer,
-                      content_dir=self.content_dir, catalog_db=self.catalog, lang=self.language,
-                      elder=self.elder_mode, speech=self.speech, idle_timeout=self.idle_timeout,
-                      maintenance_pin_hash=self.pin_hash)
+        values: dict[str, Any] = dict(
+            terminal_id=self.terminal_id, data_dir=self.data_dir, server_url=self.server_url,
+            terminal_token=self.read_token(), printer_uri=self.printer, paper_mm=self.paper_width,
+            card_reader_uri=self.card_reader, scanner_uri=self.scanner, a4_printer_uri=self.a4_printer,
+            content_dir=self.content_dir, catalog_db=self.catalog, lang=self.language,
+            elder=self.elder_mode, speech=self.speech, idle_timeout=self.idle_timeout,
+            maintenance_pin_hash=self.pin_hash)
         values.update(overrides)
         return KioskConfig(**values)
 

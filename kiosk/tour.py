@@ -186,7 +186,7 @@ def sample_answers(item) -> dict[str, object]:
     for field in kiosk_fields(item):
         if field.prefill is not None:
             continue
-        if field.type == "choice":
+        if field.type == "choice" and field.choices:  # a choice field has two or more (FormField checks)
             answers[field.name] = field.choices[0].value
         elif field.type == "checkbox":
             answers[field.name] = True

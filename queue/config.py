@@ -14,6 +14,7 @@ from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_core import ErrorDetails
 
 from kiosq.queue.hours import DAYS, OpeningHours, parse_periods
 from kiosq.queue.workdays import WorkCalendar
@@ -205,7 +206,7 @@ def parse_hall(text: str, source: str = "hall.toml") -> Hall:
     return _cross_check(parsed, source)
 
 
-def _key(loc: tuple) -> str:
+def _key(loc: tuple[int | str, ...]) -> str:
     """('windows', 2, 'services') -> 'windows[3].services' (tables counted from 1, as in the file)."""
     out = ""
     for part in loc:
@@ -213,7 +214,7 @@ def _key(loc: tuple) -> str:
     return out or "(top level)"
 
 
-def _problem(err: dict) -> str:
+def _problem(err: ErrorDetails) -> str:
     if err["type"] == "missing":
         return "required key is missing"
     if err["type"] == "extra_forbidden":

@@ -96,12 +96,12 @@ class _Server(uvicorn.Server):
         if self.ready_hook is not None:
             _quietly(self.ready_hook)
         if self.tick_hook is not None and self.tick_interval:
-            self._ticker = asyncio.get_running_loop().create_task(self._tick())
+            self._ticker = asyncio.get_running_loop().create_task(self._tick(self.tick_hook, self.tick_interval))
 
-    async def _tick(self) -> None:
+    async def _tick(self, hook: Callable[[], None], interval: float) -> None:
         while not self.should_exit:
-            _quietly(self.tick_hook)
-            await asyncio.sleep(self.tick_interval)
+            _quietly(hook)
+            await asyncio.sleep(interval)
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         self.on_exit()

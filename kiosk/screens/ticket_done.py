@@ -4,6 +4,8 @@ photograph and as text, since the ticket is issued all the same). Goes home by i
 
 from __future__ import annotations
 
+from typing import Any
+
 from kivy.app import App
 from kivy.clock import Clock
 from kivy.properties import BooleanProperty, NumericProperty
@@ -53,7 +55,7 @@ class TicketDoneScreen(Screen):
         if not ticket:
             return
         code = ticket.get("service", "")
-        service = next((s for s in app.tickets.services if s.get("code") == code), {})
+        service: dict[str, Any] = next((s for s in app.tickets.services if s.get("code") == code), {})
         names = ("name_en", "service_name_en") if app.lang == "en" else ("name", "service_name")
         self.ids.number.text = ticket.get("number", "")
         self.ids.service_name.text = service.get(names[0]) or ticket.get(names[1]) or code
