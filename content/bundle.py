@@ -23,6 +23,7 @@ from contextlib import closing
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from kiosq.content.catalog import write_catalog
 from kiosq.content.model import FORMAT, CatalogError, ItemGuide
@@ -157,7 +158,7 @@ def rollback(content_dir: Path) -> str:
     """Make the previous bundle active again; returns its version."""
     content_dir = Path(content_dir)
     state = active_state(content_dir)
-    previous = state.get("previous")
+    previous: str | None = state.get("previous")
     if not previous:
         raise BundleError(f"{content_dir}: there is no previous bundle to go back to")
     folder = content_dir / "bundles" / previous
@@ -171,7 +172,7 @@ def rollback(content_dir: Path) -> str:
     return previous
 
 
-def active_state(content_dir: Path) -> dict:
+def active_state(content_dir: Path) -> dict[str, Any]:
     path = Path(content_dir) / ACTIVE
     if not path.is_file():
         return {}
@@ -187,7 +188,7 @@ def active_state(content_dir: Path) -> dict:
 
 def active_catalog(content_dir: Path) -> Path:
     """The database of the bundle in use, for the kiosk's search and guides."""
-    version = active_state(content_dir).get("version")
+    version: str | None = active_state(content_dir).get("version")
     if not version:
         raise CatalogError([f"{content_dir}: no content bundle installed; use `kiosq content install`"])
     return Path(content_dir) / "bundles" / version / "catalog.sqlite"
@@ -204,7 +205,7 @@ def _prune(content_dir: Path) -> None:
             shutil.rmtree(old, ignore_errors=True)
 
 
-def _write_json(path: Path, data: dict) -> None:
+def _write_json(path: Path, data: dict[str, Any]) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(json.dumps(data, ensure_ascii=False, indent=2), encoding="utf-8")
     _fsync(tmp)

@@ -10,6 +10,7 @@ import json
 import sqlite3
 from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 import sqlite_utils
 from pypinyin import Style, lazy_pinyin
@@ -55,7 +56,7 @@ def initials(text: str) -> str:
     return "".join(lazy_pinyin(text, style=Style.FIRST_LETTER)).lower()
 
 
-def _row(item: ItemGuide, order: int) -> dict:
+def _row(item: ItemGuide, order: int) -> dict[str, Any]:
     rest = [item.department, item.category, item.conditions, *item.basis, *item.steps, item.location,
             *(m.name for m in item.materials), *(m.note for m in item.materials if m.note)]
     return {
@@ -104,7 +105,7 @@ def read_items(db_path: Path) -> list[ItemGuide]:
         return [ItemGuide.model_validate_json(data) for (data,) in conn.execute("SELECT data FROM items ORDER BY ord")]
 
 
-def export_catalog(db_path: Path) -> dict:
+def export_catalog(db_path: Path) -> dict[str, Any]:
     """The catalog in the import format (docs/catalog-format.md)."""
     return {"format": FORMAT, "items": [json.loads(i.model_dump_json()) for i in read_items(db_path)]}
 

@@ -9,7 +9,7 @@ import math
 import re
 from datetime import date
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import ErrorDetails
@@ -196,7 +196,7 @@ def check_catalog(items: list[ItemGuide]) -> None:
         raise CatalogError([f"{code}: code: used by {seen[code]} items; codes must be unique" for code in twice])
 
 
-def _where(loc: tuple) -> str:
+def _where(loc: tuple[int | str, ...]) -> str:
     out = ""
     for part in loc:
         if isinstance(part, int):
@@ -214,7 +214,7 @@ def _what(err: ErrorDetails) -> str:
     return err["msg"].removeprefix("Value error, ")
 
 
-def check_values(item: ItemGuide, values: dict) -> dict[str, str]:
+def check_values(item: ItemGuide, values: dict[str, Any]) -> dict[str, str]:
     """Problems with what was typed into an item's form: {field name: what is wrong}."""
     if item.form is None:
         return {"": f"{item.code} cannot be filed at a terminal"}

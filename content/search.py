@@ -13,6 +13,7 @@ import re
 import sqlite3
 import unicodedata
 from bisect import bisect_right
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,7 +71,7 @@ class _Column:
         return [bisect_right(starts, m.start() - 1) - 1
                 for m in re.finditer(re.escape(q) + "[^\x00]*", self.text)]
 
-    def iter_containing(self, q: str):
+    def iter_containing(self, q: str) -> Iterator[int]:
         """Like containing(), lazily: a caller that needs only the first few stops early."""
         starts = self.starts
         for m in re.finditer(re.escape(q) + "[^\x00]*", self.text):
@@ -116,7 +117,7 @@ class Searcher:
     def __enter__(self) -> "Searcher":
         return self
 
-    def __exit__(self, *_exc) -> None:
+    def __exit__(self, *_exc: object) -> None:
         self.close()
 
     def departments(self) -> list[str]:
@@ -162,6 +163,7 @@ class Searcher:
 
     def _in_text(self, q: str, department: str | None, room: int, seen: set[int]) -> list[int]:
         """Items whose text holds q, in catalog order, past those already found."""
+        rows: Iterator[int]
         if len(q) >= 3:
             phrase = '"' + q.replace('"', '""') + '"'
             rows = (rowid - 1 for (rowid,) in self.conn.execute(

@@ -368,9 +368,9 @@ def _read_reply(scheme: str, escpos: Escpos) -> bytes:
     _read asks a serial port for 16 bytes and so always waits the whole timeout.)"""
     try:
         if scheme == "serial":
-            return escpos.device.read(1)
+            return bytes(escpos.device.read(1))  # bytes(): python-escpos is untyped
         if scheme == "tcp":
-            return escpos.device.recv(1)
+            return bytes(escpos.device.recv(1))
         return bytes(escpos._read())[:1]
     except OSError as e:
         if _is_timeout(e):
