@@ -20,7 +20,7 @@ from kiosq.kiosk.worker import Worker
 
 log = logging.getLogger(__name__)
 
-# the kiosk's states -> the server's (queue/fleet_api.py: PrinterState, ReaderState)
+# the kiosk's states -> the server's (queue/routers/fleet.py: PrinterState, ReaderState)
 PRINTER = {"none": "none", "ok": "ok", "near_end": "near_end", "out": "out", "cover_open": "cover_open",
            "offline": "offline"}
 MIN_INTERVAL = 0.2  # seconds: whatever a server says, never a tight loop

@@ -207,7 +207,7 @@ def submit(outbox: Outbox, sender: Sender, item: str, applicant: dict[str, Any],
            wait: float = 3.0) -> Submitted:
     """File an application the one way there is: into the outbox (on the disk when this
     returns), kick the sender, and wait up to `wait` seconds for the server's answer.
-    Blocks: call it from a worker thread (kiosk.tickets.in_background)."""
+    Blocks: call it from a worker thread (kiosk.background.in_background)."""
     pending = outbox.add(item, applicant, values)
     sender.kick()
     sender.wait(pending.provisional_no, wait, attempts=0)

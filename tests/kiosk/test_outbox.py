@@ -30,7 +30,7 @@ from tests.queue.conftest import ServerProcess
 pytestmark = pytest.mark.slow
 
 ITEM = "GA-SFZ-002"  # 居民身份证换领 in the sample catalog: fileable, its form below
-SERVER_NUMBER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{3,39}$")  # queue/application_api.py NUMBER
+SERVER_NUMBER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{3,39}$")  # queue/routers/applications.py NUMBER
 DIGITS = "零一二三四五六七八九"
 
 
