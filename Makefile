@@ -12,7 +12,7 @@ BIN    := $(VENV)/bin
 # offscreen without a display) and libmtdev1, whose absence Kivy reports as an error.
 APT_PACKAGES := curl espeak-ng sox chromium fonts-wqy-microhei poppler-utils libgl1-mesa-dri libegl1 libmtdev1
 
-.PHONY: demo test apt clean
+.PHONY: demo test lint apt clean
 
 demo: $(VENV)/.installed apt
 	$(BIN)/kiosq demo
@@ -20,10 +20,22 @@ demo: $(VENV)/.installed apt
 # The machine's clock goes to a zone on another calendar date than the hall's (tests/away_tz.py),
 # so a test that mixes the machine's date with the hall's fails on every run, not a third of
 # them. TEST_TZ=Zone/Name picks one by hand.
-test: $(VENV)/.installed apt
+test: $(VENV)/.installed apt lint
 	@tz="$${TEST_TZ:-$$($(BIN)/python tests/away_tz.py)}" && \
 		echo "make test: TZ=$$tz (the machine's time zone for this run; the hall keeps its own)" && \
 		TZ="$$tz" $(BIN)/python -m pytest
+
+# ruff on the whole tree, mypy on the packages and on bench/ (pyproject.toml configures both).
+# mypy reads the packages through build/typecheck/kiosq/<folder> -> <folder> links: it cannot
+# follow the editable install's import hook. A new top-level folder needs its name here.
+TYPECHECK_FOLDERS := base devices content queue kiosk provisioning
+
+lint: $(VENV)/.installed
+	@mkdir -p build/typecheck/kiosq
+	@for d in $(TYPECHECK_FOLDERS); do ln -sfn ../../../$$d build/typecheck/kiosq/$$d; done
+	$(BIN)/ruff check .
+	$(BIN)/mypy $(addprefix -p kiosq.,$(TYPECHECK_FOLDERS))
+	$(BIN)/mypy --follow-imports=silent bench/*.py
 
 $(VENV)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
