@@ -18,16 +18,17 @@ import re
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import qrcode
 from fpdf import FPDF
 
 from kiosq.base.privacy import mask_id_number, mask_name
+from kiosq.devices.guide_shape import GuideDocument, GuideSection
 
 FONT = Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc")
 FAMILY = "wqy"
@@ -66,36 +67,6 @@ class FontMissingError(A4Error):
 
 class CupsError(A4Error):
     pass
-
-
-class CheckLike(Protocol):
-    @property
-    def text(self) -> str: ...
-    @property
-    def note(self) -> str: ...
-
-
-class SectionLike(Protocol):
-    @property
-    def heading(self) -> str: ...
-    @property
-    def lines(self) -> Sequence[str]: ...
-    @property
-    def checklist(self) -> Sequence[CheckLike]: ...
-
-
-class DocumentLike(Protocol):
-    """What guide_pdf() reads: kiosq.content.document.Document has this shape (read-only
-    members, so the frozen dataclass matches)."""
-
-    @property
-    def title(self) -> str: ...
-    @property
-    def subtitle(self) -> str: ...
-    @property
-    def code(self) -> str: ...
-    @property
-    def sections(self) -> Sequence[SectionLike]: ...
 
 
 @dataclass(frozen=True)
@@ -216,7 +187,7 @@ class _Page(FPDF):
                 self.cell(width, height, line, new_x="LEFT", new_y="NEXT", align=align)
 
 
-def guide_pdf(doc: DocumentLike, hall: str, printed_at: datetime, font: Path = FONT) -> bytes:
+def guide_pdf(doc: GuideDocument, hall: str, printed_at: datetime, font: Path = FONT) -> bytes:
     """An item guide on A4: title, department, code, then each section; the materials as a
     checklist with a box to tick before coming to the hall."""
     pdf = _Page(hall, printed_at, getattr(doc, "lang", "zh"), font)
@@ -235,7 +206,7 @@ def guide_pdf(doc: DocumentLike, hall: str, printed_at: datetime, font: Path = F
     return bytes(pdf.output())
 
 
-def _section(pdf: _Page, section: SectionLike) -> None:
+def _section(pdf: _Page, section: GuideSection) -> None:
     pdf.ln(4)
     pdf.room_for(7 + 6)
     pdf.paragraph(section.heading, 13, 7, bold=True)

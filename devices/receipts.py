@@ -11,14 +11,14 @@ name character is never printed as "?".
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Literal, Protocol
+from typing import Literal
 
 from PIL import Image
 
 from kiosq.base.privacy import mask_id_number, mask_name
+from kiosq.devices.guide_shape import GuideDocument, GuideSection
 from kiosq.devices.slip_text import (
     COLUMN_DOTS,
     GBK_FONT,
@@ -272,38 +272,6 @@ def application_receipt(filed: ApplicationFiled, paper: Paper = PAPER_58, *, lan
         slip.hanging(w["promised"], filed.promised_date.isoformat())
     slip.feed(1).qr(filed.query_url).paragraph(w["scan_app"]).rule().paragraph(w["keep"])
     return slip.cut().build()
-
-
-class GuideCheck(Protocol):
-    @property
-    def text(self) -> str: ...
-    @property
-    def note(self) -> str: ...
-
-
-class GuideSection(Protocol):
-    @property
-    def heading(self) -> str: ...
-    @property
-    def lines(self) -> Sequence[str]: ...
-    @property
-    def checklist(self) -> Sequence[GuideCheck]: ...
-
-
-class GuideDocument(Protocol):
-    """The shape of kiosq.content.document.Document (devices does not import content); read-only
-    members, so the frozen dataclass matches."""
-
-    @property
-    def title(self) -> str: ...
-    @property
-    def subtitle(self) -> str: ...
-    @property
-    def code(self) -> str: ...
-    @property
-    def sections(self) -> Sequence[GuideSection]: ...
-    @property
-    def lang(self) -> str: ...
 
 
 BOX = "□"  # the checklist's ☐ (U+2610) is outside GB18030's two-byte range; □ is in GB2312
