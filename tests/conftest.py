@@ -44,7 +44,8 @@ def pytest_report_header() -> list[str]:
     """Both clocks at the start, so a date mix-up in a failure can be read off the log."""
     import os
 
-    hall_now = datetime.now(load_hall().tz)
+    hall = load_hall()
+    hall_now = datetime.now(hall.tz)
     machine_now = datetime.now().astimezone()
     return [f"machine TZ={os.environ.get('TZ', '(unset)')}: {machine_now:%Y-%m-%d %H:%M %z}; "
-            f"hall {load_hall().info.timezone}: {hall_now:%Y-%m-%d %H:%M %z}"]
+            f"hall {hall.info.timezone}: {hall_now:%Y-%m-%d %H:%M %z}"]

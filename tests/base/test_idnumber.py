@@ -22,6 +22,15 @@ def test_valid_numbers(number):
     ("110105199913400028", "valid birth date"),    # born on the 40th of the 13th month
     ("110105000012310028", "valid birth date"),    # year 0
     ("１１０１０５１９４９１２３１００２X", "17 digits"),  # full-width digits
+    # the simulator's fictitious cards (area 9999xx), as the reader checks them
+    ("999901199001010011", "check digit is wrong"),
+    ("999901199001010019", "check digit is wrong"),
+    ("999901199001020010", "check digit is wrong"),     # one digit changed
+    ("99990319601231019x", "17 digits followed by a digit or X"),
+    ("99990119900101001", "17 digits followed by a digit or X"),
+    ("9999011990010100100", "17 digits followed by a digit or X"),
+    ("99990119901301001" + id_check_digit("99990119901301001"), "valid birth date"),
+    ("９９９９０１１９９００１０１００１０", "17 digits"),  # full-width digits
 ])
 def test_invalid_numbers_say_why_without_repeating_the_number(number, problem):
     reason = id_number_problem(number)
