@@ -9,8 +9,11 @@ BIN    := $(VENV)/bin
 # and sox for the spoken calls; Chromium for the page tests (driven by Playwright, which
 # downloads no browser of its own here); a CJK font for pages, slips and PDFs; poppler-utils
 # to read the A4 PDFs back in the tests; Mesa for the kiosk's Kivy window (it renders
-# offscreen without a display) and libmtdev1, whose absence Kivy reports as an error.
-APT_PACKAGES := curl espeak-ng sox chromium fonts-wqy-microhei poppler-utils libgl1-mesa-dri libegl1 libmtdev1
+# offscreen without a display) and libmtdev1, whose absence Kivy reports as an error;
+# PostgreSQL's server, which the tests start as a throwaway cluster (tests/pg_cluster.py;
+# `make demo` never needs it).
+APT_PACKAGES := curl espeak-ng sox chromium fonts-wqy-microhei poppler-utils libgl1-mesa-dri libegl1 libmtdev1 \
+	postgresql
 
 .PHONY: demo test lint apt clean
 
@@ -19,11 +22,12 @@ demo: $(VENV)/.installed apt
 
 # The machine's clock goes to a zone on another calendar date than the hall's (tests/away_tz.py),
 # so a test that mixes the machine's date with the hall's fails on every run, not a third of
-# them. TEST_TZ=Zone/Name picks one by hand.
+# them. TEST_TZ=Zone/Name picks one by hand. The store and API suites run on SQLite and on a
+# throwaway PostgreSQL cluster (tests/conftest.py): here a missing PostgreSQL is a failure.
 test: $(VENV)/.installed apt lint
 	@tz="$${TEST_TZ:-$$($(BIN)/python tests/away_tz.py)}" && \
 		echo "make test: TZ=$$tz (the machine's time zone for this run; the hall keeps its own)" && \
-		TZ="$$tz" $(BIN)/python -m pytest
+		TZ="$$tz" KIOSQ_TEST_POSTGRES=required $(BIN)/python -m pytest
 
 # ruff on the whole tree, mypy on the packages and on bench/ (pyproject.toml configures both).
 # mypy reads the packages through build/typecheck/kiosq/<folder> -> <folder> links: it cannot

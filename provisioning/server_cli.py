@@ -12,7 +12,14 @@ from typing import Any
 
 import click
 
-from kiosq.provisioning.options import CONTEXT, data_dir_option, hall_option, open_hall_store, setup_logging
+from kiosq.provisioning.options import (
+    CONTEXT,
+    data_dir_option,
+    database_option,
+    hall_option,
+    open_hall_store,
+    setup_logging,
+)
 
 
 @click.group(invoke_without_command=True, context_settings=CONTEXT)
@@ -20,15 +27,17 @@ from kiosq.provisioning.options import CONTEXT, data_dir_option, hall_option, op
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535), help="Port to listen on.")
 @data_dir_option
 @hall_option
+@database_option
 @click.option("--access-log/--no-access-log", default=False, show_default=True, help="Log every request.")
 @click.pass_context
 def server(ctx: click.Context, host: str, port: int, data_dir: Path, hall_file: Path | None,
-           access_log: bool) -> None:
+           database_url: str | None, access_log: bool) -> None:
     """Run the hall server: tickets, windows, displays and the event stream.
 
     \b
     Example:
       kiosq server --host 0.0.0.0 --port 8000 --data-dir /var/lib/kiosq --hall hall.toml
+      kiosq server --data-dir /var/lib/kiosq --database postgresql://kiosq@db.hall.lan:5432/kiosq
     """
     if ctx.invoked_subcommand is not None:
         given = [p.opts[0] for p in ctx.command.params
@@ -41,7 +50,7 @@ def server(ctx: click.Context, host: str, port: int, data_dir: Path, hall_file: 
     from kiosq.queue.server import ServerError, serve
 
     setup_logging()
-    store = open_hall_store(data_dir, hall_file)
+    store = open_hall_store(data_dir, hall_file, database_url)
     try:
         serve(store, host, port, access_log=access_log, **_server_notifications(host, port))
     except ServerError as exc:
@@ -83,9 +92,10 @@ def _windows(_ctx: click.Context, _param: click.Parameter, value: str | None) ->
               help="Staff: the windows it may act at, e.g. 1,2; supervisor: its windows (default all).")
 @data_dir_option
 @hall_option
+@database_option
 @click.option("--json", "as_json", is_flag=True, help="Print the token as JSON.")
 def token(role: str, name: str, windows: tuple[int, ...], data_dir: Path, hall_file: Path | None,
-          as_json: bool) -> None:
+          database_url: str | None, as_json: bool) -> None:
     """Create an access token and print it once (only its hash is kept).
 
     \b
@@ -97,7 +107,7 @@ def token(role: str, name: str, windows: tuple[int, ...], data_dir: Path, hall_f
                                "(and supervisor tokens, to limit them to those windows)")
     if role == "staff" and not windows:
         raise click.UsageError("a staff token needs --windows, the windows it may act at, e.g. --windows 1,2")
-    store = open_hall_store(data_dir, hall_file)
+    store = open_hall_store(data_dir, hall_file, database_url)
     try:
         secret = store.create_token(role, name, windows)
     except ValueError as exc:
@@ -116,8 +126,10 @@ def token(role: str, name: str, windows: tuple[int, ...], data_dir: Path, hall_f
               help="How long the code works: 30m, 1h, 2d (1 minute to 7 days).")
 @data_dir_option
 @hall_option
+@database_option
 @click.option("--json", "as_json", is_flag=True, help="Print {code, terminal, expires_at} as JSON.")
-def enroll_code(terminal: str, ttl: str, data_dir: Path, hall_file: Path | None, as_json: bool) -> None:
+def enroll_code(terminal: str, ttl: str, data_dir: Path, hall_file: Path | None, database_url: str | None,
+                as_json: bool) -> None:
     """Make a one-time enrollment code for a terminal and print it.
 
     On the terminal, `kiosq enroll CODE --server URL` trades it for the terminal's token. The
@@ -140,7 +152,7 @@ def enroll_code(terminal: str, ttl: str, data_dir: Path, hall_file: Path | None,
         lifetime: timedelta = fleet.parse_ttl(ttl)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--ttl") from None
-    store = open_hall_store(data_dir, hall_file)
+    store = open_hall_store(data_dir, hall_file, database_url)
     try:
         code = fleet.new_enroll_code()
         expires = store.clock() + lifetime
@@ -161,8 +173,10 @@ def enroll_code(terminal: str, ttl: str, data_dir: Path, hall_file: Path | None,
 @click.argument("manifest", type=click.Path(dir_okay=False, path_type=Path))
 @data_dir_option
 @hall_option
+@database_option
 @click.option("--json", "as_json", is_flag=True, help="Print the published manifest as JSON.")
-def publish(manifest: Path, data_dir: Path, hall_file: Path | None, as_json: bool) -> None:
+def publish(manifest: Path, data_dir: Path, hall_file: Path | None, database_url: str | None,
+            as_json: bool) -> None:
     """Publish a content bundle to the hall's terminals.
 
     MANIFEST is the .json file written by `kiosq content build`. Its database is checked
@@ -178,7 +192,7 @@ def publish(manifest: Path, data_dir: Path, hall_file: Path | None, as_json: boo
     from kiosq.content.bundle import BundleError
     from kiosq.queue.rollout import Rollout
 
-    store = open_hall_store(data_dir, hall_file)
+    store = open_hall_store(data_dir, hall_file, database_url)
     try:
         try:
             published = Rollout(data_dir).publish_manifest(manifest)

@@ -64,7 +64,7 @@ def _context(store: Store, heartbeat_seconds: float, voice: Voice | None, items:
              personal: Personal | None) -> Context:
     notifier = Notifier()
     store.listeners.append(notifier.notify)
-    data_dir = store.path.parent
+    data_dir = store.data_dir
     items = items or ItemCatalog(data_dir)
     personal = personal or Personal.in_dir(data_dir)
     sender = WebhookSender(store, personal, store.hall.notify) if store.hall.notify.webhook_url else None
@@ -76,6 +76,9 @@ def _lifespan(ctx: Context) -> Callable[[FastAPI], AbstractAsyncContextManager[N
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         ctx.notifier.bind(asyncio.get_running_loop())
+        # SQLite: WAL checkpoints off the request path. PostgreSQL: other processes' events
+        # wake this one's streams (LISTEN), as its own commits do.
+        ctx.store.start_background()
         ctx.store.roll_over_if_due()  # a day that ended while the server was down; then at each rollover hour
         tasks = [asyncio.create_task(follow_content(ctx.rollout), name="kiosq-content"),
                  asyncio.create_task(roll_over_daily(ctx.store), name="kiosq-rollover")]

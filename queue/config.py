@@ -143,6 +143,23 @@ class FleetInfo(_Strict):
     online_seconds: Annotated[float, Field(gt=0, le=86400)] = 90  # no heartbeat for longer: offline
 
 
+class DatabaseInfo(_Strict):
+    """Where the hall's data lives (queue/store/database.py); without a url, SQLite in the
+    data folder. The password never goes in the URL: a file holding it alone, or PGPASSFILE."""
+
+    url: str | None = None  # postgresql://USER@HOST:PORT/DATABASE
+    password_file: str | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value:
+            from kiosq.queue.store.database import check_url
+
+            check_url(value, "the URL")  # DatabaseUrlError is a ValueError: pydantic reports it
+        return value or None
+
+
 class _HallFile(_Strict):
     hall: HallInfo
     services: Annotated[tuple[Service, ...], Field(min_length=1)]
@@ -151,6 +168,7 @@ class _HallFile(_Strict):
     notify: NotifyInfo = NotifyInfo()
     hours: HoursInfo | None = None
     fleet: FleetInfo = FleetInfo()
+    database: DatabaseInfo = DatabaseInfo()
 
 
 @dataclass(frozen=True)
@@ -166,6 +184,7 @@ class Hall:
     calendar: WorkCalendar = field(default_factory=WorkCalendar.china)
     hours: OpeningHours | None = None  # None: tickets around the clock
     fleet: FleetInfo = FleetInfo()
+    database: DatabaseInfo = DatabaseInfo()
 
     @property
     def tz(self) -> ZoneInfo:
@@ -268,4 +287,5 @@ def _cross_check(parsed: _HallFile, source: str) -> Hall:
     calendar = parsed.calendar.work_calendar()
     return Hall(info=parsed.hall, services=services, windows=windows, source=source,
                 calendar_info=parsed.calendar, notify=parsed.notify, calendar=calendar,
-                hours=None if parsed.hours is None else parsed.hours.opening_hours(calendar), fleet=parsed.fleet)
+                hours=None if parsed.hours is None else parsed.hours.opening_hours(calendar), fleet=parsed.fleet,
+                database=parsed.database)

@@ -12,7 +12,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from kiosq.queue import applications, engine
 from kiosq.queue.hours import Closed
-from kiosq.queue.store import IdempotencyConflict, NotFound
+from kiosq.queue.store import IdempotencyConflict, NotFound, Unavailable
 
 log = logging.getLogger("kiosq.server")
 
@@ -107,6 +107,14 @@ async def http_error(_req: Request, exc: Exception) -> JSONResponse:
                           getattr(exc, "headers", None))
 
 
+async def unavailable(_req: Request, exc: Exception) -> JSONResponse:
+    # The message names the database and why (no password): staff and monitoring see it.
+    log.error("database unavailable: %s", exc)
+    return error_response(503, "database_unavailable",
+                          f"{exc}; try again in a moment (a retry with the same Idempotency-Key is safe)",
+                          {"Retry-After": "2"})
+
+
 async def bug(req: Request, exc: Exception) -> JSONResponse:
     # The route's template, not the path: paths carry ticket ids, the holders' secrets.
     route = req.scope.get("route")
@@ -123,6 +131,7 @@ HANDLERS = {
     NotFound: not_found,
     Closed: closed,
     IdempotencyConflict: idempotency_conflict,
+    Unavailable: unavailable,
     RequestValidationError: invalid_request,
     StarletteHTTPException: http_error,
     Exception: bug,

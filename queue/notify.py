@@ -8,7 +8,9 @@ doubling delays, and after `max_attempts` marks it failed; `GET /api/notificatio
 the record. The applicant's phone is added only at sending time, from the sealed record,
 and goes only to the configured URL: it is never stored in clear nor logged. Delivery is at
 least once; the `Idempotency-Key: kiosq-notification-<id>` header lets the receiver drop a
-repeat.
+repeat. With several server processes on one database each due notification is claimed by
+one sender (a lease on its row, `Store.claim_notifications`), so a change is not sent once
+per process.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from kiosq.queue.store import Notification, Store
 
 log = logging.getLogger("kiosq.notify")
 POLL_SECONDS = 5.0  # also picks up notifications queued by another server process
+CLAIM_BATCH = 20  # notifications taken for sending at once
 
 
 class DeliveryError(Exception):
@@ -72,6 +75,10 @@ class WebhookSender:
         self._loop: asyncio.AbstractEventLoop | None = None
         store.listeners.append(self.wake)
 
+    def lease_seconds(self) -> float:
+        """How long a claimed batch is this sender's: time to try each of them once."""
+        return CLAIM_BATCH * (self.info.timeout_seconds + 1) + 30
+
     def wake(self, _last_id: int = 0) -> None:
         """Called after each commit (a new notification may be queued)."""
         if self._loop is not None and self._wake is not None:
@@ -84,7 +91,7 @@ class WebhookSender:
         while True:
             wake.clear()
             try:
-                for note in self.store.notifications_due(self.store.clock()):
+                for note in self.store.claim_notifications(self.lease_seconds(), CLAIM_BATCH):
                     await self.send(note)
             except Exception:  # one bad note or a store hiccup must not end the sender for good
                 log.exception("the notification sender failed; it tries again in %.0f s", POLL_SECONDS)

@@ -17,6 +17,8 @@ from kiosq.queue.config import Hall, load_hall
 from kiosq.queue.items import CONTENT_DIR, ItemCatalog
 from kiosq.queue.personal import KeyFileError, Personal
 from kiosq.queue.store import DB_FILE, Store, Unusable
+from kiosq.queue.store.database import DatabaseChoice, DatabaseUrlError, choose, remember, safe_url
+from kiosq.queue.store.errors import Unavailable
 from kiosq.queue.voice import Voice, VoiceOptions
 
 HALL_FILE = "hall.toml"
@@ -35,13 +37,31 @@ def resolve_hall(data_dir: Path, hall_file: Path | None) -> Hall:
     return load_hall(hall_file)
 
 
-def open_store(data_dir: Path, hall: Hall) -> Store:
+def choose_database(data_dir: Path, hall: Hall, database_url: str | None = None) -> DatabaseChoice:
+    """--database, else KIOSQ_DATABASE_URL, else the hall file's [database] url, else the
+    PostgreSQL database the data folder was last used with, else SQLite in the data folder."""
     try:
-        return Store.in_dir(data_dir, hall)
+        return choose(database_url, hall.database.url, hall.database.password_file, data_dir)
+    except DatabaseUrlError as exc:
+        raise ServerError(str(exc)) from None
+
+
+def open_store(data_dir: Path, hall: Hall, database_url: str | None = None) -> Store:
+    choice = choose_database(data_dir, hall, database_url)
+    try:
+        store = Store.in_dir(data_dir, hall, database=choice)
+        remember(data_dir, choice)
+        return store
     except OSError as exc:
         raise ServerError(f"cannot use the data folder {data_dir} ({exc.strerror}); "
                           "pass a writable --data-dir") from None
+    except Unavailable as exc:
+        raise ServerError(f"{exc}; check that PostgreSQL runs, the URL ({choice.source}) and the password "
+                          "(PGPASSFILE or [database] password_file)") from None
     except Unusable as exc:
+        if choice.url is not None:
+            raise ServerError(f"the database {safe_url(choice.url)} ({choice.source}) cannot be used ({exc}); "
+                              "check its owner and that it is a kiosq database") from None
         raise ServerError(f"{data_dir / DB_FILE} is not a usable kiosq database ({exc}); restore it from a backup "
                           "or pass another --data-dir") from None
 
@@ -123,14 +143,14 @@ def serve(store: Store, host: str, port: int, access_log: bool = False, *, on_re
     `tick_interval` seconds from the event loop (the caller passes sd_notify's READY and
     WATCHDOG: queue imports nothing from kiosk)."""
     check_port(host, port)
-    log.info("hall %r (%s), data in %s", store.hall.info.name, store.hall.source, store.path.parent)
-    voice = Voice(store.path.parent / "voice", VoiceOptions(english=store.hall.info.announce_in_english))
+    log.info("hall %r (%s), data in %s, database: %s", store.hall.info.name, store.hall.source, store.data_dir,
+             store.describe_database())
+    voice = Voice(store.data_dir / "voice", VoiceOptions(english=store.hall.info.announce_in_english))
     if not voice.available:
         log.warning("no voice announcements: %s", voice.reason)
-    items = open_catalog(store.path.parent)
+    items = open_catalog(store.data_dir)
     log.info("catalog: %d items from %s", len(items.all()), items.source)
-    app = create_app(store, voice=voice, items=items, personal=open_keys(store.path.parent))
-    store.start_checkpointer()
+    app = create_app(store, voice=voice, items=items, personal=open_keys(store.data_dir))
     # Access logs are off by default: they cost throughput, and URLs may one day carry
     # lookups that count as personal data.
     config = uvicorn.Config(app, host=host, port=port, http="httptools", loop="uvloop", access_log=access_log,

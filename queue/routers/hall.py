@@ -13,11 +13,16 @@ router = APIRouter(tags=["hall"])
 
 
 @router.get("/api/health")
-async def health(ctx: Ctx) -> dict[str, Any]:
+async def health(ctx: Ctx) -> JSONResponse:
+    """Who may call: anyone (load balancers and monitoring). 503 when the database cannot be
+    reached; `database` says which one and its round trip in milliseconds."""
     store, hall = ctx.store, ctx.hall
-    return {"ok": True, "hall": hall.info.name, "business_day": store.today().isoformat(),
+    database = store.database_health()
+    if not database["ok"]:
+        return JSONResponse({"ok": False, "hall": hall.info.name, "database": database}, status_code=503)
+    return JSONResponse({"ok": True, "hall": hall.info.name, "business_day": store.today().isoformat(),
             "schema_version": store.schema_version(), "last_event_id": store.last_event_id(),
-            **ctx.hours_now().as_dict(hall.tz)}
+            "database": database, **ctx.hours_now().as_dict(hall.tz)})
 
 
 @router.get("/api/services")

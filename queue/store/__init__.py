@@ -1,12 +1,14 @@
 """The hall server's storage, the only code that speaks SQL: `Store`, a facade over one
 module per concept (tickets, applications, notifications, terminals, tokens, events,
 throttling), with the schema, the connection and the views (rows to dataclasses and JSON
-data) apart. SQLite in WAL mode; every change is one transaction that writes the tickets,
-the window and an event row together. Nothing about the queue lives only in memory.
+data) apart. SQLite in WAL mode in the data folder, or PostgreSQL for several server
+processes on one database (database.py says what differs and where); every change is one
+transaction that writes the tickets, the window and an event row together. Nothing about
+the queue lives only in memory.
 """
 
 from kiosq.queue.store.applications import TRACKING_PREFIX
-from kiosq.queue.store.errors import EnrollmentRefused, IdempotencyConflict, NotFound, StoreError, Unusable
+from kiosq.queue.store.errors import EnrollmentRefused, IdempotencyConflict, NotFound, StoreError, Unavailable, Unusable
 from kiosq.queue.store.facade import DB_FILE, Store, utcnow
 from kiosq.queue.store.rollover import roll_over_daily
 from kiosq.queue.store.schema import MIGRATIONS
@@ -16,4 +18,5 @@ from kiosq.queue.store.views import Notification, StoredEvent, application_event
 
 __all__ = ["DB_FILE", "IDEMPOTENCY_DAYS", "MIGRATIONS", "ROLES", "TRACKING_PREFIX", "EnrollmentRefused",
            "IdempotencyConflict", "NotFound", "Notification", "Store", "StoreError", "StoredEvent", "Token",
-           "Unusable", "application_event_data", "hash_token", "roll_over_daily", "ticket_data", "utcnow"]
+           "Unavailable", "Unusable", "application_event_data", "hash_token", "roll_over_daily", "ticket_data",
+           "utcnow"]

@@ -15,7 +15,7 @@ from kiosq.queue import applications as rules
 from kiosq.queue.applications import Application, Step
 from kiosq.queue.config import Hall
 from kiosq.queue.engine import Actor, Event
-from kiosq.queue.store.connection import Connection
+from kiosq.queue.store.database import Database
 from kiosq.queue.store.errors import IdempotencyConflict, NotFound
 from kiosq.queue.store.events import Events
 from kiosq.queue.store.idempotency import Idempotency
@@ -27,7 +27,7 @@ REF = "application:"  # what an idempotency key made, for an application
 
 
 class Applications:
-    def __init__(self, db: Connection, hall: Hall, events: Events, idempotency: Idempotency,
+    def __init__(self, db: Database, hall: Hall, events: Events, idempotency: Idempotency,
                  notifications: Notifications) -> None:
         self.db, self.hall, self.events = db, hall, events
         self.idempotency, self.notifications = idempotency, notifications
@@ -45,8 +45,8 @@ class Applications:
             return earlier, True
         day = now.astimezone(self.hall.tz).date()
         # The day's counter, in this write transaction: two terminals never share a number.
-        row = self.db.one("INSERT INTO application_counters VALUES (?, 1) ON CONFLICT DO UPDATE SET n = n + 1 "
-                          "RETURNING n", (day.isoformat(),))
+        row = self.db.one("INSERT INTO application_counters VALUES (?, 1) ON CONFLICT (day) DO UPDATE "
+                          "SET n = application_counters.n + 1 RETURNING n", (day.isoformat(),))
         assert row is not None
         app = rules.new_application(item, f"{TRACKING_PREFIX}{day:%Y%m%d}-{row[0]:04d}", provisional_no, terminal,
                                     now, day, self.hall.calendar)

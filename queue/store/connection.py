@@ -1,9 +1,9 @@
 """The store's connection to its SQLite file (WAL): pragmas, the write transaction, the
 migrations and the WAL checkpointer thread.
 
-The only module of the store that knows the database is SQLite. The concept modules run
-their SQL through `execute`, `one`, `rows` and `many` with `?` parameters and `RETURNING`
-for new ids; a second database (PostgreSQL) provides a class with these same methods.
+The only module of the store that knows the database is SQLite (queue/store/database.py
+says what the concept modules ask of a database; postgres.py is the other kind). One
+process writes the file; BEGIN IMMEDIATE queues writers, so nothing is ever retried.
 """
 
 from __future__ import annotations
@@ -11,22 +11,26 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from kiosq.base import sqlite
 from kiosq.queue.store.errors import Unusable
 
 SAFETY_CHECKPOINT_PAGES = 20000  # ~80 MB of WAL: the writer checkpoints itself past this
 log = logging.getLogger("kiosq.store")
+T = TypeVar("T")
 
 
 class Connection:
     """One SQLite connection, shared by the server's threads (each change is one
     transaction), and its checkpointer."""
+
+    kind = "sqlite"
 
     def __init__(self, path: Path, migrations: Sequence[sqlite.Migration], now: datetime) -> None:
         self.path = path
@@ -77,6 +81,32 @@ class Connection:
 
     def transaction(self) -> AbstractContextManager[None]:
         return sqlite.transaction(self.conn)  # not wrapped in a generator of our own: every ticket pays for one
+
+    def run(self, work: Callable[[], T], on_retry: Callable[[], None]) -> T:
+        with sqlite.transaction(self.conn):  # the write lock is taken first: no retries
+            return work()
+
+    def next_ticket_seq(self) -> int:
+        # Under the write lock taken by BEGIN IMMEDIATE nobody else can take the same one.
+        row = self.conn.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM tickets").fetchone()
+        return int(row[0])
+
+    def lock_event_order(self) -> None:
+        """One writer at a time: ids are committed in their order already."""
+
+    def announce_events(self, last_id: int) -> None:
+        """Nobody else to tell: another process on the file finds new events by polling."""
+
+    def start_background(self, listeners: list[Callable[[int], None]]) -> None:
+        self.start_checkpointer()
+
+    def ping(self) -> float:
+        started = time.perf_counter()
+        self.conn.execute("SELECT 1").fetchone()
+        return time.perf_counter() - started
+
+    def describe(self) -> dict[str, Any]:
+        return {"kind": "sqlite", "path": str(self.path)}
 
     def schema_version(self) -> int:
         return sqlite.schema_version(self.conn)

@@ -24,3 +24,8 @@ class EnrollmentRefused(StoreError):
     def __init__(self, reason: str, terminal: str | None = None) -> None:
         super().__init__(reason)
         self.reason, self.terminal = reason, terminal
+
+
+class Unavailable(StoreError):
+    """The database cannot be reached just now (PostgreSQL down, the network, too many
+    conflicts in a row); the message says where it was looked for. The API answers 503."""

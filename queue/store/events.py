@@ -12,12 +12,12 @@ from typing import Any
 from kiosq.queue import engine
 from kiosq.queue.config import Hall
 from kiosq.queue.engine import Event
-from kiosq.queue.store.connection import Connection
+from kiosq.queue.store.database import Database
 from kiosq.queue.store.views import StoredEvent, ticket_data, ts
 
 
 class Events:
-    def __init__(self, db: Connection, hall: Hall) -> None:
+    def __init__(self, db: Database, hall: Hall) -> None:
         self.db, self.hall = db, hall
         self.listeners: list[Callable[[int], None]] = []  # told the last event id after each commit
         self._last_written = 0  # id of the last event written by the open transaction
@@ -31,12 +31,14 @@ class Events:
         if ev.type.startswith("window."):
             data["state"] = ev.type.removeprefix("window.")
         day = ev.ticket.day if ev.ticket else engine.business_day(now, self.hall)
+        self.db.lock_event_order()
         row = self.db.one(
-            "INSERT INTO events (type, at, day, ticket, window, data) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+            'INSERT INTO events (type, at, day, ticket, "window", data) VALUES (?, ?, ?, ?, ?, ?) RETURNING id',
             (ev.type, ts(now), day.isoformat(), ev.ticket.id if ev.ticket else None, ev.window,
              json.dumps(data, ensure_ascii=False, separators=(",", ":"))))
         assert row is not None
         self._last_written = row[0]
+        self.db.announce_events(row[0])
 
     def committed(self) -> None:
         """After a commit: tell the listeners of the events it wrote."""

@@ -8,11 +8,11 @@ the commit. Reads never write: they answer for `today()` whether or not the roll
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from datetime import UTC, date, datetime
+import sqlite3
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from kiosq.content.model import ItemGuide
 from kiosq.queue import engine
@@ -22,6 +22,8 @@ from kiosq.queue.engine import Actor, Outcome, Ticket, WindowState
 from kiosq.queue.fleet import TerminalRecord
 from kiosq.queue.store.applications import Applications
 from kiosq.queue.store.connection import Connection
+from kiosq.queue.store.database import Database, DatabaseChoice
+from kiosq.queue.store.errors import StoreError
 from kiosq.queue.store.events import Events
 from kiosq.queue.store.idempotency import Idempotency
 from kiosq.queue.store.notifications import Notifications
@@ -34,6 +36,7 @@ from kiosq.queue.store.views import Notification, StoredEvent
 
 DB_FILE = "kiosq.db"
 Clock = Callable[[], datetime]
+T = TypeVar("T")
 
 
 def utcnow() -> datetime:
@@ -44,12 +47,25 @@ class Store:
     """Tickets, windows, applications, terminals, tokens and events in one database."""
 
     def __init__(self, path: str | Path, hall: Hall, clock: Clock = utcnow,
-                 new_secret: Callable[[], str] = lambda: secrets.token_urlsafe(12)) -> None:
+                 new_secret: Callable[[], str] = lambda: secrets.token_urlsafe(12),
+                 database: DatabaseChoice | None = None) -> None:
+        """`path` is the SQLite file, in the data folder; `database` another database
+        instead (PostgreSQL), the data folder keeping the keys, the catalog and the content."""
         self.path = Path(path)
+        self.data_dir = self.path.parent
         self.hall = hall
         self.clock = clock
-        self.db = Connection(self.path, MIGRATIONS, clock())
-        self.conn = self.db.conn  # the raw connection, for tests and tools that look inside
+        self.database = database or DatabaseChoice()
+        self.db: Database
+        self.conn: sqlite3.Connection | None = None  # the raw SQLite connection, for tests and tools
+        if self.database.url is not None:
+            from kiosq.queue.store.postgres import PostgresDatabase  # psycopg only when asked for
+            from kiosq.queue.store.schema_pg import MIGRATIONS_PG
+
+            self.db = PostgresDatabase(self.database.url, MIGRATIONS_PG, clock(), self.database.password_file)
+        else:
+            sqlite_db = Connection(self.path, MIGRATIONS, clock())
+            self.db, self.conn = sqlite_db, sqlite_db.conn
         self._events = Events(self.db, hall)
         self._idempotency = Idempotency(self.db)
         self._tickets = Tickets(self.db, hall, self._events, self._idempotency, new_secret)
@@ -59,8 +75,11 @@ class Store:
         self._terminals = Terminals(self.db, self._events, self._tokens)
         self._throttle = Throttle(self.db)
         self._day: date | None = None  # business day whose rollover is known to be done
-        with self.db.transaction():
-            self._tickets.sync_windows()
+        try:
+            self.db.run(self._tickets.sync_windows, on_retry=lambda: None)
+        except BaseException:
+            self.db.close()
+            raise
 
     @classmethod
     def in_dir(cls, data_dir: str | Path, hall: Hall, **kwargs: Any) -> Store:
@@ -76,43 +95,70 @@ class Store:
     def close(self) -> None:
         self.db.close()
 
+    def start_background(self) -> None:
+        """SQLite: checkpoint the WAL from a thread. PostgreSQL: hear other processes'
+        events (LISTEN) and tell the listeners, as after a commit of our own."""
+        self.db.start_background(self._events.listeners)
+
     def start_checkpointer(self, interval: float = 1.0) -> None:
-        self.db.start_checkpointer(interval)
+        """SQLite only: checkpoint the WAL every `interval` seconds from a thread."""
+        if isinstance(self.db, Connection):
+            self.db.start_checkpointer(interval)
 
     def schema_version(self) -> int:
         return self.db.schema_version()
 
+    def describe_database(self) -> str:
+        """One line for the start-up log: which database (never a password)."""
+        d = self.db.describe()
+        if d["kind"] == "sqlite":
+            return f"SQLite {d['path']}"
+        return f"PostgreSQL {d['user']}@{d['host']}:{d['port']}/{d['database']}"
+
+    def database_health(self) -> dict[str, Any]:
+        """The database's kind, where it is, and one round trip's time in milliseconds
+        (/api/health, doctor); `ok` False with the reason when it cannot be reached."""
+        info: dict[str, Any] = dict(self.db.describe())
+        try:
+            info["latency_ms"] = round(self.db.ping() * 1000, 2)
+            info["ok"] = True
+        except StoreError as exc:
+            info.update(ok=False, error=str(exc))
+        return info
+
     # -- transactions ------------------------------------------------------------------
 
-    @contextmanager
-    def _change(self) -> Iterator[tuple[datetime, date]]:
-        """One change: a write transaction at the business day of `now`, rolled over first
-        if the day has turned; listeners hear of the new events after the commit."""
+    def _change(self, work: Callable[[datetime, date], T]) -> T:
+        """One change: `work(now, day)` in a write transaction at the business day of `now`,
+        rolled over first if the day has turned; listeners hear of the new events after the
+        commit. On PostgreSQL the whole is run again if a concurrent change conflicted."""
         now = self.clock()
         day = engine.business_day(now, self.hall)
+
+        def attempt() -> T:
+            if day != self._day:
+                self._tickets.roll_over(now, day)  # once per day: a second finds nothing left open
+            return work(now, day)
+
         try:
-            with self.db.transaction():
-                if day != self._day:
-                    self._tickets.roll_over(now, day)
-                yield now, day
+            result = self.db.run(attempt, on_retry=self._events.rolled_back)
         except BaseException:
             self._events.rolled_back()  # a refused change rolls back, the rollover with it
             raise
         self._day = day
         self._events.committed()
+        return result
 
-    @contextmanager
-    def _write(self) -> Iterator[datetime]:
+    def _write(self, work: Callable[[datetime], T]) -> T:
         """A write that is no change of the queue: no rollover, no event."""
-        with self.db.transaction():
-            yield self.clock()
+        now = self.clock()
+        return self.db.run(lambda: work(now), on_retry=lambda: None)
 
     def roll_over_if_due(self) -> None:
         """Close the previous business day if no change has done it yet: called at the
         rollover hour and at start-up (queue/store/rollover.py), never by a read."""
         if self.today() != self._day:
-            with self._change():
-                pass
+            self._change(lambda now, day: None)
 
     # -- tickets and windows -----------------------------------------------------------
 
@@ -121,31 +167,26 @@ class Store:
         """Issue a ticket in opening hours; returns it and whether it was an earlier answer
         to the same key. `caller` scopes idempotency keys (the token's hash); `issued_by` is
         recorded (its name)."""
-        with self._change() as (now, day):
-            return self._tickets.issue(now, day, service, priority, caller, issued_by, idempotency_key)
+        return self._change(lambda now, day: self._tickets.issue(now, day, service, priority, caller, issued_by,
+                                                                 idempotency_key))
 
     def call_next(self, window: int) -> Outcome:
-        with self._change() as (now, day):
-            return self._tickets.call_next(now, day, window)
+        return self._change(lambda now, day: self._tickets.call_next(now, day, window))
 
     def act(self, window: int, action: str, to_service: str | None = None) -> Outcome:
         """recall, start, finish, no_show or transfer the ticket at a window."""
-        with self._change() as (now, day):
-            return self._tickets.act(now, day, window, action, to_service)
+        return self._change(lambda now, day: self._tickets.act(now, day, window, action, to_service))
 
     def reinstate(self, window: int, label: str) -> Outcome:
-        with self._change() as (now, day):
-            return self._tickets.reinstate(now, day, window, label)
+        return self._change(lambda now, day: self._tickets.reinstate(now, day, window, label))
 
     def cancel(self, ticket_id: str, by: Actor | None = None) -> Outcome:
         """Cancel a ticket, if `by` may (engine.may_cancel; None: the hall itself)."""
-        with self._change() as (now, _day):
-            return self._tickets.cancel(now, ticket_id, by)
+        return self._change(lambda now, _day: self._tickets.cancel(now, ticket_id, by))
 
     def set_window_state(self, window: int, paused: bool) -> Outcome:
         self._tickets.window_config(window)
-        with self._change() as (now, day):
-            return self._tickets.set_window_state(now, day, window, paused)
+        return self._change(lambda now, day: self._tickets.set_window_state(now, day, window, paused))
 
     def today(self) -> date:
         return engine.business_day(self.clock(), self.hall)
@@ -202,8 +243,7 @@ class Store:
 
     def set_notice(self, text: str) -> None:
         """The line the hall display shows under the calls; an event tells open displays."""
-        with self._change() as (now, _day):
-            self._events.set_notice(text, now)
+        self._change(lambda now, _day: self._events.set_notice(text, now))
 
     def last_event_id(self) -> int:
         return self._events.last_id()
@@ -213,8 +253,7 @@ class Store:
 
     def record_event(self, kind: str, data: dict[str, Any]) -> None:
         """An event that belongs to no ticket (content.published, ...), for the live pages."""
-        with self._change() as (now, _day):
-            self._events.append(engine.Event(kind, None, None), now, data)
+        self._change(lambda now, _day: self._events.append(engine.Event(kind, None, None), now, data))
 
     # -- applications ------------------------------------------------------------------
 
@@ -225,17 +264,15 @@ class Store:
         to the same Idempotency-Key or provisional number. `sealed` is the applicant record
         already encrypted, `id_hash` the keyed hash of the ID number, `fingerprint` a keyed
         hash of the request body: a replay must match it."""
-        with self._change() as (now, _day):
-            return self._applications.submit(now, item, terminal=terminal, id_hash=id_hash, sealed=sealed,
-                                             fingerprint=fingerprint, provisional_no=provisional_no, caller=caller,
-                                             idempotency_key=idempotency_key, notify=notify)
+        return self._change(lambda now, _day: self._applications.submit(
+            now, item, terminal=terminal, id_hash=id_hash, sealed=sealed, fingerprint=fingerprint,
+            provisional_no=provisional_no, caller=caller, idempotency_key=idempotency_key, notify=notify))
 
     def act_on_application(self, number: str, action: str, actor: str, note: str | None = None, *,
                            by: Actor | None = None, notify: bool = False) -> tuple[Application, Step]:
         """One step of an application's life (applications.transition), if `by` may take
         it (applications.may_act; None: the hall itself)."""
-        with self._change() as (now, _day):
-            return self._applications.act(now, number, action, actor, note, by, notify)
+        return self._change(lambda now, _day: self._applications.act(now, number, action, actor, note, by, notify))
 
     def application(self, number: str) -> Application | None:
         """By tracking number, or by the provisional number a terminal printed while offline."""
@@ -244,8 +281,7 @@ class Store:
     def record_personal_access(self, tracking_no: str, actor: str) -> None:
         """Who opened an applicant's personal data, and when: a step staff see, the public does not."""
         app = self._applications.require(tracking_no)
-        with self._write() as now:
-            self._applications.record_personal_access(now, app, actor)
+        self._write(lambda now: self._applications.record_personal_access(now, app, actor))
 
     def applicant_record(self, tracking_no: str) -> tuple[str, bytes]:
         """The keyed hash of the ID number and the sealed applicant record."""
@@ -275,25 +311,29 @@ class Store:
 
     def throttle_count(self, scopes: tuple[str, ...], forget_before: datetime) -> None:
         """Count one try against each scope; forget tries older than `forget_before`."""
-        with self._write() as now:
-            self._throttle.count(scopes, now, forget_before)
+        self._write(lambda now: self._throttle.count(scopes, now, forget_before))
 
     # -- notifications -----------------------------------------------------------------
 
     def notifications_due(self, now: datetime, limit: int = 20) -> list[Notification]:
         return self._notifications.due(now, limit)
 
+    def claim_notifications(self, lease_seconds: float, limit: int = 20) -> list[Notification]:
+        """Take the due notifications for sending, for `lease_seconds`: with several server
+        processes, each notification is sent by one (again by any after the lease, should
+        that one die)."""
+        return self._write(lambda now: self._notifications.claim(now, now + timedelta(seconds=lease_seconds),
+                                                                 limit))
+
     def next_notification_at(self) -> datetime | None:
         return self._notifications.next_at()
 
     def notification_sent(self, notification_id: int) -> None:
-        with self._write() as now:
-            self._notifications.sent(notification_id, now)
+        self._write(lambda now: self._notifications.sent(notification_id, now))
 
     def notification_failed(self, notification_id: int, error: str, retry_at: datetime | None) -> None:
         """A failed attempt: try again at `retry_at`, or give up (state 'failed') if None."""
-        with self._write():
-            self._notifications.failed(notification_id, error, retry_at)
+        self._write(lambda _now: self._notifications.failed(notification_id, error, retry_at))
 
     def notifications(self, limit: int = 200, state: str | None = None) -> list[Notification]:
         """The newest notifications first."""
@@ -304,24 +344,22 @@ class Store:
     def add_enroll_code(self, terminal: str, code_hash: str, expires_at: datetime, created_by: str) -> None:
         """Record a one-time enrollment code (its hash); older unused codes of the terminal
         stop working."""
-        with self._write() as now:
-            self._terminals.add_enroll_code(now, terminal, code_hash, expires_at, created_by)
+        self._write(lambda now: self._terminals.add_enroll_code(now, terminal, code_hash, expires_at,
+                                                                created_by))
 
     def enroll(self, code_hash: str) -> tuple[str, str]:
         """Trade a code for a new terminal token; returns (terminal, token secret)."""
-        with self._change() as (now, _day):
-            return self._terminals.enroll(now, code_hash)
+        return self._change(lambda now, _day: self._terminals.enroll(now, code_hash))
 
     def revoke_terminal(self, terminal: str) -> None:
         """Refuse the terminal's token from now on (and any unused enrollment code for it)."""
-        with self._change() as (now, _day):
-            self._terminals.revoke(now, terminal)
+        self._change(lambda now, _day: self._terminals.revoke(now, terminal))
 
     def record_heartbeat(self, terminal: str, heartbeat: dict[str, Any], state: dict[str, Any],
                          offline_before: datetime) -> None:
         """Keep a terminal's last heartbeat; `terminal.changed` tells /admin of a change."""
-        with self._change() as (now, _day):
-            self._terminals.record_heartbeat(now, terminal, heartbeat, state, offline_before)
+        self._change(lambda now, _day: self._terminals.record_heartbeat(now, terminal, heartbeat, state,
+                                                                        offline_before))
 
     def terminals(self) -> list[TerminalRecord]:
         return self._terminals.listing()
@@ -330,8 +368,7 @@ class Store:
 
     def create_token(self, role: str, name: str, windows: tuple[int, ...] = ()) -> str:
         """Make a token and return its secret; only its hash is stored."""
-        with self._write() as now:
-            return self._tokens.create(role, name, windows, now)
+        return self._write(lambda now: self._tokens.create(role, name, windows, now))
 
     def tokens(self) -> list[dict[str, Any]]:
         """Active tokens (names and roles, never secrets)."""
@@ -341,5 +378,4 @@ class Store:
         return self._tokens.by_secret(secret)
 
     def revoke_tokens(self, name: str) -> int:
-        with self._write() as now:
-            return self._tokens.revoke(name, now)
+        return self._write(lambda now: self._tokens.revoke(name, now))

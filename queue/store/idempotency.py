@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from kiosq.queue.store.connection import Connection
+from kiosq.queue.store.database import Database
 from kiosq.queue.store.views import ts
 
 
 class Idempotency:
-    def __init__(self, db: Connection) -> None:
+    def __init__(self, db: Database) -> None:
         self.db = db
 
     def find(self, caller: str, key: str) -> tuple[str, str] | None:

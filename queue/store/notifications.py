@@ -7,12 +7,12 @@ import json
 from datetime import datetime
 from typing import Any
 
-from kiosq.queue.store.connection import Connection
+from kiosq.queue.store.database import Database
 from kiosq.queue.store.views import NOTIFICATION_COLUMNS, Notification, dt, row_notification, ts
 
 
 class Notifications:
-    def __init__(self, db: Connection) -> None:
+    def __init__(self, db: Database) -> None:
         self.db = db
 
     def queue(self, tracking_no: str, status: str, payload: dict[str, Any], at: datetime) -> None:
@@ -28,6 +28,15 @@ class Notifications:
             f"SELECT {NOTIFICATION_COLUMNS} FROM notifications AS n WHERE state = 'queued' AND next_at <= ? "
             "AND NOT EXISTS (SELECT 1 FROM notifications AS o WHERE o.tracking_no = n.tracking_no "
             "AND o.state = 'queued' AND o.id < n.id) ORDER BY next_at, id LIMIT ?", (ts(now), limit))]
+
+    def claim(self, now: datetime, lease_until: datetime, limit: int) -> list[Notification]:
+        """The due ones, taken for sending until `lease_until` (inside a write): another
+        server process on the same database does not send them too. A sender that dies
+        with them leased leaves them to whoever comes after the lease."""
+        due = self.due(now, limit)
+        self.db.many("UPDATE notifications SET next_at = ? WHERE id = ? AND state = 'queued'",
+                     [(ts(lease_until), n.id) for n in due])
+        return due
 
     def next_at(self) -> datetime | None:
         row = self.db.one("SELECT MIN(next_at) FROM notifications WHERE state = 'queued'")

@@ -10,7 +10,7 @@ from typing import Any
 
 from kiosq.queue.engine import Event
 from kiosq.queue.fleet import TerminalRecord
-from kiosq.queue.store.connection import Connection
+from kiosq.queue.store.database import Database
 from kiosq.queue.store.errors import EnrollmentRefused, NotFound
 from kiosq.queue.store.events import Events
 from kiosq.queue.store.tokens import Tokens
@@ -18,7 +18,7 @@ from kiosq.queue.store.views import TERMINAL_COLUMNS, dt, row_terminal, ts
 
 
 class Terminals:
-    def __init__(self, db: Connection, events: Events, tokens: Tokens) -> None:
+    def __init__(self, db: Database, events: Events, tokens: Tokens) -> None:
         self.db, self.events, self.tokens = db, events, tokens
 
     def add_enroll_code(self, now: datetime, terminal: str, code_hash: str, expires_at: datetime,

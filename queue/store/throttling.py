@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from kiosq.queue.store.connection import Connection
+from kiosq.queue.store.database import Database
 from kiosq.queue.store.views import ts
 
 
 class Throttle:
-    def __init__(self, db: Connection) -> None:
+    def __init__(self, db: Database) -> None:
         self.db = db
 
     def hits(self, scopes: tuple[str, ...], since: datetime) -> dict[str, list[datetime]]:

@@ -15,7 +15,7 @@ from datetime import date, datetime, timedelta
 from kiosq.queue import engine, hours
 from kiosq.queue.config import Hall, Window
 from kiosq.queue.engine import Actor, Event, Outcome, Ticket, WindowState
-from kiosq.queue.store.connection import Connection
+from kiosq.queue.store.database import Database
 from kiosq.queue.store.errors import IdempotencyConflict, NotFound
 from kiosq.queue.store.events import Events
 from kiosq.queue.store.idempotency import Idempotency
@@ -25,7 +25,7 @@ IDEMPOTENCY_DAYS = 2  # how long an Idempotency-Key is remembered
 
 
 class Tickets:
-    def __init__(self, db: Connection, hall: Hall, events: Events, idempotency: Idempotency,
+    def __init__(self, db: Database, hall: Hall, events: Events, idempotency: Idempotency,
                  new_secret: Callable[[], str]) -> None:
         self.db, self.hall, self.events, self.idempotency = db, hall, events, idempotency
         self.new_secret = new_secret
@@ -53,10 +53,13 @@ class Tickets:
                     f"({earlier[0].replace('|', ', ')}); use a new key for a new ticket")
             return self.by_id(earlier[1]), True
         hours.refuse_when_closed(self.hall.hours, now, self.hall.tz)
-        row = self.db.one("SELECT (SELECT MAX(number) FROM tickets WHERE number_service = ? AND day = ?), "
-                          "(SELECT COALESCE(MAX(seq), 0) + 1 FROM tickets)", (service, day.isoformat()))
-        assert row is not None
-        last, seq = row
+        # The day's last number: the write lock (SQLite) or a serializable transaction run
+        # again on conflict (PostgreSQL) makes the read and the insert one step, and the
+        # UNIQUE key on (number_service, day, number) is the last guard.
+        row = self.db.one("SELECT MAX(number) FROM tickets WHERE number_service = ? AND day = ?",
+                          (service, day.isoformat()))
+        last = row[0] if row else None
+        seq = self.db.next_ticket_seq()
         ticket = engine.issue(svc, last, day, now, f"{seq}-{self.new_secret()}", priority)
         ticket = dataclasses.replace(ticket, queue_seq=seq)
         self.db.execute(
@@ -122,8 +125,8 @@ class Tickets:
         """Write what the engine decided: tickets, the window, the events."""
         for t in outcome.tickets:
             self.db.execute(
-                "UPDATE tickets SET service = ?, status = ?, window = ?, called_at = ?, started_at = ?, "
-                "ended_at = ?, recalls = ?, transfers = ? WHERE seq = ?",
+                'UPDATE tickets SET service = ?, status = ?, "window" = ?, called_at = ?, started_at = ?, '
+                'ended_at = ?, recalls = ?, transfers = ? WHERE seq = ?',
                 (t.service, t.status, t.window, ts(t.called_at), ts(t.started_at), ts(t.ended_at),
                  t.recalls, t.transfers, t.queue_seq))
         if outcome.window is not None:
@@ -146,7 +149,7 @@ class Tickets:
         assert row is not None
         # Today's only: until the day is rolled over, yesterday's last call must not show
         # as current.
-        current = self.db.one(f"SELECT {TICKET_COLUMNS} FROM tickets WHERE window = ? AND "
+        current = self.db.one(f'SELECT {TICKET_COLUMNS} FROM tickets WHERE "window" = ? AND '
                               "status IN ('called', 'serving') AND day = ?", (window, day.isoformat()))
         return WindowState(window, row[0], row_ticket(current) if current else None)
 

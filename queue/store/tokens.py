@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from kiosq.queue.config import Hall
-from kiosq.queue.store.connection import Connection
+from kiosq.queue.store.database import Database
 from kiosq.queue.store.views import ts
 
 # supervisor: acts at its windows like staff (all windows if it names none) and decides
@@ -63,7 +63,7 @@ def check_token_request(role: str, name: str, windows: tuple[int, ...], hall: Ha
 
 
 class Tokens:
-    def __init__(self, db: Connection, hall: Hall) -> None:
+    def __init__(self, db: Database, hall: Hall) -> None:
         self.db, self.hall = db, hall
 
     def create(self, role: str, name: str, windows: tuple[int, ...], now: datetime) -> str:

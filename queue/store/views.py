@@ -48,7 +48,7 @@ def dt(value: str | None) -> datetime | None:
 # seq is the order of issue, and so the place in line (engine.Ticket.queue_seq): a transfer
 # or reinstatement keeps it.
 TICKET_COLUMNS = ("id, day, number_service, number, label, service, priority, status, issued_at, "
-                  "seq, window, called_at, started_at, ended_at, recalls, transfers")
+                  'seq, "window", called_at, started_at, ended_at, recalls, transfers')
 APPLICATION_COLUMNS = ("tracking_no, provisional_no, item, item_name, department, service, status, submitted_at, "
                        "clock_from, promised_days, legal_days, promised_date, legal_date, terminal, finished_at, "
                        "rejection_by, rejection_at, rejection_note")

@@ -1,0 +1,299 @@
+"""The store on PostgreSQL (psycopg 3): several `kiosq server` processes on one database.
+
+The only module of the store that knows the database is PostgreSQL; it offers what
+queue/store/database.py asks of a database, for the same SQL as SQLite (`?` parameters are
+turned into psycopg's `%s` here, once per statement).
+
+How several processes stay exactly-once:
+- Every change is one SERIALIZABLE transaction, run again from the start (with a short
+  random pause) when PostgreSQL says it conflicted with a concurrent one: serialization
+  failure, deadlock, or a unique key taken by a transaction that committed meanwhile. So
+  the concept modules' read-then-write logic (the next number, an idempotency key, the
+  ticket at a window, the day's rollover) is as safe as under SQLite's single writer, and
+  the unique keys stay the last guard.
+- Event ids commit in their order: a transaction takes a transaction-level advisory lock
+  before its first event, so a stream that has seen id N can never later find an id below
+  N appear (it would miss it). Only that tail of a change is serialized.
+- `pg_notify` in the same transaction wakes every process's streams when it commits; the
+  events table stays the truth (a stream reads the rows after its last id).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import psycopg
+from psycopg import errors
+
+from kiosq.base.sqlite import MIGRATIONS_TABLE, Migration
+from kiosq.queue.store.database import Row
+from kiosq.queue.store.errors import Unavailable, Unusable
+
+T = TypeVar("T")
+log = logging.getLogger("kiosq.store")
+
+CHANNEL = "kiosq_events"
+EVENT_ORDER_LOCK = 0x6B696F7371  # "kiosq": the advisory lock that orders event ids
+MIGRATION_LOCK = 0x6B696F7372  # held while one process migrates; the others wait
+MAX_TRIES = 12
+CONNECT_TIMEOUT = 10
+RETRYABLE = (errors.SerializationFailure, errors.DeadlockDetected, errors.UniqueViolation)
+
+
+def _translate(sql: str, cache: dict[str, str] = {}) -> str:  # noqa: B006 (the cache is meant to be shared)
+    """`?` placeholders to psycopg's `%s` (and a literal `%` doubled). The store's SQL has
+    no `?` inside its string literals."""
+    out = cache.get(sql)
+    if out is None:
+        out = cache[sql] = sql.replace("%", "%%").replace("?", "%s")
+    return out
+
+
+def _reason(exc: Exception) -> str:
+    """libpq's last line says what went wrong (the first ones say where it tried)."""
+    text = str(exc).strip()
+    return text.splitlines()[-1] if text else type(exc).__name__
+
+
+def _password(password_file: str | None) -> dict[str, str]:
+    if password_file is None:
+        return {}  # libpq reads PGPASSFILE (or ~/.pgpass) itself
+    try:
+        with open(password_file, encoding="utf-8") as f:
+            return {"password": f.read().strip()}
+    except OSError as exc:
+        raise Unusable(f"cannot read the database password file {password_file} ({exc.strerror})") from None
+
+
+class PostgresDatabase:
+    """One connection for the server's requests (all on its event loop, as with SQLite),
+    and, once started, a second one that listens for other processes' events."""
+
+    kind = "postgresql"
+
+    def __init__(self, url: str, migrations: Sequence[Migration], now: datetime,
+                 password_file: str | None = None) -> None:
+        self.url = url
+        self._connect_args: dict[str, Any] = {"autocommit": True, "connect_timeout": CONNECT_TIMEOUT,
+                                              "application_name": "kiosq server", **_password(password_file)}
+        self.conn = self._connect()
+        self._lock = threading.RLock()  # one transaction at a time on the connection, whatever the thread
+        self._in_transaction = False
+        self._event_lock_held = False
+        self._announce: int | None = None
+        self._listener: threading.Thread | None = None
+        self._stop = threading.Event()
+        self.retries = 0  # transactions run again after a conflict, since start (for the bench)
+        try:
+            self._migrate(migrations, now)
+        except psycopg.Error as exc:
+            self.conn.close()
+            raise Unusable(f"{self.where()}: {exc}") from None
+
+    def where(self) -> str:
+        parts = urlsplit(self.url)
+        return f"PostgreSQL database {parts.path.lstrip('/')!r} on {parts.hostname or 'the local socket'}" + (
+            f":{parts.port}" if parts.port else "")
+
+    def _connect(self) -> psycopg.Connection:
+        try:
+            return psycopg.connect(self.url, **self._connect_args)
+        except psycopg.OperationalError as exc:
+            raise Unavailable(f"cannot connect to the {self.where()}: {_reason(exc)}") from None
+
+    def _migrate(self, migrations: Sequence[Migration], now: datetime) -> None:
+        """As kiosq.base.sqlite.migrate, under a session lock: processes started together
+        migrate one after the other, and the second finds nothing left to do."""
+        from datetime import UTC
+
+        self.conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK,))
+        try:
+            self.conn.execute(MIGRATIONS_TABLE)
+            for version, (name, statements) in enumerate(migrations, 1):
+                with self.conn.transaction():
+                    if self.conn.execute("SELECT 1 FROM migrations WHERE version = %s", (version,)).fetchone():
+                        continue
+                    for sql in statements:
+                        self.conn.execute(sql)  # the schema's own SQL: no parameters
+                    self.conn.execute("INSERT INTO migrations VALUES (%s, %s, %s)",
+                                      (version, name, now.astimezone(UTC).isoformat()))
+        finally:
+            self.conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK,))
+
+    # -- running SQL -------------------------------------------------------------------
+
+    def _cursor(self, sql: str, args: Sequence[Any]) -> psycopg.Cursor:
+        with self._lock:  # a read from another thread waits for a change in progress
+            try:
+                return self.conn.execute(_translate(sql), args)  # our SQL, never user text
+            except psycopg.OperationalError as exc:
+                if not self._in_transaction and (self.conn.broken or self.conn.closed):
+                    return self._reconnected(sql, args, exc)
+                if self._in_transaction:
+                    raise  # run() says Unavailable
+                raise Unavailable(f"the {self.where()} is unavailable: {_reason(exc)}") from None
+
+    def _reconnected(self, sql: str, args: Sequence[Any], exc: Exception) -> psycopg.Cursor:
+        """A read outside a transaction on a connection that broke (the database restarted,
+        or a failover): connect again and read once more; writes are never sent twice."""
+        log.warning("the connection to the %s broke (%s); connecting again", self.where(), _reason(exc))
+        self.conn = self._connect()
+        try:
+            return self.conn.execute(_translate(sql), args)
+        except psycopg.OperationalError as again:
+            raise Unavailable(f"the {self.where()} is unavailable: {_reason(again)}") from None
+
+    def execute(self, sql: str, args: Sequence[Any] = ()) -> psycopg.Cursor:
+        return self._cursor(sql, args)
+
+    def many(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        with self._lock, self.conn.cursor() as cur:
+            cur.executemany(_translate(sql), list(rows))
+
+    def one(self, sql: str, args: Sequence[Any] = ()) -> Row | None:
+        row: Row | None = self._cursor(sql, args).fetchone()
+        return row
+
+    def rows(self, sql: str, args: Sequence[Any] = ()) -> list[Row]:
+        return self._cursor(sql, args).fetchall()
+
+    def count(self, sql: str, args: Sequence[Any] = ()) -> int:
+        return self._cursor(sql, args).rowcount
+
+    # -- transactions ------------------------------------------------------------------
+
+    def run(self, work: Callable[[], T], on_retry: Callable[[], None]) -> T:
+        with self._lock:
+            for attempt in range(1, MAX_TRIES + 1):
+                self._begin()
+                try:
+                    result = work()
+                    if self._announce is not None:
+                        self.conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, str(self._announce)))
+                    self.conn.execute("COMMIT")
+                    return result
+                except RETRYABLE as exc:
+                    self._rollback()
+                    if attempt == MAX_TRIES:
+                        raise Unavailable(f"the {self.where()} is too busy: {MAX_TRIES} tries of one change "
+                                          f"conflicted with others ({type(exc).__name__})") from None
+                    self.retries += 1
+                    on_retry()
+                    # A short random pause, longer each time: two processes that conflicted
+                    # do not meet again at once.
+                    time.sleep(random.uniform(0, 0.002 * 2 ** min(attempt, 6)))
+                except psycopg.OperationalError as exc:
+                    # The connection broke (or the server went away) inside the change: it
+                    # may or may not have been committed, so it is not run again here; a
+                    # client retries with its Idempotency-Key.
+                    self._rollback()
+                    raise Unavailable(f"the {self.where()} is unavailable: {_reason(exc)}") from None
+                except BaseException:
+                    self._rollback()
+                    raise
+                finally:
+                    self._in_transaction = self._event_lock_held = False
+                    self._announce = None
+            raise AssertionError("unreachable")
+
+    def _begin(self) -> None:
+        """BEGIN, on a new connection if the last one broke since it was used (the database
+        restarted, a failover): nothing of the change has been sent yet."""
+        if self.conn.broken or self.conn.closed:
+            self.conn = self._connect()
+        try:
+            self.conn.execute("BEGIN ISOLATION LEVEL SERIALIZABLE")
+        except psycopg.OperationalError as exc:
+            if not self.conn.broken:
+                raise Unavailable(f"the {self.where()} is unavailable: {_reason(exc)}") from None
+            log.warning("the connection to the %s broke (%s); connecting again", self.where(), _reason(exc))
+            self.conn = self._connect()
+            try:
+                self.conn.execute("BEGIN ISOLATION LEVEL SERIALIZABLE")
+            except psycopg.OperationalError as again:
+                raise Unavailable(f"the {self.where()} is unavailable: {_reason(again)}") from None
+        self._in_transaction = True
+
+    def _rollback(self) -> None:
+        if self.conn.broken or self.conn.closed:
+            return
+        try:
+            self.conn.execute("ROLLBACK")
+        except psycopg.Error:
+            log.exception("ROLLBACK failed on the %s", self.where())
+
+    def next_ticket_seq(self) -> int:
+        row = self.conn.execute("SELECT nextval('tickets_seq')").fetchone()
+        assert row is not None
+        return int(row[0])
+
+    def lock_event_order(self) -> None:
+        if not self._event_lock_held:
+            self.conn.execute("SELECT pg_advisory_xact_lock(%s)", (EVENT_ORDER_LOCK,))
+            self._event_lock_held = True
+
+    def announce_events(self, last_id: int) -> None:
+        self._announce = last_id
+
+    # -- other processes' events -------------------------------------------------------
+
+    def start_background(self, listeners: list[Callable[[int], None]]) -> None:
+        """LISTEN on a connection of its own, in a thread; each notification (another
+        process's commit, or our own) tells `listeners` the last id it announced."""
+        if self._listener is not None:
+            return
+        self._stop.clear()
+        self._listener = threading.Thread(target=self._listen, args=(listeners,), name="kiosq-listen", daemon=True)
+        self._listener.start()
+
+    def _listen(self, listeners: list[Callable[[int], None]]) -> None:
+        pause = 0.5
+        while not self._stop.is_set():
+            try:
+                with psycopg.connect(self.url, **self._connect_args) as conn:
+                    conn.execute(f"LISTEN {CHANNEL}")
+                    pause = 0.5
+                    for listener in list(listeners):  # events written while we were not listening
+                        listener(0)
+                    while not self._stop.is_set():
+                        for note in conn.notifies(timeout=0.5):
+                            last = int(note.payload) if note.payload.isdigit() else 0
+                            for listener in list(listeners):
+                                listener(last)
+            except psycopg.Error as exc:
+                if self._stop.is_set():
+                    return
+                log.warning("listening for other processes' events on the %s failed (%s); again in %.1f s; "
+                            "streams poll meanwhile", self.where(), exc, pause)
+                self._stop.wait(pause)
+                pause = min(pause * 2, 10.0)
+
+    # -- the rest ----------------------------------------------------------------------
+
+    def schema_version(self) -> int:
+        row = self.one("SELECT COALESCE(MAX(version), 0) FROM migrations")
+        return int(row[0]) if row else 0
+
+    def ping(self) -> float:
+        started = time.perf_counter()
+        self.one("SELECT 1")
+        return time.perf_counter() - started
+
+    def describe(self) -> dict[str, Any]:
+        parts = urlsplit(self.url)
+        return {"kind": "postgresql", "host": parts.hostname or "", "port": parts.port or 5432,
+                "database": parts.path.lstrip("/"), "user": parts.username or ""}
+
+    def close(self) -> None:
+        if self._listener is not None:
+            self._stop.set()
+            self._listener.join(5)
+            self._listener = None
+        self.conn.close()
