@@ -5,6 +5,11 @@ tmp_path unless one is given), creates a terminal, a staff (windows 1-8) and an 
 token with `kiosq server token`, and returns a `ServerProcess`. The process can be
 SIGKILLed (`kill()`), stopped (`stop()`) and started again on the same data folder
 (`start()`), for crash and restart tests. Every process is reaped at teardown.
+
+Both fixtures run each test twice: on SQLite in the data folder and on a PostgreSQL
+database of the test's own (`database` in tests/conftest.py), given to the server and to
+`kiosq server token` as `--database URL` (the password through PGPASSFILE). A second
+process of the same hall: `hall_server(first.data_dir, tokens=False)`.
 """
 
 from __future__ import annotations
@@ -40,8 +45,10 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def make_token(data_dir: Path, role: str, name: str, windows: str | None = None) -> str:
+def make_token(data_dir: Path, role: str, name: str, windows: str | None = None, database: str | None = None) -> str:
     cmd = [*KIOSQ, "server", "token", "--role", role, "--name", name, "--data-dir", str(data_dir), "--json"]
+    if database:
+        cmd += ["--database", database]
     if windows:
         cmd += ["--windows", windows]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
@@ -54,8 +61,9 @@ def make_token(data_dir: Path, role: str, name: str, windows: str | None = None)
 class ServerProcess:
     """One `kiosq server` data folder and port; the process on it can come and go."""
 
-    def __init__(self, data_dir: Path, log_dir: Path, port: int | None = None) -> None:
+    def __init__(self, data_dir: Path, log_dir: Path, port: int | None = None, database: str | None = None) -> None:
         self.data_dir = data_dir
+        self.database = database  # a PostgreSQL URL, or None: SQLite in data_dir
         self.log_dir = log_dir
         self.host = "127.0.0.1"
         self.port = port or free_port()
@@ -75,12 +83,12 @@ class ServerProcess:
         return self.proc.pid
 
     def make_tokens(self) -> None:
-        self.tokens["terminal"] = make_token(self.data_dir, "terminal", "T")
-        self.tokens["staff"] = make_token(self.data_dir, "staff", "S", "1,2,3,4,5,6,7,8")
-        self.tokens["admin"] = make_token(self.data_dir, "admin", "ADM")
+        self.tokens["terminal"] = self.token("terminal", "T")
+        self.tokens["staff"] = self.token("staff", "S", "1,2,3,4,5,6,7,8")
+        self.tokens["admin"] = self.token("admin", "ADM")
 
     def token(self, role: str, name: str, windows: str | None = None) -> str:
-        return make_token(self.data_dir, role, name, windows)
+        return make_token(self.data_dir, role, name, windows, self.database)
 
     def steady_hall(self) -> list[str]:
         """The hall this server runs (DATA_DIR/hall.toml, else the built-in one) with its
@@ -121,7 +129,7 @@ class ServerProcess:
         self._log = open(self.log_path, "wb")  # noqa: SIM115 (the server writes to it until _close_log)
         self.proc = subprocess.Popen(
             [*KIOSQ, "server", "--host", self.host, "--port", str(self.port), "--data-dir", str(self.data_dir),
-             *self.steady_hall()],
+             *self.steady_hall(), *(["--database", self.database] if self.database else [])],
             stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         deadline = time.monotonic() + timeout
         last_error: Exception | None = None
@@ -188,16 +196,22 @@ class ServerProcess:
 
 
 @pytest.fixture
-def hall_server(tmp_path):
-    """Factory: `hall_server()` -> a running ServerProcess with tokens in .tokens."""
+def hall_server(tmp_path, database):
+    """Factory: `hall_server()` -> a running ServerProcess with tokens in .tokens, on the
+    test's database (PostgreSQL's is one for all the test's servers). A second process of
+    the same hall: `hall_server(first.data_dir, tokens=False)`, sharing the folder's keys."""
     servers: list[ServerProcess] = []
 
-    def start(data_dir: Path | None = None, port: int | None = None) -> ServerProcess:
+    def start(data_dir: Path | None = None, port: int | None = None, database: str | None = None,
+              tokens: bool = True) -> ServerProcess:
         data_dir = data_dir or tmp_path / f"data{len(servers)}"
-        srv = ServerProcess(Path(data_dir), tmp_path, port)
+        srv = ServerProcess(Path(data_dir), tmp_path, port, database or database_url)
         servers.append(srv)
-        srv.make_tokens()
+        if tokens:
+            srv.make_tokens()
         return srv.start()
+
+    database_url = database.url
 
     yield start
     for srv in servers:
@@ -205,10 +219,10 @@ def hall_server(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def shared_server(tmp_path_factory):
+def shared_server(tmp_path_factory, module_database):
     """One server for a module's tests that only read or add a few tickets."""
     tmp = tmp_path_factory.mktemp("kiosq-shared")
-    srv = ServerProcess(tmp / "data", tmp)
+    srv = ServerProcess(tmp / "data", tmp, database=module_database.url)
     try:
         srv.make_tokens()
         srv.start()

@@ -224,7 +224,7 @@ def test_wrong_tries_are_throttled_per_client_across_numbers(client, tokens, sto
     # The third number was never tried, but this client has used up its wrong tries.
     assert client.get(f"/api/applications/{numbers[2]}?id_last4=0010").status_code == 429
     # The throttle keeps a keyed hash of the address, not the address.
-    scopes = [s for (s,) in store.conn.execute("SELECT DISTINCT scope FROM throttle")]
+    scopes = [s for (s,) in store.db.rows("SELECT DISTINCT scope FROM throttle")]
     assert not any("testclient" in s for s in scopes)
 
 

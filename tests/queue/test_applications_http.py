@@ -85,7 +85,20 @@ def test_an_acknowledged_application_survives_kill_9(hall_server):
     assert nxt["tracking_no"].endswith("-0002")
 
 
-def test_no_personal_data_in_clear_on_disk_or_in_the_log(hall_server):
+def database_files(srv, request) -> list[Path]:
+    """The files the database keeps its rows in: SQLite's file, WAL and index; PostgreSQL's
+    files of this database and the cluster's WAL, after a checkpoint has written them."""
+    if srv.database is None:
+        return [srv.data_dir / name for name in ("kiosq.db", "kiosq.db-wal", "kiosq.db-shm")]
+    cluster = request.getfixturevalue("pg_cluster")
+    cluster.admin().execute("CHECKPOINT")
+    (oid,) = cluster.admin().execute("SELECT oid FROM pg_database WHERE datname = %s",
+                                     (srv.database.rsplit("/", 1)[1],)).fetchone()
+    data = cluster.folder / "data"
+    return [*(data / "base" / str(oid)).iterdir(), *sorted((data / "pg_wal").glob("0*"))]
+
+
+def test_no_personal_data_in_clear_on_disk_or_in_the_log(hall_server, request):
     srv = hall_server()
     numbers = []
     for i, (id_number, name, phone) in enumerate(PEOPLE):
@@ -104,8 +117,9 @@ def test_no_personal_data_in_clear_on_disk_or_in_the_log(hall_server):
 
     key_file = srv.data_dir / "applicant.key"
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
-    db, wal = srv.data_dir / "kiosq.db", srv.data_dir / "kiosq.db-wal"
-    assert wal.stat().st_size > 0  # the server still runs: the rows are (also) in the WAL
+    files = database_files(srv, request)
+    if srv.database is None:
+        assert files[1].stat().st_size > 0  # the server still runs: the rows are (also) in the WAL
 
     def secrets():
         for id_number, name, phone in PEOPLE:
@@ -120,7 +134,6 @@ def test_no_personal_data_in_clear_on_disk_or_in_the_log(hall_server):
         blobs = {f.name: f.read_bytes() for f in files if f.exists()}
         return [(label, name) for name, blob in blobs.items() for label, needle in secrets() if needle in blob]
 
-    files = [db, wal, srv.data_dir / "kiosq.db-shm"]
     # The search does see what is stored in clear: tracking numbers and item names.
     everything = b"".join(f.read_bytes() for f in files if f.exists())
     assert numbers[0].encode() in everything and "居民身份证换领".encode() in everything
@@ -131,7 +144,7 @@ def test_no_personal_data_in_clear_on_disk_or_in_the_log(hall_server):
     assert search([log]) == [] and "personal data of" in log.read_text("utf-8")
     # The key is in its own file and nowhere in the database.
     key = json.loads(key_file.read_text())
-    stored = db.read_bytes() + (wal.read_bytes() if wal.exists() else b"")
+    stored = b"".join(f.read_bytes() for f in files if f.exists())
     assert search(files) == [] and key["seal"].encode() not in stored
 
 

@@ -10,7 +10,6 @@ import pytest
 import uvicorn
 
 from kiosq.queue.api import create_app
-from kiosq.queue.store import Store
 
 
 @pytest.fixture
@@ -58,22 +57,20 @@ def test_a_quiet_stream_gets_heartbeat_comments(live):
     assert not any(line.startswith("data:") for line in lines)
 
 
-def test_changes_by_another_writer_reach_the_stream(live, store, hall, clock):
-    """A second process on the same file (here: a second connection) does not notify
-    this server's streams; polling still delivers its events."""
-    other = Store(store.path, hall, clock=clock)
-    try:
-        result = {}
+def test_changes_by_another_writer_reach_the_stream(live, store, reopen):
+    """A second process on the same database (here: a second store). On SQLite it does not
+    notify this server's streams and polling delivers its events; on PostgreSQL its commit
+    wakes them (LISTEN/NOTIFY)."""
+    other = reopen(store)
+    result = {}
 
-        def write_later():
-            time.sleep(0.3)
-            result["ticket"] = other.issue_ticket("D")[0]
+    def write_later():
+        time.sleep(0.3)
+        result["ticket"] = other.issue_ticket("D")[0]
 
-        writer = threading.Thread(target=write_later)
-        writer.start()
-        lines = read_lines(live, lambda ls: any(line.startswith("data:") for line in ls))
-        writer.join()
-        assert "event: ticket.issued" in lines
-        assert f'"number":"{result["ticket"].label}"' in next(line for line in lines if line.startswith("data:"))
-    finally:
-        other.close()
+    writer = threading.Thread(target=write_later)
+    writer.start()
+    lines = read_lines(live, lambda ls: any(line.startswith("data:") for line in ls))
+    writer.join()
+    assert "event: ticket.issued" in lines
+    assert f'"number":"{result["ticket"].label}"' in next(line for line in lines if line.startswith("data:"))

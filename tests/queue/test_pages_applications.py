@@ -31,7 +31,10 @@ from kiosq.devices.sim.idcard import TEST_IDENTITIES
 from tests.queue.conftest import ServerProcess
 from tests.queue.test_pages import Api, artifacts, browser, connected, eventually, no_script_errors, open_page, settle  # noqa: F401 (browser and open_page are fixtures)
 
-pytestmark = pytest.mark.slow
+# The pages only read and drive the API, whose answers are the same on both databases (the
+# API's own suites run on both); Chromium a second time would double the slowest modules.
+pytestmark = [pytest.mark.slow,
+              pytest.mark.sqlite_only("the pages over the API; the API is tested on both databases")]
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is a dev dependency: pip install -e '.[dev]'")
 expect = sync_api.expect
 

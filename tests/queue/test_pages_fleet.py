@@ -19,7 +19,10 @@ import pytest
 from kiosq.content import bundle
 from kiosq.content.catalog import SAMPLE, load_files
 
-pytestmark = pytest.mark.slow
+# The pages only read and drive the API, whose answers are the same on both databases (the
+# API's own suites run on both); Chromium a second time would double the slowest modules.
+pytestmark = [pytest.mark.slow,
+              pytest.mark.sqlite_only("the pages over the API; the API is tested on both databases")]
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is a dev dependency: pip install -e '.[dev]'")
 expect = sync_api.expect

@@ -1,4 +1,5 @@
-"""The SQLite store on real files: numbering, transactions, events, rollover, tokens."""
+"""The store on real SQLite files and real PostgreSQL databases (each test runs on both, see
+tests/conftest.py): numbering, transactions, events, rollover, tokens."""
 
 import asyncio
 import json
@@ -8,25 +9,31 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 
+import psycopg
 import pytest
 
 from kiosq.queue import engine
 from kiosq.queue.store import MIGRATIONS, IdempotencyConflict, NotFound, Store, roll_over_daily
 from kiosq.queue.store.rollover import next_rollover
+from kiosq.queue.store.schema_pg import MIGRATIONS_PG
+
+INTEGRITY_ERRORS = (sqlite3.IntegrityError, psycopg.errors.IntegrityError)
 
 
 def labels(tickets):
     return [t.label for t in tickets]
 
 
-def test_schema_is_migrated_once_and_recorded(store, hall, clock):
+def test_schema_is_migrated_once_and_recorded(tmp_path, hall, clock, empty_database, reopen):
+    assert [name for name, _ in MIGRATIONS] == [name for name, _ in MIGRATIONS_PG]  # one numbering for both
+    store = Store.in_dir(tmp_path, hall, clock=clock, database=empty_database)
     assert store.schema_version() == len(MIGRATIONS)
     store.close()
-    again = Store(store.path, hall, clock=clock)  # reopening applies nothing twice
-    assert again.conn.execute("SELECT COUNT(*) FROM migrations").fetchone()[0] == len(MIGRATIONS)
-    again.close()
+    again = reopen(store)  # reopening applies nothing twice
+    assert again.db.rows("SELECT COUNT(*) FROM migrations") == [(len(MIGRATIONS),)]
 
 
+@pytest.mark.sqlite_only("PRAGMAs of the SQLite file")
 def test_wal_and_normal_sync(store):
     assert store.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert store.conn.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
@@ -39,8 +46,8 @@ def test_numbers_are_consecutive_per_service(store):
 
 def test_database_refuses_a_duplicate_number(store):
     store.issue_ticket("A")
-    with pytest.raises(sqlite3.IntegrityError, match="UNIQUE"):
-        store.conn.execute("INSERT INTO tickets (id, day, number_service, number, label, service, priority, rank, "
+    with pytest.raises(INTEGRITY_ERRORS, match="(?i)unique|duplicate key"):
+        store.db.execute("INSERT INTO tickets (id, day, number_service, number, label, service, priority, rank, "
                            "status, issued_at) SELECT 'other', day, number_service, number, label, "
                            "service, priority, rank, status, issued_at FROM tickets")
 
@@ -126,25 +133,24 @@ def test_reinstated_no_show_returns_to_its_place(store, clock):
     assert store.call_next(1).ticket.label == "A001"
 
 
-def test_window_current_ticket_is_derived_and_survives_a_restart(store, hall, clock):
+def test_window_current_ticket_is_derived_and_survives_a_restart(store, reopen):
     store.issue_ticket("A")
     store.call_next(1)
     store.act(1, "start")
     store.set_window_state(4, paused=True)
     store.close()
-    again = Store(store.path, hall, clock=clock)
+    again = reopen(store)
     states = {w.number: w for w in again.windows()}
     assert states[1].current.label == "A001" and states[1].current.status == "serving"
     assert states[4].state == "paused" and states[2].current is None
-    again.close()
 
 
 def test_one_current_ticket_per_window_is_enforced_by_the_database(store):
     store.issue_ticket("A")
     store.issue_ticket("A")
     store.call_next(1)
-    with pytest.raises(sqlite3.IntegrityError):
-        store.conn.execute("UPDATE tickets SET status = 'called', window = 1 WHERE status = 'waiting'")
+    with pytest.raises(INTEGRITY_ERRORS):
+        store.db.execute("UPDATE tickets SET status = 'called', \"window\" = 1 WHERE status = 'waiting'")
 
 
 def test_paused_windows_do_not_count_for_estimates(store):
@@ -176,7 +182,7 @@ def test_rollover_restarts_numbering_and_closes_yesterday(store, clock):
     assert len(closing) == 4
 
 
-def test_range_exhausted_is_refused_and_nothing_written(tmp_path, clock):
+def test_range_exhausted_is_refused_and_nothing_written(tmp_path, clock, database):
     from kiosq.queue.config import parse_hall
     small = parse_hall("""
 [hall]
@@ -192,7 +198,7 @@ number = 1
 name = "1"
 services = ["A"]
 """)
-    s = Store(tmp_path / "k.db", small, clock=clock)
+    s = Store(tmp_path / "k.db", small, clock=clock, database=database)
     assert labels(s.issue_ticket("A")[0] for _ in range(2)) == ["A008", "A009"]
     with pytest.raises(engine.RangeExhausted, match="A009"):
         s.issue_ticket("A")
@@ -200,16 +206,17 @@ services = ["A"]
     s.close()
 
 
-def test_two_writers_on_one_file_never_share_a_number(tmp_path, hall):
+def test_two_writers_on_one_database_never_share_a_number(tmp_path, hall, database):
     """The failure of 'max + 1 outside a transaction': several processes' worth of
-    stores writing at once still number every ticket exactly once."""
+    stores writing at once still number every ticket exactly once (on PostgreSQL by
+    serializable transactions run again on conflict)."""
     path = tmp_path / "shared.db"
-    Store(path, hall).close()
+    Store(path, hall, database=database).close()
     results: list[str] = []
     lock = threading.Lock()
 
     def worker():
-        s = Store(path, hall)
+        s = Store(path, hall, database=database)
         mine = [s.issue_ticket("A")[0].label for _ in range(150)]
         s.close()
         with lock:
@@ -226,8 +233,10 @@ def test_two_writers_on_one_file_never_share_a_number(tmp_path, hall):
 def test_tokens_are_stored_hashed_and_can_be_revoked(store):
     secret = store.create_token("staff", "张敏", (1, 2))
     assert store.token(secret).windows == (1, 2)
-    store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    assert secret.encode() not in store.path.read_bytes()
+    assert secret not in repr(store.db.rows("SELECT * FROM tokens"))
+    if store.conn is not None:  # SQLite: not in the file either
+        store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        assert secret.encode() not in store.path.read_bytes()
     assert store.revoke_tokens("张敏") == 1
     assert store.token(secret) is None
 
@@ -255,11 +264,11 @@ def test_waiting_counts_follow_every_kind_of_change(store, clock):
     """The trigger-kept counts equal a fresh count after issues, calls, no-shows,
     reinstatements, transfers, cancellations and a rollover."""
     def fresh():
-        return {(d, s, r): n for d, s, r, n in store.conn.execute(
+        return {(d, s, r): n for d, s, r, n in store.db.rows(
             "SELECT day, service, rank, COUNT(*) FROM tickets WHERE status = 'waiting' GROUP BY 1, 2, 3")}
 
     def kept():
-        return {(d, s, r): n for d, s, r, n in store.conn.execute(
+        return {(d, s, r): n for d, s, r, n in store.db.rows(
             "SELECT day, service, rank, n FROM waiting_counts WHERE n > 0")}
 
     rng = random.Random(3)
@@ -292,6 +301,7 @@ def test_waiting_counts_follow_every_kind_of_change(store, clock):
                                       for code in store.hall.services}
 
 
+@pytest.mark.sqlite_only("SQLite's WAL checkpoints")
 def test_the_checkpointer_thread_copies_the_wal_into_the_database(store):
     for _ in range(300):
         store.issue_ticket("A")
@@ -315,6 +325,7 @@ def test_ticket_ids_are_unguessable_and_checked_whole(store):
             store.ticket(forged)
 
 
+@pytest.mark.sqlite_only("a PRAGMA of the SQLite file")
 def test_new_databases_use_small_pages(store):
     assert store.conn.execute("PRAGMA page_size").fetchone()[0] == 1024
 
@@ -345,9 +356,9 @@ def test_token_names_are_required_and_unique_among_active_tokens(store):
     store.create_token("terminal", "T01")  # a revoked name can be used again
 
 
-def test_a_ticket_of_a_service_since_removed_still_reads(tmp_path, hall, clock):
+def test_a_ticket_of_a_service_since_removed_still_reads(tmp_path, hall, clock, database):
     from kiosq.queue.config import parse_hall
-    s = Store(tmp_path / "k.db", hall, clock=clock)
+    s = Store(tmp_path / "k.db", hall, clock=clock, database=database)
     ticket, _ = s.issue_ticket("F")
     s.close()
     smaller = parse_hall("""
@@ -362,7 +373,7 @@ number = 1
 name = "1"
 services = ["A"]
 """)
-    s = Store(tmp_path / "k.db", smaller, clock=clock)
+    s = Store(tmp_path / "k.db", smaller, clock=clock, database=database)
     again = s.ticket(ticket.id)
     assert (again.label, s.eta(again)) == ("F001", None)
     s.close()
@@ -402,7 +413,7 @@ def test_reads_never_write_and_answer_for_the_new_day(store, clock):
     assert store.last_event_id() == last  # nothing was written
     yesterday = store.today() - timedelta(days=1)
     assert [t.status for t in store.tickets_of_day(yesterday)] == ["cancelled", "done"]  # as the rollover leaves them
-    assert [r[0] for r in store.conn.execute("SELECT status FROM tickets ORDER BY seq")] == ["waiting", "serving"]
+    assert [r[0] for r in store.db.rows("SELECT status FROM tickets ORDER BY seq")] == ["waiting", "serving"]
     store.roll_over_if_due()  # what the timer does at the rollover hour
     assert [t.status for t in store.tickets_of_day(yesterday)] == ["cancelled", "done"]
     assert store.last_event_id() == last + 2
@@ -421,7 +432,7 @@ def test_the_rollover_timer_closes_the_day(store, clock):
         timer.cancel()
 
     asyncio.run(run_briefly())
-    # in the file, not only as read: the timer wrote the rollover
-    assert [r[0] for r in store.conn.execute("SELECT status FROM tickets")] == ["cancelled"]
+    # in the database, not only as read: the timer wrote the rollover
+    assert [r[0] for r in store.db.rows("SELECT status FROM tickets")] == ["cancelled"]
     assert next_rollover(clock.now, store) == datetime(2026, 11, 24, 20, tzinfo=UTC)
 
