@@ -208,3 +208,44 @@ def publish(manifest: Path, data_dir: Path, hall_file: Path | None, database_url
     else:
         click.echo(f"published {published.version} ({published.items} items); terminals take it at their next "
                    "heartbeat")
+
+
+@server.command("migrate-db", context_settings=CONTEXT)
+@click.option("--from", "from_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="The hall's data folder, with its SQLite kiosq.db.")
+@click.option("--to", "to_url", metavar="URL", required=True,
+              help="postgresql://USER@HOST:PORT/DB: an empty database (the password in PGPASSFILE or the hall "
+                   "file's [database] password_file).")
+@hall_option
+def migrate_db(from_dir: Path, to_url: str, hall_file: Path | None) -> None:
+    """Copy a hall from SQLite to PostgreSQL.
+
+    Stop the server first (a running one would wait, then fail to write, for the length
+    of the copy). The target must be empty; the copy is one transaction. Afterwards the data
+    folder goes with the PostgreSQL database (DATA_DIR/database.url): `kiosq server
+    --data-dir DATA_DIR` and its subcommands use it; kiosq.db stays as it was, as a backup.
+
+    \b
+    Example:
+      createdb -O kiosq kiosq
+      kiosq server migrate-db --from /var/lib/kiosq --to postgresql://kiosq@db.hall.lan:5432/kiosq
+    """
+    from datetime import UTC, datetime
+
+    from kiosq.queue.config import HallConfigError
+    from kiosq.queue.server import ServerError, resolve_hall
+    from kiosq.queue.store import DB_FILE, StoreError
+    from kiosq.queue.store.database import DatabaseChoice, DatabaseUrlError, check_url, remember
+    from kiosq.queue.store.migrate import copy_to_postgresql
+
+    try:
+        hall = resolve_hall(from_dir, hall_file)
+        target = DatabaseChoice(check_url(to_url, "--to"), hall.database.password_file, "--to")
+        copied = copy_to_postgresql(from_dir / DB_FILE, target, datetime.now(UTC))
+        remember(from_dir, target)
+    except (HallConfigError, ServerError, DatabaseUrlError, StoreError) as exc:
+        raise click.ClickException(str(exc)) from None
+    figures = ", ".join(f"{n} {table}" for table, n in copied.rows.items() if n)
+    click.echo(f"copied {copied.total} rows ({figures or 'an empty hall'}) into {to_url}")
+    click.echo(f"{from_dir} now goes with that database ({from_dir / 'database.url'}); {from_dir / DB_FILE} is "
+               "kept as it was, as a backup")

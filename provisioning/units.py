@@ -112,10 +112,13 @@ def kiosk_pam() -> InstallFile:
 def server_unit(kiosq: list[str], user: str, port: int) -> InstallFile:
     command = shlex.join([*kiosq, "server", "--host", "0.0.0.0", "--port", str(port), "--data-dir", "/var/lib/kiosq"])
     text = f"""{HEADER}# The hall server: tickets, windows, displays, terminals. Its database, keys and
-# hall.toml live in /var/lib/kiosq (StateDirectory, mode 0700).
+# hall.toml live in /var/lib/kiosq (StateDirectory, mode 0700). The database is SQLite there,
+# unless hall.toml's [database] url, or KIOSQ_DATABASE_URL in /etc/kiosq/server.env, names a
+# PostgreSQL database; its password in the file PGPASSFILE names (server.env, e.g.
+# PGPASSFILE=/etc/kiosq/pgpass, owner kiosq, mode 0600). docs/deploy-postgresql.md.
 [Unit]
 Description=kiosq hall server
-After=network-online.target
+After=network-online.target postgresql.service
 Wants=network-online.target
 StartLimitIntervalSec=0
 
@@ -129,6 +132,7 @@ RestartSec=2
 User={user}
 StateDirectory=kiosq
 StateDirectoryMode=0700
+EnvironmentFile=-/etc/kiosq/server.env
 ExecStart={command}
 NoNewPrivileges=yes
 ProtectSystem=strict

@@ -71,6 +71,9 @@ def test_the_server_unit_beside_the_terminal_files(tmp_path):
     s = unit(tmp_path, "kiosq-server.service")
     assert s["Restart"] == ["always"] and s["WatchdogSec"] == ["30"] and s["StateDirectory"] == ["kiosq"]
     assert s["ExecStart"][0].endswith("server --host 0.0.0.0 --port 8080 --data-dir /var/lib/kiosq")
+    # The database comes from the hall file or /etc/kiosq/server.env, never the command line.
+    assert s["EnvironmentFile"] == ["-/etc/kiosq/server.env"] and "postgresql.service" in s["After"][0]
+    assert "--database" not in s["ExecStart"][0]
 
 
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed here")
