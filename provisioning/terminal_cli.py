@@ -10,8 +10,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import click
+from click.core import ParameterSource
 
-from kiosq.provisioning.options import CONTEXT
+from kiosq.provisioning.options import CONTEXT, data_dir_option, database_option, hall_option
 
 DEPLOYED_DATA = Path("/var/lib/kiosq")
 
@@ -155,25 +156,41 @@ def _ask(text: str, check: Callable[[str], str | None]) -> str | None:
     return answer
 
 
+SERVER_OPTIONS = ("data_dir", "hall_file", "database_url", "server_url")
+
+
 @click.command(context_settings=CONTEXT)
 @click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path),
               default=Path("/etc/kiosq/terminal.toml"), show_default=True, envvar="KIOSQ_CONFIG", show_envvar=True,
               help="The terminal config file.")
+@click.option("--server", "server_mode", is_flag=True,
+              help="Check the hall server on this machine instead: --data-dir, --hall, --database, --url.")
+@data_dir_option
+@hall_option
+@database_option
+@click.option("--url", "server_url", default="http://127.0.0.1:8000", show_default=True, callback=_url,
+              help="With --server: where the hall server answers.")
 @click.option("--json", "as_json", is_flag=True, help="Print the checks as JSON: [{status, name, detail, advice}].")
-def doctor(config_file: Path, as_json: bool) -> None:
+@click.pass_context
+def doctor(ctx: click.Context, config_file: Path, server_mode: bool, data_dir: Path, hall_file: Path | None,
+           database_url: str | None, server_url: str, as_json: bool) -> None:
     """Check this terminal: config, token, server and clock, content bundle, each device
-    (printer paper), disk space, the CJK font. One line per check, OK, WARN or FAIL with
-    what to do; exits 1 if any check FAILs.
+    (printer paper), disk space, the CJK font. With --server, check the hall server's
+    machine: hall file, database, applicant keys, the running server, disk space. One line
+    per check, OK, WARN or FAIL with what to do; exits 1 if any check FAILs.
 
     \b
     Example:
       sudo kiosq doctor
       kiosq doctor --config terminal.toml --json
+      sudo kiosq doctor --server --data-dir /var/lib/kiosq
     """
-    from kiosq.provisioning.doctor import FAIL, run_checks
+    from kiosq.provisioning.doctor import FAIL, run_checks, run_server_checks
     from kiosq.provisioning.doctor import as_json as to_json
 
-    checks = run_checks(config_file)
+    _one_mode(ctx, server_mode)
+    checks = (run_server_checks(data_dir, hall_file, database_url, server_url) if server_mode
+              else run_checks(config_file))
     if as_json:
         click.echo(to_json(checks))
     else:
@@ -181,6 +198,17 @@ def doctor(config_file: Path, as_json: bool) -> None:
             click.echo(check.line())
     if any(c.status == FAIL for c in checks):
         sys.exit(1)
+
+
+def _one_mode(ctx: click.Context, server_mode: bool) -> None:
+    """--config is the terminal's, the rest the server's: mixing them is a mistake to name."""
+    given = {name for name in ("config_file", *SERVER_OPTIONS)
+             if ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE}
+    if server_mode and "config_file" in given:
+        raise click.UsageError("--config is a terminal's; --server checks the hall server from --data-dir, "
+                               "--hall and --database")
+    if not server_mode and given - {"config_file"}:
+        raise click.UsageError("--data-dir, --hall, --database and --url go with --server")
 
 
 @provision.command("install", context_settings=CONTEXT)
