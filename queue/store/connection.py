@@ -91,9 +91,6 @@ class Connection:
         row = self.conn.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM tickets").fetchone()
         return int(row[0])
 
-    def lock_event_order(self) -> None:
-        """One writer at a time: ids are committed in their order already."""
-
     def announce_events(self, last_id: int) -> None:
         """Nobody else to tell: another process on the file finds new events by polling."""
 
@@ -113,11 +110,14 @@ class Connection:
 
     # -- life --------------------------------------------------------------------------
 
-    def close(self) -> None:
+    def stop_background(self) -> None:
         if self._checkpointer is not None:
             self._stop_checkpoints.set()
             self._checkpointer.join()
             self._checkpointer = None
+
+    def close(self) -> None:
+        self.stop_background()
         self.conn.close()
 
     def start_checkpointer(self, interval: float = 1.0) -> None:

@@ -5,9 +5,9 @@ embedded default) and PostgreSQL (queue/store/postgres.py, for several server pr
 one database). The concept modules write one SQL for both: `?` parameters, `RETURNING`
 for new ids, `ON CONFLICT (...)` with its target, the column `"window"` quoted (a reserved
 word in PostgreSQL). What must differ lives in those two modules, one method per concept:
-the schema (schema.py, schema_pg.py), the write transaction and its retries (`run`), the
-next ticket number's row (`next_ticket_seq`), the order of events across processes
-(`lock_event_order`) and waking the other processes (`announce_events`).
+the schema (schema.py, schema_pg.py), the write transaction, one at a time across
+processes (`run`), the next ticket's row number (`next_ticket_seq`) and waking the other
+processes when events are written (`announce_events`).
 """
 
 from __future__ import annotations
@@ -39,16 +39,13 @@ class Database(Protocol):
     def count(self, sql: str, args: Sequence[Any] = ()) -> int: ...
 
     def run(self, work: Callable[[], T], on_retry: Callable[[], None]) -> T:
-        """`work` in one write transaction; on PostgreSQL run again (after `on_retry`) when
-        a concurrent transaction made it fail (serialization failure, deadlock)."""
+        """`work` in one write transaction, one change at a time across every process on
+        the database (SQLite: BEGIN IMMEDIATE; PostgreSQL: an advisory lock); run again
+        (after `on_retry`) if PostgreSQL reports a deadlock with something outside kiosq."""
         ...
 
     def next_ticket_seq(self) -> int:
         """The row number of the next ticket (inside the write transaction)."""
-        ...
-
-    def lock_event_order(self) -> None:
-        """Before a transaction's first event: events commit in the order of their ids."""
         ...
 
     def announce_events(self, last_id: int) -> None:
@@ -58,6 +55,10 @@ class Database(Protocol):
     def start_background(self, listeners: list[Callable[[int], None]]) -> None:
         """SQLite: checkpoint the WAL from a thread. PostgreSQL: hear the events of other
         processes on a connection of its own and tell `listeners`."""
+        ...
+
+    def stop_background(self) -> None:
+        """Stop what start_background started (the server's shutdown; close() does it too)."""
         ...
 
     def schema_version(self) -> int: ...

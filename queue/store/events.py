@@ -31,7 +31,6 @@ class Events:
         if ev.type.startswith("window."):
             data["state"] = ev.type.removeprefix("window.")
         day = ev.ticket.day if ev.ticket else engine.business_day(now, self.hall)
-        self.db.lock_event_order()
         row = self.db.one(
             'INSERT INTO events (type, at, day, ticket, "window", data) VALUES (?, ?, ?, ?, ?, ?) RETURNING id',
             (ev.type, ts(now), day.isoformat(), ev.ticket.id if ev.ticket else None, ev.window,

@@ -53,9 +53,9 @@ class Tickets:
                     f"({earlier[0].replace('|', ', ')}); use a new key for a new ticket")
             return self.by_id(earlier[1]), True
         hours.refuse_when_closed(self.hall.hours, now, self.hall.tz)
-        # The day's last number: the write lock (SQLite) or a serializable transaction run
-        # again on conflict (PostgreSQL) makes the read and the insert one step, and the
-        # UNIQUE key on (number_service, day, number) is the last guard.
+        # The day's last number: the write lock (BEGIN IMMEDIATE on SQLite, the hall's
+        # advisory lock on PostgreSQL) makes the read and the insert one step across every
+        # process, and the UNIQUE key on (number_service, day, number) is the last guard.
         row = self.db.one("SELECT MAX(number) FROM tickets WHERE number_service = ? AND day = ?",
                           (service, day.isoformat()))
         last = row[0] if row else None
