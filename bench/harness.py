@@ -9,6 +9,7 @@ import json
 import math
 import os
 import platform
+import re
 import socket
 import subprocess
 import sys
@@ -85,18 +86,20 @@ class Server:
     waits until /api/health answers; `stop()` terminates it (kills it after 5 s); it can be
     started again on the same port and data. As a context manager it is always stopped."""
 
-    def __init__(self, data_dir: Path, kiosq: Sequence[str] | None = None, hall: Path | None = None) -> None:
-        self.data_dir, self.hall = data_dir, hall
+    def __init__(self, data_dir: Path, kiosq: Sequence[str] | None = None, hall: Path | None = None,
+                 database: str | None = None) -> None:
+        self.data_dir, self.hall, self.database = data_dir, hall, database
         self.kiosq = list(kiosq) if kiosq else kiosq_command()
         self.port = free_port()
         self.url = f"http://{HOST}:{self.port}"
-        self.log_path = data_dir / "server.log"
+        self.log_path = data_dir / f"server-{self.port}.log"  # several processes may share the folder
         self.proc: subprocess.Popen[bytes] | None = None
 
     def command(self, *words: str) -> list[str]:
-        """`kiosq server WORDS --data-dir D [--hall H]`."""
+        """`kiosq server WORDS --data-dir D [--hall H] [--database URL]`."""
         cmd = [*self.kiosq, "server", *words, "--data-dir", str(self.data_dir)]
-        return cmd + (["--hall", str(self.hall)] if self.hall else [])
+        cmd += ["--hall", str(self.hall)] if self.hall else []
+        return cmd + (["--database", self.database] if self.database else [])
 
     def token(self, role: str = "terminal", name: str = "bench", windows: str | None = None) -> str:
         """A new token made with `kiosq server token` (works whether or not the server runs)."""
@@ -160,6 +163,16 @@ class Server:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait(timeout=5)
+
+    def retries(self) -> int | None:
+        """PostgreSQL: how many changes the stopped server ran again after a conflict (from
+        its last log line about it); None on SQLite or if it did not say."""
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return None
+        found = re.findall(r"(\d+) changes were run again after conflicting", text)
+        return int(found[-1]) if found else None
 
     def log_tail(self, lines: int = 20) -> str:
         try:

@@ -6,6 +6,8 @@ Run it from the repository root with the project's virtualenv:
     .venv/bin/python bench/tickets.py                  # 3 runs of 5,000 tickets, 16 clients
     .venv/bin/python bench/tickets.py --json           # the same figures as one JSON object
     .venv/bin/python bench/tickets.py --requests 2000 --clients 8 --runs 5
+    .venv/bin/python bench/tickets.py --database auto --processes 2   # PostgreSQL, two server processes
+    .venv/bin/python bench/tickets.py --compare        # SQLite 1, PostgreSQL 1 and 2 processes, side by side
 
 Each HTTP run starts a fresh `kiosq server` subprocess on 127.0.0.1 with its own temporary
 data folder, creates a terminal token with `kiosq server token`, sends a short uncounted
@@ -19,6 +21,15 @@ numbering (warm-up tickets included, since they take numbers too). The server is
 It also measures the engine and store in process, without HTTP: `Store.issue_ticket` on a
 temporary SQLite file, and prints that rate beside the HTTP one with their ratio.
 
+`--database URL` runs on PostgreSQL instead: a database whose name contains "bench", which
+is emptied (its schema dropped) before every run; `--database auto` starts a throwaway
+cluster in a temporary folder for the invocation (tests/pg_cluster.py, PostgreSQL's default,
+durable settings) and stops it after. `--processes N` starts N `kiosq server` processes on
+the same data folder and database, and spreads the clients over them (client i talks to
+process i mod N), as a load balancer would; the servers' own count of changes run again
+after a conflict is reported. `--compare` runs SQLite with one process, PostgreSQL with one
+and PostgreSQL with `--processes` (at least 2) in one invocation and prints them side by side.
+
 The machine is a noisy shared VM, so the figures are the median of `--runs` runs with the
 spread (min-max). Progress goes to stderr; the report (or --json) to stdout. Exit code 0 when
 the runs were clean, 1 when any run saw a duplicate, a gap, a non-201 answer or a
@@ -28,6 +39,7 @@ transport error, or could not run at all; timing targets are reported, never enf
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import json
 import secrets
@@ -161,16 +173,20 @@ def check_numbers(tickets: list[tuple[str, str]], prefixes: dict[str, str],
 # -- one HTTP run ------------------------------------------------------------------------
 
 
-def http_run(args: argparse.Namespace, run: int, hall: Hall) -> dict[str, Any]:
+def http_run(args: argparse.Namespace, run: int, hall: Hall, database: str | None, processes: int) -> dict[str, Any]:
+    if database:
+        empty_database(database)
     with tempfile.TemporaryDirectory(prefix="kiosq-bench-") as tmp:
         data_dir = Path(tmp)
-        server = Server(data_dir, [str(args.kiosq)], args.hall)
-        token = server.token()
-        with server:
-            services = fetch_services(server.port)
+        servers = [Server(data_dir, [str(args.kiosq)], args.hall, database) for _ in range(processes)]
+        token = servers[0].token()
+        with contextlib.ExitStack() as running:
+            for server in servers:
+                running.enter_context(server)
+            services = fetch_services(servers[0].port)
             codes = [s["code"] for s in services]
-            conns = [http.client.HTTPConnection(HOST, server.port, timeout=args.request_timeout)
-                     for _ in range(args.clients)]
+            conns = [http.client.HTTPConnection(HOST, servers[c % processes].port, timeout=args.request_timeout)
+                     for c in range(args.clients)]
             tag = secrets.token_hex(4)
             try:
                 warm = run_phase(token, conns, make_jobs(codes, args.warmup, f"warm-{tag}"), args.max_seconds)
@@ -178,9 +194,29 @@ def http_run(args: argparse.Namespace, run: int, hall: Hall) -> dict[str, Any]:
             finally:
                 for conn in conns:
                     conn.close()
-            if not server.alive:
-                raise BenchError(f"the server died during the run:\n{server.log_tail()}")
-    return summarise_run(main, warm, services, hall)
+            dead = [s for s in servers if not s.alive]
+            if dead:
+                raise BenchError(f"a server died during the run:\n{dead[0].log_tail()}")
+        summary = summarise_run(main, warm, services, hall)
+        said = [s.retries() for s in servers]
+        summary["retries"] = sum(n for n in said if n is not None) if database else None
+    return summary
+
+
+def empty_database(url: str) -> None:
+    """Drop everything in a bench database (its name must say "bench": never a hall's)."""
+    import psycopg
+
+    name = url.rsplit("/", 1)[-1]
+    if "bench" not in name:
+        raise BenchError(f"--database {url}: the bench empties its database before each run, so its name must "
+                         "contain 'bench' (createdb -O kiosq kiosq_bench); or pass --database auto")
+    try:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("DROP SCHEMA public CASCADE")
+            conn.execute("CREATE SCHEMA public")
+    except psycopg.Error as exc:
+        raise BenchError(f"cannot empty {url}: {str(exc).strip().splitlines()[-1]}") from None
 
 
 def summarise_run(main: Phase, warm: Phase, services: list[dict[str, Any]], hall: Hall) -> dict[str, Any]:
@@ -211,12 +247,15 @@ def summarise_run(main: Phase, warm: Phase, services: list[dict[str, Any]], hall
 # -- in process: engine + store, no HTTP ---------------------------------------------------
 
 
-def inprocess_run(n: int, hall: Hall) -> dict[str, Any]:
+def inprocess_run(n: int, hall: Hall, database: str | None) -> dict[str, Any]:
     from kiosq.queue.store import Store
+    from kiosq.queue.store.database import DatabaseChoice
 
     codes = list(hall.services)
+    if database:
+        empty_database(database)
     with tempfile.TemporaryDirectory(prefix="kiosq-bench-store-") as tmp:
-        store = Store(Path(tmp) / "kiosq.db", hall)
+        store = Store(Path(tmp) / "kiosq.db", hall, database=DatabaseChoice(database))
         try:
             tag = secrets.token_hex(4)
             t0 = time.perf_counter()
@@ -238,19 +277,23 @@ def spread(values: list[float]) -> dict[str, Any]:
 FIGURES = ("tickets_per_s", "p50_ms", "p99_ms", "max_ms", "non_201", "transport_errors", "duplicates", "gaps")
 
 
-def build_report(args: argparse.Namespace, runs: list[dict[str, Any]], inproc: list[dict[str, Any]]) -> dict[str, Any]:
+def build_report(args: argparse.Namespace, runs: list[dict[str, Any]], inproc: list[dict[str, Any]],
+                 database: str | None = None, processes: int = 1) -> dict[str, Any]:
     summary = {name: spread([r[name] for r in runs]) for name in FIGURES}
     store_rate = spread([r["tickets_per_s"] for r in inproc]) if inproc else None
     http_rate = summary["tickets_per_s"]["median"]
     clean = all(r["duplicates"] == r["gaps"] == r["non_201"] == r["transport_errors"] == r["unsent"] == 0
                 for r in runs)
+    retries = [r["retries"] for r in runs if r.get("retries") is not None]
     return {
         "benchmark": "tickets",
         "machine": machine_info(),
         "config": {"requests": args.requests, "warmup": args.warmup, "clients": args.clients, "runs": args.runs,
-                   "inprocess_tickets": args.inprocess, "hall": str(args.hall) if args.hall else "(built-in)"},
+                   "inprocess_tickets": args.inprocess, "hall": str(args.hall) if args.hall else "(built-in)",
+                   "database": describe_database(database), "processes": processes},
         "runs": runs,
         "http": summary,
+        "retries": spread([float(n) for n in retries]) if retries else None,
         "inprocess": {"runs": inproc, "tickets_per_s": store_rate},
         "http_to_inprocess_ratio": round(http_rate / store_rate["median"], 3) if store_rate else None,
         "target": {"tickets_per_s": TARGET_TICKETS_PER_S, "p99_ms": TARGET_P99_MS, "duplicates": 0,
@@ -260,6 +303,12 @@ def build_report(args: argparse.Namespace, runs: list[dict[str, Any]], inproc: l
     }
 
 
+def describe_database(url: str | None) -> str:
+    if url is None:
+        return "SQLite (WAL, synchronous=NORMAL) in the data folder"
+    return f"PostgreSQL {url.split('@', 1)[-1]}"
+
+
 def format_report(rep: dict[str, Any]) -> str:
     m, cfg, http, inp = rep["machine"], rep["config"], rep["http"], rep["inprocess"]
     lines = [
@@ -267,6 +316,7 @@ def format_report(rep: dict[str, Any]) -> str:
         f"machine   {m['nproc']} cores, {m['cpu']}, Python {m['python']}, {m['platform']}",
         f"load      {cfg['requests']} POST /api/tickets per run (+{cfg['warmup']} warm-up), "
         f"{cfg['clients']} keep-alive clients, {cfg['runs']} runs, hall {cfg['hall']}",
+        f"database  {cfg['database']}, {cfg['processes']} server process{'es' if cfg['processes'] > 1 else ''}",
         "",
         f"{'run':>4} {'tickets/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'non-201':>8} "
         f"{'errors':>7} {'dups':>5} {'gaps':>5}",
@@ -290,11 +340,39 @@ def format_report(rep: dict[str, Any]) -> str:
         f"{store_rate['max']:.0f}), Store.issue_ticket x {cfg['inprocess_tickets']}, no HTTP"
         if store_rate else "in process  skipped (--inprocess 0)",
         f"ratio       HTTP / in process = {ratio:.2f}" if ratio else "ratio       n/a",
+        f"retries     {rep['retries']['median']:.0f} changes run again after a conflict (median per run, "
+        f"{rep['retries']['min']:.0f}-{rep['retries']['max']:.0f})" if rep["retries"]
+        else "retries     none (one writer)",
         "",
         f"target      >= {TARGET_TICKETS_PER_S} tickets/s, p99 <= {TARGET_P99_MS:.0f} ms, 0 duplicates: "
         f"{'MET' if rep['target']['met'] else 'NOT MET'}",
         f"compare     {FQM}",
     ]
+    return "\n".join(lines)
+
+
+def format_compare(reports: list[dict[str, Any]]) -> str:
+    """The configurations side by side, each against the first (SQLite, one process)."""
+    m = reports[0]["machine"]
+    base = reports[0]["http"]["tickets_per_s"]["median"]
+    lines = ["kiosq ticket benchmark: the databases side by side",
+             f"machine   {m['nproc']} cores, {m['cpu']}, Python {m['python']}, {m['platform']}",
+             f"load      {reports[0]['config']['requests']} tickets per run, {reports[0]['config']['clients']} "
+             f"clients, {reports[0]['config']['runs']} runs per configuration (medians, min-max)", "",
+             f"{'configuration':<34} {'tickets/s':>18} {'vs SQLite':>9} {'p50 ms':>7} {'p99 ms':>7} "
+             f"{'in process/s':>12} {'retries':>8} {'dups':>5} {'gaps':>5}"]
+    for rep in reports:
+        cfg, http = rep["config"], rep["http"]
+        rate = http["tickets_per_s"]
+        kind = "SQLite" if cfg["database"].startswith("SQLite") else "PostgreSQL"
+        name = f"{kind}, {cfg['processes']} process" + ("es" if cfg["processes"] > 1 else "")
+        inproc = rep["inprocess"]["tickets_per_s"]
+        inproc_text = f"{inproc['median']:.0f}" if inproc else "-"
+        retries_text = f"{rep['retries']['median']:.0f}" if rep["retries"] else "-"
+        lines.append(f"{name:<34} {rate['median']:>6.0f} ({rate['min']:.0f}-{rate['max']:.0f}) "
+                     f"{rate['median'] / base:>9.2f} {http['p50_ms']['median']:>7.2f} {http['p99_ms']['median']:>7.2f} "
+                     f"{inproc_text:>12} {retries_text:>8} {http['duplicates']['max']:>5.0f} "
+                     f"{http['gaps']['max']:>5.0f}")
     return "\n".join(lines)
 
 
@@ -319,8 +397,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--request-timeout", type=float, default=10.0, help="seconds per request (default 10)")
     parser.add_argument("--max-seconds", type=float, default=300.0,
                         help="time limit for each phase of a run; requests left are counted as unsent (default 300)")
+    parser.add_argument("--database", metavar="URL", default=None,
+                        help="postgresql://USER@HOST:PORT/DB whose name contains 'bench' (emptied before each run; "
+                             "the password in PGPASSFILE), or 'auto' for a throwaway local cluster; default SQLite")
+    parser.add_argument("--processes", type=int, default=1,
+                        help="kiosq server processes on the one database, clients spread over them (default 1)")
+    parser.add_argument("--compare", action="store_true",
+                        help="SQLite x1, PostgreSQL x1 and PostgreSQL x --processes (at least 2) in one invocation")
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     args = parser.parse_args(argv)
+    if args.processes < 1 or args.processes > 8:
+        parser.error("--processes takes 1 to 8")
+    if args.processes > 1 and args.database is None and not args.compare:
+        parser.error("several processes need a shared database: add --database URL (or --database auto)")
     for name in ("requests", "clients", "runs"):
         if getattr(args, name) < 1:
             parser.error(f"--{name} must be at least 1")
@@ -358,25 +447,72 @@ def main(argv: list[str] | None = None) -> int:
     try:
         hall = load_hall(args.hall)
         check_capacity(hall, args)
-        inproc = []
-        for i in range(1, args.runs + 1) if args.inprocess else ():
-            inproc.append(inprocess_run(args.inprocess, hall))
-            log(f"in process {i}/{args.runs}: {inproc[-1]['tickets_per_s']:.0f} tickets/s")
-        runs = []
-        for i in range(1, args.runs + 1):
-            runs.append(http_run(args, i, hall))
-            r = runs[-1]
-            log(f"HTTP run {i}/{args.runs}: {r['tickets_per_s']:.0f} tickets/s, p50 {r['p50_ms']:.2f} ms, "
-                f"p99 {r['p99_ms']:.2f} ms, non-201 {r['non_201']}, duplicates {r['duplicates']}, gaps {r['gaps']}")
+        with contextlib.ExitStack() as cleanup:
+            database = args.database
+            if database == "auto" or (args.compare and database is None):
+                database = throwaway_database(cleanup)
+            if args.compare:
+                configs = [(None, 1), (database, 1), (database, max(2, args.processes))]
+            else:
+                configs = [(database, args.processes)]
+            reports = [measure(args, hall, db, processes) for db, processes in configs]
     except (BenchError, HallConfigError) as exc:
         log(f"bench/tickets.py: {exc}")
         return 1
     except KeyboardInterrupt:
         log("bench/tickets.py: interrupted; no server is left running")
         return 130
-    rep = build_report(args, runs, inproc)
-    print(json.dumps(rep, indent=2) if args.json else format_report(rep))
-    return 0 if rep["clean"] else 1
+    if args.compare:
+        print(json.dumps({"benchmark": "tickets-compare", "reports": reports}, indent=2) if args.json
+              else format_compare(reports))
+    else:
+        print(json.dumps(reports[0], indent=2) if args.json else format_report(reports[0]))
+    return 0 if all(rep["clean"] for rep in reports) else 1
+
+
+def measure(args: argparse.Namespace, hall: Hall, database: str | None, processes: int) -> dict[str, Any]:
+    """One configuration: the in-process runs (one process only) and the HTTP runs."""
+    label = f"{'SQLite' if database is None else 'PostgreSQL'} x{processes}"
+    inproc = []
+    for i in range(1, args.runs + 1) if args.inprocess and processes == 1 else ():
+        inproc.append(inprocess_run(args.inprocess, hall, database))
+        log(f"{label} in process {i}/{args.runs}: {inproc[-1]['tickets_per_s']:.0f} tickets/s")
+    runs = []
+    for i in range(1, args.runs + 1):
+        runs.append(http_run(args, i, hall, database, processes))
+        r = runs[-1]
+        log(f"{label} HTTP run {i}/{args.runs}: {r['tickets_per_s']:.0f} tickets/s, p50 {r['p50_ms']:.2f} ms, "
+            f"p99 {r['p99_ms']:.2f} ms, non-201 {r['non_201']}, duplicates {r['duplicates']}, gaps {r['gaps']}"
+            + (f", retries {r['retries']}" if r.get("retries") is not None else ""))
+    return build_report(args, runs, inproc, database, processes)
+
+
+def throwaway_database(cleanup: contextlib.ExitStack) -> str:
+    """A PostgreSQL cluster in a temporary folder for this invocation (tests/pg_cluster.py,
+    PostgreSQL's default settings: durable commits), stopped and removed by `cleanup`."""
+    import importlib.util
+    import os
+    import shutil
+
+    path = Path(__file__).resolve().parents[1] / "tests" / "pg_cluster.py"
+    spec = importlib.util.spec_from_file_location("pg_cluster", path)
+    if spec is None or spec.loader is None:
+        raise BenchError(f"cannot load {path}: --database auto needs the repository's tests folder")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["pg_cluster"] = module
+    spec.loader.exec_module(module)
+    folder = Path(tempfile.mkdtemp(prefix="kiosq-bench-pg-"))
+    os.chmod(folder, 0o755)
+    cleanup.callback(shutil.rmtree, folder, True)
+    try:
+        cluster = module.Cluster.start(folder)
+    except (module.NoPostgres, RuntimeError) as exc:
+        raise BenchError(f"--database auto: {exc}") from None
+    cleanup.callback(cluster.stop)
+    os.environ["PGPASSFILE"] = str(cluster.passfile)  # for the servers and the in-process store
+    url: str = cluster.new_database("kiosq_bench")
+    log(f"PostgreSQL: a throwaway cluster in {folder}, {url}")
+    return url
 
 
 if __name__ == "__main__":

@@ -378,20 +378,11 @@ def check_database(data_dir: Path, hall: Hall, database_url: str | None) -> tupl
 
 
 def _open_store_unnoted(data_dir: Path, hall: Hall, database_url: str | None) -> Store:
-    """open_store, without the one note it leaves: DATA_DIR/database.url, the PostgreSQL
-    database the folder goes with. A --database given to the doctor must not change it."""
+    """open_store, without the note it leaves (DATA_DIR/database.url, the PostgreSQL
+    database the folder goes with): a --database given to the doctor must not change it."""
     from kiosq.queue.server import open_store
-    from kiosq.queue.store.database import REMEMBERED
 
-    note = data_dir / REMEMBERED
-    before = note.read_bytes() if note.is_file() else None
-    try:
-        return open_store(data_dir, hall, database_url)
-    finally:
-        if before is None:
-            note.unlink(missing_ok=True)
-        elif note.read_bytes() != before:
-            note.write_bytes(before)
+    return open_store(data_dir, hall, database_url, note=False)
 
 
 def classify_database(health: dict[str, Any], schema: int | None) -> Check:

@@ -91,6 +91,8 @@ def _lifespan(ctx: Context) -> Callable[[FastAPI], AbstractAsyncContextManager[N
                 task.cancel()
                 with suppress(asyncio.CancelledError):
                     await task
+            # Before uvicorn ends the process (it re-raises SIGTERM after its shutdown).
+            ctx.store.stop_background()
     return lifespan
 
 

@@ -46,11 +46,15 @@ def choose_database(data_dir: Path, hall: Hall, database_url: str | None = None)
         raise ServerError(str(exc)) from None
 
 
-def open_store(data_dir: Path, hall: Hall, database_url: str | None = None) -> Store:
+def open_store(data_dir: Path, hall: Hall, database_url: str | None = None, *, note: bool = True) -> Store:
+    """The hall's store; `note`: write down in the data folder which PostgreSQL database it
+    goes with (DATA_DIR/database.url), as every command that works on the hall does (the
+    doctor, which only looks, does not)."""
     choice = choose_database(data_dir, hall, database_url)
     try:
         store = Store.in_dir(data_dir, hall, database=choice)
-        remember(data_dir, choice)
+        if note:
+            remember(data_dir, choice)
         return store
     except OSError as exc:
         raise ServerError(f"cannot use the data folder {data_dir} ({exc.strerror}); "

@@ -100,6 +100,9 @@ class Store:
         events (LISTEN) and tell the listeners, as after a commit of our own."""
         self.db.start_background(self._events.listeners)
 
+    def stop_background(self) -> None:
+        self.db.stop_background()
+
     def start_checkpointer(self, interval: float = 1.0) -> None:
         """SQLite only: checkpoint the WAL every `interval` seconds from a thread."""
         if isinstance(self.db, Connection):
