@@ -50,8 +50,10 @@ CONNECT_TIMEOUT = 10
 # Under the write lock neither should happen; a deadlock with something outside kiosq (an
 # operator's transaction holding rows) is run again rather than shown to a citizen.
 RETRYABLE = (errors.DeadlockDetected, errors.SerializationFailure)
-BEGIN = b"BEGIN ISOLATION LEVEL READ COMMITTED"
-TAKE_WRITE_LOCK = f"SELECT pg_advisory_xact_lock({WRITE_LOCK})".encode()
+# A change's first and last round trips: BEGIN with the write lock (it waits while another
+# process's change runs), and the notification with the COMMIT; each is one simple query.
+BEGIN = f"BEGIN ISOLATION LEVEL READ COMMITTED; SELECT pg_advisory_xact_lock({WRITE_LOCK})".encode()
+COMMIT = b"COMMIT"
 
 
 def _translate(sql: str, cache: dict[str, str] = {}) -> str:  # noqa: B006 (the cache is meant to be shared)
@@ -180,11 +182,11 @@ class PostgresDatabase:
             for attempt in range(1, MAX_TRIES + 1):
                 self._begin()
                 try:
-                    self.conn.execute(TAKE_WRITE_LOCK)  # waits while another process's change runs
                     result = work()
-                    if self._announce is not None:
-                        self.conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, str(self._announce)))
-                    self.conn.execute("COMMIT")
+                    if self._announce is None:
+                        self.conn.execute(COMMIT)
+                    else:  # the id is ours, an int: no quoting to get wrong
+                        self.conn.execute(f"SELECT pg_notify('{CHANNEL}', '{int(self._announce)}'); COMMIT".encode())
                     return result
                 except RETRYABLE as exc:
                     self._rollback()
@@ -211,8 +213,8 @@ class PostgresDatabase:
             raise AssertionError("unreachable")
 
     def _begin(self) -> None:
-        """BEGIN, on a new connection if the last one broke since it was used (the database
-        restarted, a failover): nothing of the change has been sent yet."""
+        """BEGIN and the write lock, on a new connection if the last one broke since it was
+        used (the database restarted, a failover): nothing of the change has been sent yet."""
         if self.conn.broken or self.conn.closed:
             self.conn = self._connect()
         try:
