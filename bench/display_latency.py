@@ -7,6 +7,13 @@ sent, and from the moment its response came back. Prints p50, p99 and max over a
 (call, stream) pairs, and any call a stream never received. Run from the repository root:
 
     .venv/bin/python bench/display_latency.py            # 200 streams, 50 calls, 3 runs
+    .venv/bin/python bench/display_latency.py --database auto --processes 2   # calls on one process,
+                                                          # the streams on the other (PostgreSQL)
+
+With `--processes 2` (a database several processes share: `--database URL` whose name holds
+"bench", or `auto` for a throwaway cluster) the calls are made on the first process and every
+stream reads the second (more: the streams spread over the others): an event crosses from
+one process to another through the database (LISTEN/NOTIFY as the wake-up).
 
 The streams are asyncio connections in this one process, so the figures include the time
 this process needs to read 200 sockets; the server and the clients share 2 cores.
@@ -14,6 +21,7 @@ this process needs to read 200 sockets; the server and the clients share 2 cores
 
 import argparse
 import asyncio
+import contextlib
 import http.client
 import json
 import statistics
@@ -24,7 +32,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from harness import HOST, BenchError, Server, machine_info, percentile
+from harness import HOST, BenchError, Server, empty_database, machine_info, percentile, throwaway_database
 
 WINDOW = 8  # the general window of the default hall: it serves every service
 SERVICE = "A"
@@ -83,16 +91,22 @@ def call_one(conn: http.client.HTTPConnection, terminal: str, staff: str) -> tup
 
 
 async def run_once(args: argparse.Namespace) -> dict[str, Any]:
+    if args.database:
+        empty_database(args.database)
     with tempfile.TemporaryDirectory(prefix="kiosq-display-bench-") as tmp:
-        server = Server(Path(tmp), [str(args.kiosq)], args.hall)
-        terminal = server.token("terminal", "bench-terminal")
-        staff = server.token("staff", "bench-staff", str(WINDOW))
-        with server:
+        servers = [Server(Path(tmp), [str(args.kiosq)], args.hall, args.database) for _ in range(args.processes)]
+        terminal = servers[0].token("terminal", "bench-terminal")
+        staff = servers[0].token("staff", "bench-staff", str(WINDOW))
+        with contextlib.ExitStack() as running:
+            for server in servers:
+                running.enter_context(server)
+            # The calls go to the first process; the streams read the others, if any.
+            readers = servers[1:] or servers
             streams = [Stream() for _ in range(args.clients)]
-            tasks = [asyncio.create_task(s.run(server.port)) for s in streams]
+            tasks = [asyncio.create_task(s.run(readers[i % len(readers)].port)) for i, s in enumerate(streams)]
             try:
                 await asyncio.wait_for(asyncio.gather(*(s.ready.wait() for s in streams)), timeout=30)
-                return await measure(args, streams, server.port, terminal, staff)
+                return await measure(args, streams, servers[0].port, terminal, staff)
             finally:
                 for s in streams:
                     s.close()
@@ -144,12 +158,29 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for a call at every stream")
     parser.add_argument("--kiosq", type=Path, default=Path(sys.executable).parent / "kiosq", help="the kiosq command")
     parser.add_argument("--hall", type=Path, default=None, help="hall file (default: the built-in hall)")
+    parser.add_argument("--database", metavar="URL", default=None,
+                        help="PostgreSQL: a database whose name holds 'bench' (emptied before each run), or 'auto' "
+                             "for a throwaway cluster; default SQLite")
+    parser.add_argument("--processes", type=int, default=1,
+                        help="server processes; with 2 or more the streams read other processes than the caller's")
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON object")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if not 1 <= args.processes <= 8:
+        parser.error("--processes takes 1 to 8")
+    if args.processes > 1 and args.database is None:
+        parser.error("several processes need a shared database: add --database URL (or --database auto)")
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    with contextlib.ExitStack() as cleanup:
+        if args.database == "auto":
+            args.database = throwaway_database(cleanup)
+        return report(args)
+
+
+def report(args: argparse.Namespace) -> int:
     runs = []
     for i in range(args.runs):
         result = asyncio.run(run_once(args))
@@ -158,24 +189,27 @@ def main(argv: list[str] | None = None) -> int:
               f"from response p50 {result['from_answer']['p50']} ms p99 {result['from_answer']['p99']} ms, "
               f"from request p50 {result['from_sent']['p50']} ms p99 {result['from_sent']['p99']} ms",
               file=sys.stderr)
-    report = {"machine": machine_info(), "clients": args.clients, "calls": args.calls, "runs": runs,
-              "median": {kind: {q: statistics.median(r[kind][q] for r in runs) for q in ("p50", "p99", "max")}
-                         for kind in ("from_answer", "from_sent")},
-              "missing": sum(r["missing"] for r in runs)}
+    summary = {"machine": machine_info(), "clients": args.clients, "calls": args.calls, "runs": runs,
+                "database": "PostgreSQL" if args.database else "SQLite", "processes": args.processes,
+                "median": {kind: {q: statistics.median(r[kind][q] for r in runs) for q in ("p50", "p99", "max")}
+                           for kind in ("from_answer", "from_sent")},
+                "missing": sum(r["missing"] for r in runs)}
     if args.json:
-        print(json.dumps(report, ensure_ascii=False))
+        print(json.dumps(summary, ensure_ascii=False))
     else:
-        m = report["median"]
+        m = summary["median"]
         print(f"kiosq display latency: {args.clients} SSE clients, {args.calls} calls x {args.runs} runs")
-        print(f"machine  {report['machine']}")
+        print(f"machine  {summary['machine']}")
+        print(f"database {summary['database']}, {args.processes} process(es)"
+              + (": calls on the first, streams on the others" if args.processes > 1 else ""))
         print(f"from call-next response to event: p50 {m['from_answer']['p50']} ms, p99 {m['from_answer']['p99']} ms, "
               f"max {m['from_answer']['max']} ms (medians of runs)")
         print(f"from call-next request to event:  p50 {m['from_sent']['p50']} ms, p99 {m['from_sent']['p99']} ms, "
               f"max {m['from_sent']['max']} ms")
-        print(f"missing deliveries: {report['missing']}")
-        met = m["from_answer"]["p99"] <= 100 and not report["missing"]
+        print(f"missing deliveries: {summary['missing']}")
+        met = m["from_answer"]["p99"] <= 100 and not summary["missing"]
         print("target: p99 <= 100 ms: " + ("MET" if met else "NOT MET"))
-    return 0 if not report["missing"] else 1
+    return 0 if not summary["missing"] else 1
 
 
 if __name__ == "__main__":

@@ -4,15 +4,19 @@ as `harness` (the script's folder is first on sys.path)."""
 
 from __future__ import annotations
 
+import contextlib
 import http.client
+import importlib.util
 import json
 import math
 import os
 import platform
 import re
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -179,3 +183,46 @@ class Server:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
         except OSError:
             return "(no server log)"
+
+
+# -- PostgreSQL for the benchmarks -------------------------------------------------------
+
+
+def empty_database(url: str) -> None:
+    """Drop everything in a bench database (its name must say "bench": never a hall's)."""
+    import psycopg
+
+    name = url.rsplit("/", 1)[-1]
+    if "bench" not in name:
+        raise BenchError(f"--database {url}: the bench empties its database before each run, so its name must "
+                         "contain 'bench' (createdb -O kiosq kiosq_bench); or pass --database auto")
+    try:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("DROP SCHEMA public CASCADE")
+            conn.execute("CREATE SCHEMA public")
+    except psycopg.Error as exc:
+        raise BenchError(f"cannot empty {url}: {str(exc).strip().splitlines()[-1]}") from None
+
+
+def throwaway_database(cleanup: contextlib.ExitStack) -> str:
+    """A PostgreSQL cluster in a temporary folder for this invocation (tests/pg_cluster.py,
+    PostgreSQL's default settings: durable commits), stopped and removed by `cleanup`."""
+    path = Path(__file__).resolve().parents[1] / "tests" / "pg_cluster.py"
+    spec = importlib.util.spec_from_file_location("pg_cluster", path)
+    if spec is None or spec.loader is None:
+        raise BenchError(f"cannot load {path}: --database auto needs the repository's tests folder")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["pg_cluster"] = module
+    spec.loader.exec_module(module)
+    folder = Path(tempfile.mkdtemp(prefix="kiosq-bench-pg-"))
+    os.chmod(folder, 0o755)
+    cleanup.callback(shutil.rmtree, folder, True)
+    try:
+        cluster = module.Cluster.start(folder)
+    except (module.NoPostgres, RuntimeError) as exc:
+        raise BenchError(f"--database auto: {exc}") from None
+    cleanup.callback(cluster.stop)
+    os.environ["PGPASSFILE"] = str(cluster.passfile)  # for the servers and the in-process store
+    url: str = cluster.new_database("kiosq_bench")
+    log(f"PostgreSQL: a throwaway cluster in {folder}, {url}")
+    return url

@@ -55,7 +55,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-from harness import HOST, BenchError, Server, log, machine_info, percentile, request
+from harness import HOST, BenchError, Server, empty_database, log, machine_info, percentile, request, throwaway_database
 
 if TYPE_CHECKING:
     from kiosq.queue.config import Hall
@@ -201,22 +201,6 @@ def http_run(args: argparse.Namespace, run: int, hall: Hall, database: str | Non
         said = [s.retries() for s in servers]
         summary["retries"] = sum(n for n in said if n is not None) if database else None
     return summary
-
-
-def empty_database(url: str) -> None:
-    """Drop everything in a bench database (its name must say "bench": never a hall's)."""
-    import psycopg
-
-    name = url.rsplit("/", 1)[-1]
-    if "bench" not in name:
-        raise BenchError(f"--database {url}: the bench empties its database before each run, so its name must "
-                         "contain 'bench' (createdb -O kiosq kiosq_bench); or pass --database auto")
-    try:
-        with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute("DROP SCHEMA public CASCADE")
-            conn.execute("CREATE SCHEMA public")
-    except psycopg.Error as exc:
-        raise BenchError(f"cannot empty {url}: {str(exc).strip().splitlines()[-1]}") from None
 
 
 def summarise_run(main: Phase, warm: Phase, services: list[dict[str, Any]], hall: Hall) -> dict[str, Any]:
@@ -485,34 +469,6 @@ def measure(args: argparse.Namespace, hall: Hall, database: str | None, processe
             f"p99 {r['p99_ms']:.2f} ms, non-201 {r['non_201']}, duplicates {r['duplicates']}, gaps {r['gaps']}"
             + (f", retries {r['retries']}" if r.get("retries") is not None else ""))
     return build_report(args, runs, inproc, database, processes)
-
-
-def throwaway_database(cleanup: contextlib.ExitStack) -> str:
-    """A PostgreSQL cluster in a temporary folder for this invocation (tests/pg_cluster.py,
-    PostgreSQL's default settings: durable commits), stopped and removed by `cleanup`."""
-    import importlib.util
-    import os
-    import shutil
-
-    path = Path(__file__).resolve().parents[1] / "tests" / "pg_cluster.py"
-    spec = importlib.util.spec_from_file_location("pg_cluster", path)
-    if spec is None or spec.loader is None:
-        raise BenchError(f"cannot load {path}: --database auto needs the repository's tests folder")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["pg_cluster"] = module
-    spec.loader.exec_module(module)
-    folder = Path(tempfile.mkdtemp(prefix="kiosq-bench-pg-"))
-    os.chmod(folder, 0o755)
-    cleanup.callback(shutil.rmtree, folder, True)
-    try:
-        cluster = module.Cluster.start(folder)
-    except (module.NoPostgres, RuntimeError) as exc:
-        raise BenchError(f"--database auto: {exc}") from None
-    cleanup.callback(cluster.stop)
-    os.environ["PGPASSFILE"] = str(cluster.passfile)  # for the servers and the in-process store
-    url: str = cluster.new_database("kiosq_bench")
-    log(f"PostgreSQL: a throwaway cluster in {folder}, {url}")
-    return url
 
 
 if __name__ == "__main__":
