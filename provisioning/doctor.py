@@ -335,9 +335,9 @@ def run_server_checks(data_dir: Path, hall_file: Path | None, database_url: str 
     hall_check, hall = check_hall(data_dir, hall_file)
     if hall is None:
         return [hall_check, check_keys(data_dir, shared=False), check_running_server(url, None), check_disk(data_dir)]
-    database_check, mine = check_database(data_dir, hall, database_url)
+    database_check, mine, key_check = check_database(data_dir, hall, database_url)
     shared = mine is not None and mine.get("kind") == "postgresql"
-    return [hall_check, database_check, check_keys(data_dir, shared), check_running_server(url, mine),
+    return [hall_check, database_check, check_keys(data_dir, shared, key_check), check_running_server(url, mine),
             check_disk(data_dir)]
 
 
@@ -353,9 +353,11 @@ def check_hall(data_dir: Path, hall_file: Path | None) -> tuple[Check, Hall | No
                              f"{len(hall.windows)} windows"), hall
 
 
-def check_database(data_dir: Path, hall: Hall, database_url: str | None) -> tuple[Check, dict[str, Any] | None]:
-    """The database this data folder, hall and --database open, and what it is (or would
-    be) for the server line to compare. What is not there yet the doctor does not make."""
+def check_database(data_dir: Path, hall: Hall,
+                   database_url: str | None) -> tuple[Check, dict[str, Any] | None, str | None]:
+    """The database this data folder, hall and --database open, what it is (or would be)
+    for the server line to compare, and the applicant keys' check value it goes with (for
+    the keys line). What is not there yet the doctor does not make."""
     from kiosq.queue.server import ServerError, choose_database
     from kiosq.queue.store import DB_FILE
 
@@ -365,16 +367,17 @@ def check_database(data_dir: Path, hall: Hall, database_url: str | None) -> tupl
         if not data_dir.is_dir() or (sqlite and not path.is_file()):
             missing = f"database at {path}" if sqlite else f"data folder {data_dir}"
             return Check(WARN, "database", f"no {missing} yet", FIRST_START), \
-                ({"kind": "sqlite", "path": str(path)} if sqlite else None)
+                ({"kind": "sqlite", "path": str(path)} if sqlite else None), None
         store = _open_store_unnoted(data_dir, hall, database_url)
     except ServerError as exc:
-        return Check(FAIL, "database", " ".join(str(exc).split())), None  # one line: libpq's has tabs
+        return Check(FAIL, "database", " ".join(str(exc).split())), None, None  # one line: libpq's has tabs
     try:
         health = store.database_health()
         schema = store.schema_version() if health["ok"] else None
+        key_check = store.key_check() if health["ok"] else None
     finally:
         store.close()
-    return classify_database(health, schema), health
+    return classify_database(health, schema), health, key_check
 
 
 def _open_store_unnoted(data_dir: Path, hall: Hall, database_url: str | None) -> Store:
@@ -406,8 +409,10 @@ def _where(database: dict[str, Any]) -> str:
             f"/{database.get('database')}")
 
 
-def check_keys(data_dir: Path, shared: bool) -> Check:
-    from kiosq.queue.personal import KEY_FILE
+def check_keys(data_dir: Path, shared: bool, expected: str | None = None) -> Check:
+    """The applicant key file: there, the owner's only, and (`expected`: the check value the
+    database keeps) the one the database's applications are sealed with."""
+    from kiosq.queue.personal import KEY_FILE, KeyFileError, Personal
 
     path = data_dir / KEY_FILE
     if not path.is_file():
@@ -416,6 +421,15 @@ def check_keys(data_dir: Path, shared: bool) -> Check:
     if _loose(path):
         return Check(FAIL, "keys", f"{path} may be read by others (mode {mode:o}): the server refuses it",
                      f"chmod 600 {path}, and check who copied it")
+    if expected is not None:
+        try:
+            mine = Personal.in_dir(data_dir).check_value()  # the file exists: nothing is made
+        except KeyFileError as exc:
+            return Check(FAIL, "keys", str(exc))
+        if mine != expected:
+            return Check(FAIL, "keys", f"{path} is not the key file this database's applications are sealed with: "
+                                       "the server refuses to start with it",
+                         "copy applicant.key (mode 0600) from the data folder of the hall's other processes")
     return Check(OK, "keys", f"{path} (mode {mode:o})"
                              + ("; every server process of this hall needs this same file" if shared else ""))
 

@@ -50,6 +50,13 @@ class Personal:
             raise ValueError("applicant keys are 32 bytes each")
         self._aead = AESGCM(seal_key)
         self._hash_key = hash_key
+        self._seal_id = hashlib.sha256(seal_key).hexdigest()
+
+    def check_value(self) -> str:
+        """Says which keys these are, and nothing of them: the database keeps it, so that a
+        server process whose data folder holds other keys (several processes on one database,
+        each with a copy of the folder) is refused before it seals records the others cannot open."""
+        return self.digest("kiosq applicant key check|" + self._seal_id)
 
     def __repr__(self) -> str:
         return "Personal(<keys hidden>)"

@@ -15,7 +15,7 @@ from kiosq.content.model import CatalogError
 from kiosq.queue.api import create_app
 from kiosq.queue.config import Hall, load_hall
 from kiosq.queue.items import CONTENT_DIR, ItemCatalog
-from kiosq.queue.personal import KeyFileError, Personal
+from kiosq.queue.personal import KEY_FILE, KeyFileError, Personal
 from kiosq.queue.store import DB_FILE, Store, Unusable
 from kiosq.queue.store.database import DatabaseChoice, DatabaseUrlError, choose, remember, safe_url
 from kiosq.queue.store.errors import Unavailable
@@ -81,11 +81,18 @@ def open_catalog(data_dir: Path) -> ItemCatalog:
                           "--data-dir") from None
 
 
-def open_keys(data_dir: Path) -> Personal:
+def open_keys(data_dir: Path, store: Store | None = None) -> Personal:
+    """The data folder's applicant keys; with `store`, checked against the keys the database
+    goes with (every process of a hall must hold the same key file)."""
     try:
-        return Personal.in_dir(data_dir)
+        personal = Personal.in_dir(data_dir)
     except KeyFileError as exc:
         raise ServerError(str(exc)) from None
+    if store is not None and store.adopt_key_check(personal.check_value()) != personal.check_value():
+        raise ServerError(f"{data_dir / KEY_FILE} is not the key file this database's applications are sealed "
+                          f"with ({store.describe_database()}); every server process of a hall needs the same one: "
+                          "copy applicant.key (mode 0600) from the data folder of the hall's other processes")
+    return personal
 
 
 def check_port(host: str, port: int) -> None:
@@ -154,7 +161,7 @@ def serve(store: Store, host: str, port: int, access_log: bool = False, *, on_re
         log.warning("no voice announcements: %s", voice.reason)
     items = open_catalog(store.data_dir)
     log.info("catalog: %d items from %s", len(items.all()), items.source)
-    app = create_app(store, voice=voice, items=items, personal=open_keys(store.data_dir))
+    app = create_app(store, voice=voice, items=items, personal=open_keys(store.data_dir, store))
     # Access logs are off by default: they cost throughput, and URLs may one day carry
     # lookups that count as personal data.
     config = uvicorn.Config(app, host=host, port=port, http="httptools", loop="uvloop", access_log=access_log,

@@ -111,6 +111,21 @@ class Store:
     def schema_version(self) -> int:
         return self.db.schema_version()
 
+    def adopt_key_check(self, value: str) -> str:
+        """The applicant keys' check value the database goes with: `value` if it had none yet
+        (this process's keys become the hall's), else the one it has."""
+        def adopt(_now: datetime) -> str:
+            self.db.execute("INSERT INTO meta VALUES ('applicant_key_check', ?) ON CONFLICT (key) DO NOTHING", (value,))
+            row = self.db.one("SELECT value FROM meta WHERE key = 'applicant_key_check'")
+            assert row is not None
+            return str(row[0])
+        return self._write(adopt)
+
+    def key_check(self) -> str | None:
+        """The applicant keys' check value the database goes with, if a server has started on it."""
+        row = self.db.one("SELECT value FROM meta WHERE key = 'applicant_key_check'")
+        return None if row is None else str(row[0])
+
     def describe_database(self) -> str:
         """One line for the start-up log: which database (never a password)."""
         d = self.db.describe()
