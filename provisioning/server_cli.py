@@ -235,12 +235,12 @@ def migrate_db(from_dir: Path, to_url: str, hall_file: Path | None) -> None:
     from kiosq.queue.config import HallConfigError
     from kiosq.queue.server import ServerError, resolve_hall
     from kiosq.queue.store import DB_FILE, StoreError
-    from kiosq.queue.store.database import DatabaseChoice, DatabaseUrlError, check_url, remember
+    from kiosq.queue.store.database import DatabaseChoice, DatabaseUrlError, check_password_file, check_url, remember
     from kiosq.queue.store.migrate import copy_to_postgresql
 
     try:
         hall = resolve_hall(from_dir, hall_file)
-        target = DatabaseChoice(check_url(to_url, "--to"), hall.database.password_file, "--to")
+        target = DatabaseChoice(check_url(to_url, "--to"), check_password_file(hall.database.password_file), "--to")
         copied = copy_to_postgresql(from_dir / DB_FILE, target, datetime.now(UTC))
         remember(from_dir, target)
     except (HallConfigError, ServerError, DatabaseUrlError, StoreError) as exc:

@@ -156,7 +156,7 @@ class DatabaseInfo(_Strict):
         if value:
             from kiosq.queue.store.database import check_url
 
-            check_url(value, "the URL")  # DatabaseUrlError is a ValueError: pydantic reports it
+            check_url(value)  # DatabaseUrlError is a ValueError: pydantic reports it
         return value or None
 
 

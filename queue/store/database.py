@@ -13,6 +13,7 @@ processes when events are written (`announce_events`).
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -91,19 +92,38 @@ class DatabaseChoice:
         return self.url is not None
 
 
-def check_url(url: str, source: str) -> str:
+def check_url(url: str, source: str = "") -> str:
     """A postgresql:// URL without a password in it (one on a command line is seen by
-    every user of the machine, and URLs end up in logs)."""
+    every user of the machine, and URLs end up in logs). `source` names where it was given."""
+    where = f"{source}: " if source else ""
     parts = urlsplit(url)
     if parts.scheme not in ("postgresql", "postgres"):
-        raise DatabaseUrlError(f"{source}: {url!r} is not a PostgreSQL URL; write "
+        raise DatabaseUrlError(f"{where}{url!r} is not a PostgreSQL URL; write "
                                "postgresql://USER@HOST:PORT/DATABASE, or leave it out for SQLite in the data folder")
     if parts.password is not None:
-        raise DatabaseUrlError(f"{source}: the URL holds a password; take it out and put it in a password file "
+        raise DatabaseUrlError(f"{where}the URL holds a password; take it out and put it in a password file "
                                "([database] password_file in the hall file) or in PGPASSFILE")
     if not parts.path.strip("/"):
-        raise DatabaseUrlError(f"{source}: the URL names no database; write postgresql://USER@HOST:PORT/DATABASE")
+        raise DatabaseUrlError(f"{where}the URL names no database; write postgresql://USER@HOST:PORT/DATABASE")
     return url
+
+
+def check_password_file(path: str | None) -> str | None:
+    """[database] password_file: there, readable, and the owner's only (as libpq asks of a
+    PGPASSFILE)."""
+    if path is None:
+        return None
+    try:
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+        with open(path, encoding="utf-8") as f:
+            f.read(1)
+    except OSError as exc:
+        raise DatabaseUrlError(f"[database] password_file {path} cannot be read ({exc.strerror}); write the "
+                               "database password alone in it, mode 0600, owned by the server's user") from None
+    if mode & 0o077:
+        raise DatabaseUrlError(f"[database] password_file {path} can be read by others (mode {mode:o}); "
+                               f"run `chmod 600 {path}`")
+    return path
 
 
 REMEMBERED = "database.url"  # in the data folder: the PostgreSQL database it was last used with
@@ -121,7 +141,7 @@ def choose(cli_url: str | None, hall_url: str | None, hall_password_file: str | 
     for url, source in ((cli_url, "--database"), (env_url, ENV_URL), (hall_url, "[database] url"),
                         (remembered, str(data_dir and data_dir / REMEMBERED))):
         if url:
-            return DatabaseChoice(check_url(url, source), hall_password_file, source)
+            return DatabaseChoice(check_url(url, source), check_password_file(hall_password_file), source)
     return DatabaseChoice()
 
 

@@ -66,9 +66,14 @@ def _translate(sql: str, cache: dict[str, str] = {}) -> str:  # noqa: B006 (the 
 
 
 def _reason(exc: Exception) -> str:
-    """libpq's last line says what went wrong (the first ones say where it tried)."""
-    text = str(exc).strip()
-    return text.splitlines()[-1] if text else type(exc).__name__
+    """What libpq says went wrong, on one line: its first line (where it failed: refused,
+    or the server's FATAL, e.g. a wrong password), any FATAL line after, and its last (the
+    hint, or where the password came from), without the tabs it indents them with."""
+    lines = [" ".join(line.split()) for line in str(exc).splitlines() if line.strip()]
+    if not lines:
+        return type(exc).__name__
+    fatal = [line for line in lines[1:] if "FATAL:" in line]
+    return "; ".join(dict.fromkeys([lines[0], *fatal[:1], lines[-1]]))
 
 
 def _password(password_file: str | None) -> dict[str, str]:

@@ -75,3 +75,15 @@ def test_each_mistake_names_file_key_and_problem(change, message):
 def test_english_announcements_are_off_unless_asked_for():
     assert parse_hall(GOOD).info.announce_in_english is False
     assert parse_hall(GOOD.replace("[hall]", "[hall]\nannounce_in_english = true")).info.announce_in_english
+
+
+def test_the_database_table_takes_a_url_without_a_password():
+    assert parse_hall(GOOD).database.url is None  # SQLite in the data folder
+    hall = parse_hall(GOOD + '\n[database]\nurl = "postgresql://kiosq@db:5432/kiosq"\npassword_file = "/etc/p"\n')
+    assert (hall.database.url, hall.database.password_file) == ("postgresql://kiosq@db:5432/kiosq", "/etc/p")
+    with pytest.raises(HallConfigError, match=r"database\.url: .*the URL holds a password; take it out"):
+        parse_hall(GOOD + '\n[database]\nurl = "postgresql://kiosq:pw@db/kiosq"\n', source="hall.toml")
+    with pytest.raises(HallConfigError, match=r"database\.url: .*is not a PostgreSQL URL"):
+        parse_hall(GOOD + '\n[database]\nurl = "mysql://db/kiosq"\n', source="hall.toml")
+    with pytest.raises(HallConfigError, match=r"database\.passwd: unknown key"):
+        parse_hall(GOOD + '\n[database]\npasswd = "x"\n', source="hall.toml")

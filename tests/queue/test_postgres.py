@@ -214,3 +214,30 @@ def test_the_listener_comes_back_after_its_connection_is_cut(store, reopen, pg_c
     other.issue_ticket("A")
     assert heard.get(timeout=5) == other.last_event_id()
     assert store.ticket(other.tickets_of_day()[0].id).label == "A001"  # the requests' connection came back too
+
+
+def test_a_password_file_must_be_there_and_the_owners_only(tmp_path):
+    url = "postgresql://kiosq@db.hall.lan:5432/kiosq"
+    with pytest.raises(DatabaseUrlError, match="password_file .*nope cannot be read"):
+        choose(url, None, str(tmp_path / "nope"))
+    secret = tmp_path / "db.password"
+    secret.write_text("s3cret\n")
+    secret.chmod(0o644)
+    with pytest.raises(DatabaseUrlError, match=r"can be read by others \(mode 644\); run `chmod 600"):
+        choose(url, None, str(secret))
+    secret.chmod(0o600)
+    assert choose(url, None, str(secret)) == DatabaseChoice(url, str(secret), "--database")
+
+
+def test_a_wrong_password_is_named_as_such(tmp_path, store):
+    from datetime import UTC, datetime
+
+    from kiosq.queue.store.postgres import PostgresDatabase
+    from kiosq.queue.store.schema_pg import MIGRATIONS_PG
+
+    wrong = tmp_path / "db.password"
+    wrong.write_text("not-the-password\n")
+    wrong.chmod(0o600)
+    with pytest.raises(Unavailable, match='password authentication failed for user "kiosq"') as refused:
+        PostgresDatabase(store.database.url, MIGRATIONS_PG, datetime.now(UTC), str(wrong))
+    assert "\t" not in str(refused.value) and "not-the-password" not in str(refused.value)
