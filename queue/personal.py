@@ -97,6 +97,14 @@ class Personal:
             raise KeyFileError("an applicant record does not open with this key file; was applicant.key "
                                "replaced? Restore the one this database was written with") from None
 
+    def opens(self, blob: bytes) -> bool:
+        """Whether a sealed record was sealed with these keys."""
+        try:
+            self.open(blob)
+        except KeyFileError:
+            return False
+        return True
+
     def id_hash(self, id_number: str) -> str:
         """HMAC-SHA256 of a normalised ID number: equal numbers, equal hashes; no key, no guessing."""
         return self.digest("id:" + "".join(id_number.split()).upper())

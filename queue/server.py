@@ -88,7 +88,7 @@ def open_keys(data_dir: Path, store: Store | None = None) -> Personal:
         personal = Personal.in_dir(data_dir)
     except KeyFileError as exc:
         raise ServerError(str(exc)) from None
-    if store is not None and store.adopt_key_check(personal.check_value()) != personal.check_value():
+    if store is not None and not store.adopt_key_check(personal.check_value(), personal.opens):
         raise ServerError(f"{data_dir / KEY_FILE} is not the key file this database's applications are sealed "
                           f"with ({store.describe_database()}); every server process of a hall needs the same one: "
                           "copy applicant.key (mode 0600) from the data folder of the hall's other processes")

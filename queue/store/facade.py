@@ -111,14 +111,20 @@ class Store:
     def schema_version(self) -> int:
         return self.db.schema_version()
 
-    def adopt_key_check(self, value: str) -> str:
-        """The applicant keys' check value the database goes with: `value` if it had none yet
-        (this process's keys become the hall's), else the one it has."""
-        def adopt(_now: datetime) -> str:
-            self.db.execute("INSERT INTO meta VALUES ('applicant_key_check', ?) ON CONFLICT (key) DO NOTHING", (value,))
+    def adopt_key_check(self, value: str, opens: Callable[[bytes], bool]) -> bool:
+        """Whether this process's applicant keys (their check value `value`) are the ones the
+        database goes with. A database that has no check value yet takes this one, if the keys
+        open its newest sealed applicant record (or it has none): a database from before the
+        check value, or a new hall."""
+        def adopt(_now: datetime) -> bool:
             row = self.db.one("SELECT value FROM meta WHERE key = 'applicant_key_check'")
-            assert row is not None
-            return str(row[0])
+            if row is not None:
+                return bool(row[0] == value)
+            newest = self.db.one("SELECT applicant FROM applications ORDER BY seq DESC LIMIT 1")
+            if newest is not None and not opens(bytes(newest[0])):
+                return False
+            self.db.execute("INSERT INTO meta VALUES ('applicant_key_check', ?)", (value,))
+            return True
         return self._write(adopt)
 
     def key_check(self) -> str | None:
