@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import suppress
 
 from kiosq.queue.errors import ApiError
-from kiosq.queue.store import Store
+from kiosq.queue.store import Store, StoredEvent
 
 SSE_RETRY_MS = 2000
 SSE_BATCH = 500
@@ -15,13 +15,22 @@ SSE_POLL_SECONDS = 2.0
 MAX_EVENT_ID = 2**63 - 1  # SQLite's largest integer
 
 
+SHARED_READ_SECONDS = 0.05  # how long streams at one cursor share a read of the log
+
+
 class Notifier:
-    """Wakes the event streams when the store has committed new events."""
+    """Wakes the event streams when the store has committed new events, and lets streams
+    that are at the same place in the log share one read of it."""
 
     def __init__(self) -> None:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._event = asyncio.Event()
         self.closing = False  # the server is shutting down: streams end, clients reconnect
+        # cursor -> (wake count, loop time, the events after it): every display woken by a
+        # commit is at the same cursor, and 200 of them would otherwise read the same rows
+        # 200 times (on PostgreSQL a round trip each, while the next request waits).
+        self._reads: dict[int, tuple[int, float, list[StoredEvent]]] = {}
+        self._wakes = 0
 
     def close(self) -> None:
         """Called from the signal handler: wake the loop through its self-pipe."""
@@ -43,8 +52,23 @@ class Notifier:
             self._wake()
 
     def _wake(self) -> None:
+        self._wakes += 1
+        self._reads.clear()
         self._event.set()
         self._event = asyncio.Event()
+
+    def events_after(self, store: Store, cursor: int, now: float) -> list[StoredEvent]:
+        """store.events_after(cursor), shared by the streams at that cursor until the next
+        wake or for SHARED_READ_SECONDS (a commit of another process that sends no wake is
+        seen at a later poll, as before)."""
+        hit = self._reads.get(cursor)
+        if hit is not None and hit[0] == self._wakes and now - hit[1] < SHARED_READ_SECONDS:
+            return hit[2]
+        batch = store.events_after(cursor, SSE_BATCH)
+        if len(self._reads) > 256:  # streams far behind each other: keep it small
+            self._reads.clear()
+        self._reads[cursor] = (self._wakes, now, batch)
+        return batch
 
     async def wait(self, timeout: float) -> None:
         with suppress(TimeoutError):
@@ -72,7 +96,7 @@ async def stream(store: Store, notifier: Notifier, cursor: int, heartbeat_second
     loop = asyncio.get_running_loop()
     last_sent = loop.time()
     while not notifier.closing:
-        batch = store.events_after(cursor, SSE_BATCH)
+        batch = notifier.events_after(store, cursor, loop.time())
         if batch:
             # Event data is one line of JSON (json.dumps escapes newlines).
             yield "".join(f"id: {ev.id}\nevent: {ev.type}\ndata: {ev.data}\n\n" for ev in batch).encode()
