@@ -63,6 +63,7 @@ def kiosk(ctx: click.Context, config_file: Path | None, catalog: Path | None, pr
         "catalog_db": catalog, "printer_uri": printer, "card_reader_uri": card_reader, "a4_printer_uri": a4_printer,
         "lang": lang, "elder": elder, "idle_timeout": idle,
         "server_url": server_url, "data_dir": data_dir}, given, token_env)
+    _check_content(config)
     if tour is not None:
         from kiosq.kiosk.tour import render_tour
 
@@ -73,6 +74,20 @@ def kiosk(ctx: click.Context, config_file: Path | None, catalog: Path | None, pr
 
     _feed_systemd(config.terminal_id)
     run_kiosk(config)
+
+
+def _check_content(config: KioskConfig) -> None:
+    """A terminal whose content folder holds no bundle yet: one line, before Kivy starts."""
+    if config.catalog_db is not None or config.content_dir is None:
+        return
+    from kiosq.content.bundle import active_catalog
+    from kiosq.content.model import CatalogError
+
+    try:
+        active_catalog(Path(config.content_dir))
+    except CatalogError as exc:
+        raise click.ClickException(f"{'; '.join(exc.problems)} (a bundle made by `kiosq content build`, or let "
+                                   "`kiosq doctor` say what the terminal lacks)") from None
 
 
 # `kiosq kiosk` options -> KioskConfig fields

@@ -111,3 +111,16 @@ def test_kiosk_with_a_server_needs_a_token(monkeypatch):
     monkeypatch.delenv("KIOSQ_TERMINAL_TOKEN", raising=False)
     result = CliRunner().invoke(main, ["kiosk", "--server", "http://127.0.0.1:8000"])
     assert result.exit_code == 2 and "needs a terminal token in $KIOSQ_TERMINAL_TOKEN" in result.output
+
+
+def test_a_kiosk_whose_content_folder_holds_no_bundle_says_so_in_one_line(tmp_path):
+    config = tmp_path / "terminal.toml"
+    made = subprocess.run([sys.executable, "-m", "kiosq.provisioning.cli", "provision", "init", "--out", str(config),
+                           "--terminal-id", "T05", "--content-dir", str(tmp_path / "content"),
+                           "--data-dir", str(tmp_path / "data"), "--no-pin"], capture_output=True, text=True, timeout=60)
+    assert made.returncode == 0, made.stderr
+    done = subprocess.run([sys.executable, "-m", "kiosq.provisioning.cli", "kiosk", "--config", str(config),
+                           "--tour", str(tmp_path / "tour")], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert f"{tmp_path / 'content'}: no content bundle installed; use `kiosq content install`" in done.stderr
+    assert not (tmp_path / "tour").exists()  # stopped before Kivy started
