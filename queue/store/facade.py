@@ -155,7 +155,7 @@ class Store:
     def _change(self, work: Callable[[datetime, date], T]) -> T:
         """One change: `work(now, day)` in a write transaction at the business day of `now`,
         rolled over first if the day has turned; listeners hear of the new events after the
-        commit. On PostgreSQL the whole is run again if a concurrent change conflicted."""
+        commit. One change at a time across every process on the database (db.run)."""
         now = self.clock()
         day = engine.business_day(now, self.hall)
 

@@ -28,7 +28,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -103,7 +103,7 @@ class PostgresDatabase:
         self._announce: int | None = None
         self._listener: threading.Thread | None = None
         self._stop = threading.Event()
-        self.retries = 0  # transactions run again after a conflict, since start (for the bench)
+        self.retries = 0  # changes run again after a deadlock, since start (the bench reads it from the log)
         try:
             self._migrate(migrations, now)
         except psycopg.Error as exc:
@@ -124,8 +124,6 @@ class PostgresDatabase:
     def _migrate(self, migrations: Sequence[Migration], now: datetime) -> None:
         """As kiosq.base.sqlite.migrate, under a session lock: processes started together
         migrate one after the other, and the second finds nothing left to do."""
-        from datetime import UTC
-
         self.conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK,))
         try:
             self.conn.execute(MIGRATIONS_TABLE)

@@ -117,7 +117,8 @@ def test_a_kiosk_whose_content_folder_holds_no_bundle_says_so_in_one_line(tmp_pa
     config = tmp_path / "terminal.toml"
     made = subprocess.run([sys.executable, "-m", "kiosq.provisioning.cli", "provision", "init", "--out", str(config),
                            "--terminal-id", "T05", "--content-dir", str(tmp_path / "content"),
-                           "--data-dir", str(tmp_path / "data"), "--no-pin"], capture_output=True, text=True, timeout=60)
+                           "--data-dir", str(tmp_path / "data"), "--no-pin"],
+                          capture_output=True, text=True, timeout=60)
     assert made.returncode == 0, made.stderr
     done = subprocess.run([sys.executable, "-m", "kiosq.provisioning.cli", "kiosk", "--config", str(config),
                            "--tour", str(tmp_path / "tour")], capture_output=True, text=True, timeout=120)

@@ -208,8 +208,8 @@ services = ["A"]
 
 def test_two_writers_on_one_database_never_share_a_number(tmp_path, hall, database):
     """The failure of 'max + 1 outside a transaction': several processes' worth of
-    stores writing at once still number every ticket exactly once (on PostgreSQL by
-    serializable transactions run again on conflict)."""
+    stores writing at once still number every ticket exactly once (SQLite's write lock, or
+    on PostgreSQL the hall's advisory lock, taken by every change first)."""
     path = tmp_path / "shared.db"
     Store(path, hall, database=database).close()
     results: list[str] = []
