@@ -185,8 +185,9 @@ def doctor(ctx: click.Context, config_file: Path, server_mode: bool, data_dir: P
       kiosq doctor --config terminal.toml --json
       sudo kiosq doctor --server --data-dir /var/lib/kiosq
     """
-    from kiosq.provisioning.doctor import FAIL, run_checks, run_server_checks
+    from kiosq.provisioning.doctor import FAIL, run_checks
     from kiosq.provisioning.doctor import as_json as to_json
+    from kiosq.provisioning.server_doctor import run_server_checks
 
     _one_mode(ctx, server_mode)
     checks = (run_server_checks(data_dir, hall_file, database_url, server_url) if server_mode

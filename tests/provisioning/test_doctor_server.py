@@ -9,7 +9,8 @@ import pytest
 from click.testing import CliRunner
 
 from kiosq.provisioning.cli import main
-from kiosq.provisioning.doctor import LATENCY_WARN, OK, WARN, classify_database
+from kiosq.provisioning.doctor import OK, WARN
+from kiosq.provisioning.server_doctor import LATENCY_WARN, classify_database
 from tests.conftest import TEMPLATE
 from tests.pg_cluster import PASSWORD
 from tests.queue.conftest import KIOSQ, ServerProcess, free_port
