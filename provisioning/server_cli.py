@@ -29,13 +29,19 @@ from kiosq.provisioning.options import (
 @hall_option
 @database_option
 @click.option("--access-log/--no-access-log", default=False, show_default=True, help="Log every request.")
+@click.option("--insecure-http", is_flag=True,
+              help="Serve plain HTTP on a non-loopback --host (only when TLS ends at the hall's own reverse proxy).")
 @click.pass_context
 def server(ctx: click.Context, host: str, port: int, data_dir: Path, hall_file: Path | None,
-           database_url: str | None, access_log: bool) -> None:
+           database_url: str | None, access_log: bool, insecure_http: bool) -> None:
     """Run the hall server: tickets, windows, displays and the event stream.
+
+    Serves HTTPS when DATA_DIR/tls has the hall's certificate (`kiosq server tls init`);
+    without it, plain HTTP on 127.0.0.1 only (or --insecure-http behind a TLS proxy).
 
     \b
     Example:
+      kiosq server tls init --data-dir /var/lib/kiosq --host hall.district.lan
       kiosq server --host 0.0.0.0 --port 8000 --data-dir /var/lib/kiosq --hall hall.toml
       kiosq server --data-dir /var/lib/kiosq --database postgresql://kiosq@db.hall.lan:5432/kiosq
     """
@@ -52,7 +58,8 @@ def server(ctx: click.Context, host: str, port: int, data_dir: Path, hall_file: 
     setup_logging()
     store = open_hall_store(data_dir, hall_file, database_url)
     try:
-        serve(store, host, port, access_log=access_log, **_server_notifications(host, port))
+        serve(store, host, port, access_log=access_log, insecure_http=insecure_http,
+              **_server_notifications(host, port))
     except ServerError as exc:
         raise click.ClickException(str(exc)) from None
     finally:
@@ -249,3 +256,72 @@ def migrate_db(from_dir: Path, to_url: str, hall_file: Path | None) -> None:
     click.echo(f"copied {copied.total} rows ({figures or 'an empty hall'}) into {to_url}")
     click.echo(f"{from_dir} now goes with that database ({from_dir / 'database.url'}); {from_dir / DB_FILE} is "
                "kept as it was, as a backup")
+
+
+@server.group("tls", context_settings=CONTEXT)
+def tls() -> None:
+    """The hall's certificates: its own CA and the server's certificate (HTTPS).
+
+    \b
+    Example:
+      kiosq server tls init --data-dir /var/lib/kiosq --host hall.district.lan --ip 192.168.1.10
+    """
+
+
+@tls.command("init", context_settings=CONTEXT)
+@click.option("--host", "hosts", multiple=True, metavar="NAME",
+              help="A name the server is reached by (repeat for several); localhost is always in.")
+@click.option("--ip", "ips", multiple=True, metavar="ADDR",
+              help="An address the server is reached at (repeat for several); 127.0.0.1 is always in.")
+@click.option("--cert", "cert_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="The hall's own certificate (PEM, its chain after it), instead of making one.")
+@click.option("--key", "key_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="With --cert: its private key (PEM, unencrypted).")
+@click.option("--ca", "ca_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="With --cert: the CA that signed it, for terminals to pin.")
+@data_dir_option
+@hall_option
+def tls_init(hosts: tuple[str, ...], ips: tuple[str, ...], cert_file: Path | None, key_file: Path | None,
+             ca_file: Path | None, data_dir: Path, hall_file: Path | None) -> None:
+    """Make the hall CA (once) and the server's certificate; print the CA's fingerprint.
+
+    Writes DATA_DIR/tls/ca.pem, ca.key (0600), server.pem and server.key (0600). Run
+    again, it keeps the CA and renews the server certificate (say every name again). The
+    server serves HTTPS from its next start. Terminals enroll with the fingerprint printed
+    (`kiosq enroll CODE --server https://… --ca-fingerprint SHA256:…`); staff browsers
+    trust DATA_DIR/tls/ca.pem (also served at /api/tls/ca.pem).
+
+    \b
+    Example:
+      kiosq server tls init --data-dir /var/lib/kiosq --host hall.district.lan --ip 192.168.1.10
+      kiosq server tls init --data-dir /var/lib/kiosq --cert hall.pem --key hall.key --ca district-ca.pem
+    """
+    from kiosq.queue import tls as hall_tls
+    from kiosq.queue.config import HallConfigError
+    from kiosq.queue.server import resolve_hall
+
+    if (cert_file is None) != (key_file is None):
+        raise click.UsageError("--cert and --key go together")
+    if cert_file is None and ca_file is not None:
+        raise click.UsageError("--ca goes with --cert and --key (without them kiosq makes the hall's own CA)")
+    if cert_file is not None and (hosts or ips):
+        raise click.UsageError("--host and --ip are for the certificate kiosq makes; yours names its own")
+    try:
+        hall = resolve_hall(data_dir, hall_file)
+        data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if cert_file is not None and key_file is not None:
+            made = hall_tls.bring_own(data_dir, cert_file, key_file, ca_file)
+        else:
+            made = hall_tls.init(data_dir, hall.info.name, hosts, ips)
+    except (HallConfigError, hall_tls.TlsError) as exc:
+        raise click.ClickException(str(exc)) from None
+    except OSError as exc:
+        raise click.ClickException(f"cannot write into {data_dir / hall_tls.TLS_DIR} ({exc.strerror}); "
+                                   "pass a writable --data-dir") from None
+    files = hall_tls.TlsFiles.of(data_dir)
+    if made.ca_fingerprint:
+        click.echo(made.ca_fingerprint)
+    click.echo(("made the hall CA " if made.ca_created else "kept the hall CA ") + str(files.ca)
+               if made.ca_fingerprint else "no CA given: terminals cannot pin this server by a fingerprint", err=True)
+    click.echo(f"server certificate {files.cert} for {', '.join((*made.names, *made.ips))}, valid until "
+               f"{made.not_after:%Y-%m-%d}; the server serves HTTPS from its next start", err=True)

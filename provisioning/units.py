@@ -112,7 +112,9 @@ def kiosk_pam() -> InstallFile:
 def server_unit(kiosq: list[str], user: str, port: int) -> InstallFile:
     command = shlex.join([*kiosq, "server", "--host", "0.0.0.0", "--port", str(port), "--data-dir", "/var/lib/kiosq"])
     text = f"""{HEADER}# The hall server: tickets, windows, displays, terminals. Its database, keys and
-# hall.toml live in /var/lib/kiosq (StateDirectory, mode 0700). The database is SQLite there,
+# hall.toml live in /var/lib/kiosq (StateDirectory, mode 0700). Before its first start run
+# `kiosq server tls init --data-dir /var/lib/kiosq --host NAME --ip ADDR`: without the hall's
+# certificate it refuses to serve the network in plain HTTP. The database is SQLite there,
 # unless hall.toml's [database] url, or KIOSQ_DATABASE_URL in /etc/kiosq/server.env, names a
 # PostgreSQL database; its password in the file PGPASSFILE names (server.env, e.g.
 # PGPASSFILE=/etc/kiosq/pgpass, owner kiosq, mode 0600). docs/deploy-postgresql.md.

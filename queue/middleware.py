@@ -1,4 +1,4 @@
-"""ASGI middleware of the hall server: the request body size limit."""
+"""ASGI middleware of the hall server: the request body size limit, HSTS on HTTPS."""
 
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
@@ -43,6 +43,28 @@ class BodyLimit:
         response = error_response(413, "too_large", f"request body larger than {self.max_bytes} bytes; "
                                   "send a smaller body")
         await response(scope, receive, send)
+
+
+HSTS = (b"strict-transport-security", b"max-age=31536000")
+
+
+class Hsts:
+    """On HTTPS, tell browsers to come back only over HTTPS for a year (a staff PC that
+    typed http:// once is not downgraded later)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("scheme") != "https":
+            return await self.app(scope, receive, send)
+
+        async def send_with_hsts(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), HSTS]
+            await send(message)
+
+        await self.app(scope, receive, send_with_hsts)
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:

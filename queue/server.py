@@ -2,6 +2,7 @@
 
 import asyncio
 import errno
+import ipaddress
 import logging
 import socket
 from collections.abc import Callable
@@ -19,6 +20,7 @@ from kiosq.queue.personal import KEY_FILE, KeyFileError, Personal
 from kiosq.queue.store import DB_FILE, Store, Unusable
 from kiosq.queue.store.database import DatabaseChoice, DatabaseUrlError, choose, remember, safe_url
 from kiosq.queue.store.errors import Unavailable
+from kiosq.queue.tls import TlsError, TlsFiles, fingerprint
 from kiosq.queue.voice import Voice, VoiceOptions
 
 HALL_FILE = "hall.toml"
@@ -148,12 +150,50 @@ def _quietly(hook: Callable[[], object]) -> None:
         log.exception("server hook %r failed", hook)
 
 
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a name: it may resolve to anything
+
+
+def tls_options(data_dir: Path, host: str, insecure_http: bool) -> dict[str, str]:
+    """uvicorn's TLS options when DATA_DIR/tls/server.pem exists; without it, plain HTTP on
+    loopback only (tokens and personal data must not cross a LAN in clear), unless
+    `insecure_http` (TLS ends at the hall's own reverse proxy)."""
+    files = TlsFiles.of(data_dir)
+    if files.serving:
+        if not files.key.is_file():
+            raise ServerError(f"{files.cert} has no key beside it ({files.key}); run `kiosq server tls init "
+                              f"--data-dir {data_dir}` again")
+        return {"ssl_certfile": str(files.cert), "ssl_keyfile": str(files.key)}
+    if not is_loopback(host) and not insecure_http:
+        raise ServerError(f"refusing to serve plain HTTP on {host}: tokens and personal data would cross the network "
+                          f"in clear; run `kiosq server tls init --data-dir {data_dir} --host NAME --ip ADDR` first "
+                          "(or pass --insecure-http if TLS ends at the hall's own reverse proxy)")
+    return {}
+
+
 def serve(store: Store, host: str, port: int, access_log: bool = False, *, on_ready: Callable[[], None] | None = None,
-          on_tick: Callable[[], None] | None = None, tick_interval: float | None = None) -> None:
-    """Serve until SIGTERM or SIGINT. `on_ready()` once the port listens; `on_tick()` every
-    `tick_interval` seconds from the event loop (the caller passes sd_notify's READY and
-    WATCHDOG: queue imports nothing from kiosk)."""
+          on_tick: Callable[[], None] | None = None, tick_interval: float | None = None,
+          insecure_http: bool = False) -> None:
+    """Serve until SIGTERM or SIGINT, over HTTPS when the data folder has the hall's
+    certificate (`kiosq server tls init`). `on_ready()` once the port listens; `on_tick()`
+    every `tick_interval` seconds from the event loop (the caller passes sd_notify's READY
+    and WATCHDOG: queue imports nothing from kiosk)."""
+    tls = tls_options(store.data_dir, host, insecure_http)
     check_port(host, port)
+    if tls:
+        ca = TlsFiles.of(store.data_dir).ca
+        try:
+            pinned = fingerprint(ca.read_bytes()) if ca.is_file() else "no CA file: terminals cannot pin it"
+        except (OSError, TlsError) as exc:
+            raise ServerError(f"the hall CA {ca} cannot be read ({exc}); run `kiosq server tls init` again") from None
+        log.info("serving HTTPS with %s; hall CA %s", tls["ssl_certfile"], pinned)
+    elif insecure_http and not is_loopback(host):
+        log.warning("serving plain HTTP on %s (--insecure-http): TLS must end at the hall's reverse proxy", host)
     log.info("hall %r (%s), data in %s, database: %s", store.hall.info.name, store.hall.source, store.data_dir,
              store.describe_database())
     voice = Voice(store.data_dir / "voice", VoiceOptions(english=store.hall.info.announce_in_english))
@@ -165,6 +205,7 @@ def serve(store: Store, host: str, port: int, access_log: bool = False, *, on_re
     # Access logs are off by default: they cost throughput, and URLs may one day carry
     # lookups that count as personal data.
     config = uvicorn.Config(app, host=host, port=port, http="httptools", loop="uvloop", access_log=access_log,
-                            timeout_graceful_shutdown=5, log_level="info", server_header=False)
+                            timeout_graceful_shutdown=5, log_level="info", server_header=False,
+                            ssl_certfile=tls.get("ssl_certfile"), ssl_keyfile=tls.get("ssl_keyfile"))
     _Server(config, on_exit=app.state.notifier.close, on_ready=on_ready, on_tick=on_tick,
             tick_interval=tick_interval).run()

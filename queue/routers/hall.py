@@ -1,12 +1,14 @@
-"""The hall as a whole: health, the services with their waits, and who a token is."""
+"""The hall as a whole: health, the services with their waits, who a token is, the hall CA."""
 
 from typing import Any
 
 from fastapi import APIRouter
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from kiosq.queue.auth import Caller
 from kiosq.queue.context import Ctx
+from kiosq.queue.errors import ApiError
+from kiosq.queue.tls import TlsFiles
 from kiosq.queue.views import services_view
 
 router = APIRouter(tags=["hall"])
@@ -34,3 +36,15 @@ async def services(ctx: Ctx) -> JSONResponse:
 async def me(token: Caller) -> dict[str, Any]:
     """Who a token belongs to: the consoles check a token with this before using it."""
     return {"name": token.name, "role": token.role, "windows": list(token.windows)}
+
+
+@router.get("/api/tls/ca.pem", response_class=Response,
+            responses={200: {"content": {"application/x-pem-file": {}}, "description": "the hall CA (PEM)"}})
+async def tls_ca(ctx: Ctx) -> Response:
+    """Who may call: anyone. The hall CA's certificate, for a staff browser to trust and for
+    `kiosq enroll`, which checks it against the fingerprint IT staff typed. 404 without one."""
+    ca = TlsFiles.of(ctx.store.data_dir).ca
+    if not ca.is_file():
+        raise ApiError(404, "no_ca", "this server has no hall CA; make one with `kiosq server tls init`")
+    return Response(ca.read_bytes(), media_type="application/x-pem-file",
+                    headers={"Content-Disposition": 'attachment; filename="kiosq-hall-ca.pem"'})

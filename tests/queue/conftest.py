@@ -20,6 +20,7 @@ import os
 import re
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -74,8 +75,20 @@ class ServerProcess:
         self.tokens: dict[str, str] = {}
 
     @property
+    def tls_ca(self) -> Path | None:
+        """The hall CA, when the data folder has a server certificate (the server serves HTTPS)."""
+        return self.data_dir / "tls" / "ca.pem" if (self.data_dir / "tls" / "server.pem").is_file() else None
+
+    @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{'https' if self.tls_ca else 'http'}://{self.host}:{self.port}"
+
+    def connection(self, timeout: float = 1.0) -> http.client.HTTPConnection:
+        """A connection to the server, over TLS verified against the hall CA when it serves HTTPS."""
+        if self.tls_ca is None:
+            return http.client.HTTPConnection(self.host, self.port, timeout=timeout)
+        context = ssl.create_default_context(cafile=str(self.tls_ca))
+        return http.client.HTTPSConnection(self.host, self.port, timeout=timeout, context=context)
 
     @property
     def pid(self) -> int:
@@ -140,7 +153,7 @@ class ServerProcess:
                     return False
                 pytest.fail(f"kiosq server exited with {self.proc.returncode} while starting:\n{self.log()}")
             try:
-                conn = http.client.HTTPConnection(self.host, self.port, timeout=1)
+                conn = self.connection(timeout=1)
                 try:
                     conn.request("GET", "/api/health")
                     resp = conn.getresponse()
