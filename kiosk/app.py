@@ -105,7 +105,8 @@ class KiosqApp(App):
         self.guides: Guides | None = None
         paper = PAPER_80 if cfg.paper_mm == 80 else PAPER_58
         self.printer = Printer(cfg.printer_uri, paper=paper) if cfg.printer_uri else None
-        self.server = HallClient(cfg.server_url, cfg.terminal_token) if cfg.server_url else None
+        self.server = (HallClient(cfg.server_url, cfg.terminal_token, ca_file=cfg.server_ca_file)
+                       if cfg.server_url else None)
         self.cards: CardWatcher | None = None  # with a card reader
         self.fleet = Fleet(self)
         self.tickets = TicketFlow(self)

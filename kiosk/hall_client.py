@@ -18,6 +18,7 @@ characters of an ID number): none of it goes into an exception's text or a log l
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 from typing import Any, TypedDict
 from urllib.parse import quote
 
@@ -33,6 +34,25 @@ class ServerError(Exception):
 
 class ServerUnreachable(ServerError):
     """No answer: the server is down, the network is away, or it answered too late."""
+
+
+class ServerUntrusted(ServerUnreachable):
+    """An https server whose certificate is not signed by the hall CA this terminal pinned
+    (an impostor, or a hall that made a new CA), or no hall CA pinned at all: nothing is
+    sent to it. A kind of unreachable: flows and the outbox treat it so."""
+
+
+def verify_for(base_url: str, ca_file: Path | None) -> str | bool:
+    """What requests verifies an https server against: the pinned hall CA, never the
+    system's (certifi) and never nothing. Plain http (loopback, a demo): True, unused."""
+    if not base_url.startswith("https://"):
+        return True
+    if ca_file is None or not Path(ca_file).is_file():
+        return str(NO_CA)
+    return str(ca_file)
+
+
+NO_CA = Path("/nonexistent/kiosq-no-hall-ca-pinned.pem")  # requests fails on it: never falls back to certifi
 
 
 class ServerRefused(ServerError):
@@ -95,14 +115,26 @@ class HallClient:
     """The hall server at `base_url`, as a terminal holding `token`. Safe to use from
     worker threads (one session, requests' connection pool)."""
 
-    def __init__(self, base_url: str, token: str | None, *, timeout: float = TIMEOUT) -> None:
+    def __init__(self, base_url: str, token: str | None, *, timeout: float = TIMEOUT,
+                 ca_file: Path | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.token = token
         self.timeout = timeout
+        self.ca_file = ca_file
         self._session = requests.Session()
+        self._session.verify = verify_for(self.base_url, ca_file)
+        self._session.trust_env = False  # no REQUESTS_CA_BUNDLE or proxy from the environment
 
     def close(self) -> None:
         self._session.close()
+
+    def _untrusted(self) -> ServerUntrusted:
+        if self._session.verify == str(NO_CA):
+            return ServerUntrusted(f"no hall CA is pinned for {self.base_url}: enroll this terminal with "
+                                   "`kiosq enroll CODE --server URL --ca-fingerprint SHA256:…`; nothing was sent")
+        return ServerUntrusted(f"refused the server at {self.base_url}: its certificate is not signed by the hall CA "
+                               f"this terminal pinned ({self.ca_file}); it may be an impostor, or the hall made a "
+                               "new CA (enroll again); nothing was sent")
 
     def hall(self) -> Hall:
         """GET /api/health: the hall's name and business day."""
@@ -180,8 +212,12 @@ class HallClient:
         except requests.Timeout as exc:
             raise ServerUnreachable(f"the hall server at {self.base_url} did not answer within "
                                     f"{self.timeout:g} s") from exc
+        except requests.exceptions.SSLError:
+            raise self._untrusted() from None
         except requests.RequestException as exc:
             raise ServerUnreachable(f"cannot reach the hall server at {self.base_url}") from exc
+        except OSError:  # requests' own, before connecting: the pinned CA file is not there
+            raise self._untrusted() from None
         if resp.status_code >= 400:
             code, detail = "", ""
             try:

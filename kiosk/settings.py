@@ -53,6 +53,7 @@ class KioskConfig:
     idle_countdown: float = 10.0
     data_dir: Path | None = None
     server_url: str | None = None
+    server_ca_file: Path | None = None  # the hall CA an https server_url is verified against
     terminal_token: str | None = None
     paper_mm: int = 58
     ticket_done_seconds: float = 20.0

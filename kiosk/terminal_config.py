@@ -22,6 +22,7 @@ from kiosq.devices.uri import DeviceURIError, parse_uri
 from kiosq.kiosk.settings import LANGUAGES, PAPER_WIDTHS, KioskConfig
 
 DEFAULT_TOKEN_FILE = "terminal.token"  # beside the config file
+DEFAULT_CA_FILE = "hall-ca.pem"  # beside the config file: the hall CA `kiosq enroll --ca-fingerprint` pinned
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,8 @@ KEYS = (
     Key("server", "url", "url", "server_url", "the hall server, e.g. http://10.0.0.2:8000"),
     Key("server", "token_file", "path", "token_file",
         "file holding the terminal token (mode 0600; `kiosq enroll` writes it)"),
+    Key("server", "ca_file", "path", "ca_file",
+        "the hall CA (PEM) every https connection is verified against (`kiosq enroll --ca-fingerprint` writes it)"),
     Key("devices", "printer", "uri", "printer", "receipt printer URI, e.g. serial:/dev/ttyUSB0?baudrate=115200"),
     Key("devices", "paper_width", "paper", "paper_width", "receipt paper width in mm: 58 or 80"),
     Key("devices", "card_reader", "serial_uri", "card_reader", "ID card reader URI, e.g. serial:/dev/ttyUSB1"),
@@ -82,6 +85,7 @@ class TerminalConfig:
     data_dir: Path | None = None
     server_url: str | None = None
     token_file: Path | None = None
+    ca_file: Path | None = None
     printer: str | None = None
     paper_width: int = 58
     card_reader: str | None = None
@@ -111,7 +115,8 @@ class TerminalConfig:
     def kiosk_config(self, **overrides: Any) -> KioskConfig:
         values: dict[str, Any] = dict(
             terminal_id=self.terminal_id, data_dir=self.data_dir, server_url=self.server_url,
-            terminal_token=self.read_token(), printer_uri=self.printer, paper_mm=self.paper_width,
+            server_ca_file=self.ca_file, terminal_token=self.read_token(), printer_uri=self.printer,
+            paper_mm=self.paper_width,
             card_reader_uri=self.card_reader, scanner_uri=self.scanner, a4_printer_uri=self.a4_printer,
             content_dir=self.content_dir, catalog_db=self.catalog, lang=self.language,
             elder=self.elder_mode, speech=self.speech, idle_timeout=self.idle_timeout,
@@ -174,6 +179,8 @@ def parse_terminal_config(data: dict, path: Path) -> TerminalConfig:
         raise TerminalConfigError(problems)
     if "server_url" in values and "token_file" not in values:
         values["token_file"] = path.absolute().parent / DEFAULT_TOKEN_FILE
+    if "server_url" in values and "ca_file" not in values:
+        values["ca_file"] = path.absolute().parent / DEFAULT_CA_FILE
     return TerminalConfig(source=path, **values)
 
 

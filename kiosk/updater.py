@@ -25,7 +25,7 @@ import urllib3
 from kiosq.content import bundle
 from kiosq.content.bundle import BundleError, Manifest
 from kiosq.content.model import FORMAT
-from kiosq.kiosk.hall_client import HallClient
+from kiosq.kiosk.hall_client import HallClient, verify_for
 from kiosq.kiosk.worker import Worker
 
 log = logging.getLogger(__name__)
@@ -80,6 +80,8 @@ class Updater(Worker):
         self._offer: dict[str, Any] | None = None
         self._lock = threading.Lock()
         self._session = requests.Session()
+        self._session.verify = verify_for(client.base_url, client.ca_file)  # the hall CA, as the client's
+        self._session.trust_env = False
 
     def offer(self, content: dict[str, Any] | None) -> None:
         """The server publishes `content` (None: nothing): take it if it is not installed."""

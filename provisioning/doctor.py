@@ -14,6 +14,7 @@ import http.client
 import json
 import os
 import shutil
+import ssl
 import stat
 import subprocess
 import time
@@ -90,13 +91,19 @@ def check_token(config: TerminalConfig) -> tuple[Check, str | None]:
 
 # --- server and clock --------------------------------------------------------------------
 
-def get_json(url: str, path: str, token: str | None) -> tuple[int, dict[str, Any], str | None, float]:
-    """GET url+path: (status, JSON body or {}, Date header, local time in the middle of the exchange)."""
+def get_json(url: str, path: str, token: str | None,
+             ca_file: Path | None = None) -> tuple[int, dict[str, Any], str | None, float]:
+    """GET url+path: (status, JSON body or {}, Date header, local time in the middle of the
+    exchange). https is verified against `ca_file` (the pinned hall CA), else the system's CAs."""
     parts = urllib.parse.urlsplit(url)
     if not parts.hostname:
         raise OSError(f"{url} names no host")
-    conn_class = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
-    conn = conn_class(parts.hostname, parts.port, timeout=TIMEOUT)
+    conn: http.client.HTTPConnection
+    if parts.scheme == "https":
+        context = ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
+        conn = http.client.HTTPSConnection(parts.hostname, parts.port, timeout=TIMEOUT, context=context)
+    else:
+        conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=TIMEOUT)
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     try:
         sent = time.time()
@@ -119,8 +126,17 @@ def check_server(config: TerminalConfig) -> list[Check]:
                       "set [server] url in the config if this terminal issues tickets")]
     token_check, token = check_token(config)
     url = config.server_url
+    pinned = config.ca_file if config.ca_file is not None and config.ca_file.is_file() else None
+    if url.startswith("https://") and pinned is None:
+        return [token_check, Check(FAIL, "server", f"no hall CA pinned for {url} ({config.ca_file} is missing)",
+                                   f"enroll again: kiosq enroll CODE --server {url} --ca-fingerprint SHA256:… "
+                                   f"--config {config.source}")]
     try:
-        status, health, date, local = get_json(url, "/api/health", token)
+        status, health, date, local = get_json(url, "/api/health", token, pinned)
+    except ssl.SSLCertVerificationError as exc:
+        return [token_check, Check(FAIL, "server", f"refused {url}: its certificate is not signed by the hall CA "
+                                                   f"pinned in {pinned} ({exc.verify_message})",
+                                   "an impostor, or the hall made a new CA: check with IT staff, then enroll again")]
     except (OSError, http.client.HTTPException) as exc:
         return [token_check, Check(FAIL, "server", f"cannot reach {url} ({exc})",
                                    "check the network cable and that `kiosq server` runs there "
@@ -128,15 +144,15 @@ def check_server(config: TerminalConfig) -> list[Check]:
     if status != 200 or health.get("ok") is not True:
         return [token_check, Check(FAIL, "server", f"{url}/api/health answered {status}, not a kiosq server's health",
                                    "check [server] url: it is the hall server's address and port")]
-    return [token_check, _check_me(url, token, health), check_clock(date, local)]
+    return [token_check, _check_me(url, token, health, pinned), check_clock(date, local)]
 
 
-def _check_me(url: str, token: str | None, health: dict[str, Any]) -> Check:
+def _check_me(url: str, token: str | None, health: dict[str, Any], ca_file: Path | None = None) -> Check:
     hall = f"hall {health.get('hall', '?')!r} at {url}"
     if token is None:
         return Check(WARN, "server", f"{hall} answers; no token to check", "see the token line")
     try:
-        status, me, _, _ = get_json(url, "/api/me", token)
+        status, me, _, _ = get_json(url, "/api/me", token, ca_file)
     except (OSError, http.client.HTTPException) as exc:
         return Check(FAIL, "server", f"{hall} answered /api/health but not /api/me ({exc})", "try again; "
                      "if it persists, look at the server's log (journalctl -u kiosq-server)")
@@ -223,7 +239,8 @@ def _published_version(config: TerminalConfig) -> str | None:
         return None
     try:
         token = config.read_token()
-        status, manifest, _, _ = get_json(config.server_url, "/api/content/manifest", token)
+        pinned = config.ca_file if config.ca_file is not None and config.ca_file.is_file() else None
+        status, manifest, _, _ = get_json(config.server_url, "/api/content/manifest", token, pinned)
     except (TerminalConfigError, OSError, http.client.HTTPException):
         return None
     version = manifest.get("version") if status == 200 else None

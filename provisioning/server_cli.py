@@ -169,11 +169,24 @@ def enroll_code(terminal: str, ttl: str, data_dir: Path, hall_file: Path | None,
     finally:
         store.close()
     expires_at = expires.astimezone(store.hall.tz).isoformat(timespec="seconds")
+    pin = _ca_fingerprint(data_dir)
     if as_json:
-        click.echo(json.dumps({"code": code, "terminal": terminal, "expires_at": expires_at}))
+        click.echo(json.dumps({"code": code, "terminal": terminal, "expires_at": expires_at, "ca_fingerprint": pin}))
     else:
         click.echo(code)
-        click.echo(f"for terminal {terminal}, works once until {expires_at}", err=True)
+        click.echo(f"for terminal {terminal}, works once until {expires_at}"
+                   + (f"; the terminal enrolls with --ca-fingerprint {pin}" if pin else ""), err=True)
+
+
+def _ca_fingerprint(data_dir: Path) -> str | None:
+    """The hall CA's fingerprint, for IT staff to type at the terminal beside the code."""
+    from kiosq.queue.tls import TlsError, TlsFiles, fingerprint
+
+    ca = TlsFiles.of(data_dir).ca
+    try:
+        return fingerprint(ca.read_bytes()) if ca.is_file() else None
+    except (OSError, TlsError):
+        return None
 
 
 @server.command("publish", context_settings=CONTEXT)

@@ -28,11 +28,12 @@ def run_server_checks(data_dir: Path, hall_file: Path | None, database_url: str 
     """Every check of the hall server on this machine, in the order they print."""
     hall_check, hall = check_hall(data_dir, hall_file)
     if hall is None:
-        return [hall_check, check_keys(data_dir, shared=False), check_running_server(url, None), check_disk(data_dir)]
+        return [hall_check, check_keys(data_dir, shared=False), check_running_server(url, None, _ca(data_dir)),
+                check_disk(data_dir)]
     database_check, mine, key_check = check_database(data_dir, hall, database_url)
     shared = mine is not None and mine.get("kind") == "postgresql"
-    return [hall_check, database_check, check_keys(data_dir, shared, key_check), check_running_server(url, mine),
-            check_disk(data_dir)]
+    return [hall_check, database_check, check_keys(data_dir, shared, key_check),
+            check_running_server(url, mine, _ca(data_dir)), check_disk(data_dir)]
 
 
 def check_hall(data_dir: Path, hall_file: Path | None) -> tuple[Check, Hall | None]:
@@ -128,10 +129,16 @@ def check_keys(data_dir: Path, shared: bool, expected: str | None = None) -> Che
                              + ("; every server process of this hall needs this same file" if shared else ""))
 
 
-def check_running_server(url: str, mine: dict[str, Any] | None) -> Check:
+def _ca(data_dir: Path) -> Path | None:
+    """The hall CA of the data folder, which a server on HTTPS is checked against."""
+    ca = data_dir / "tls" / "ca.pem"
+    return ca if ca.is_file() else None
+
+
+def check_running_server(url: str, mine: dict[str, Any] | None, ca_file: Path | None = None) -> Check:
     """GET /api/health; `mine` is the database the doctor's options give: the server's should be it."""
     try:
-        status, health, _, _ = get_json(url, "/api/health", None)
+        status, health, _, _ = get_json(url, "/api/health", None, ca_file)
     except (OSError, http.client.HTTPException) as exc:
         return Check(WARN, "server", f"no server answers at {url} ({exc})",
                      "systemctl status kiosq-server; journalctl -u kiosq-server")

@@ -266,17 +266,23 @@ ENROLL_TIMEOUT = 10.0  # seconds: enrollment is run by hand, over a hall network
 @click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path),
               default=Path("/etc/kiosq/terminal.toml"), show_default=True, envvar="KIOSQ_CONFIG", show_envvar=True,
               help="The terminal config file; the token goes to its [server] token_file.")
-def enroll(code: str, server_url: str, config_file: Path) -> None:
+@click.option("--ca-fingerprint", metavar="SHA256:HEX", default=None,
+              help="An https server: the hall CA's fingerprint, as `kiosq server tls init` and `kiosq server "
+                   "enroll-code` print it; the CA is pinned in the config's [server] ca_file.")
+def enroll(code: str, server_url: str, config_file: Path, ca_fingerprint: str | None) -> None:
     """Trade a one-time enrollment code for this terminal's token.
 
     CODE comes from `kiosq server enroll-code --terminal T03` (or /admin) on the hall server.
     The token is written to the config's [server] token_file with mode 0600 (replacing an
     older one); codes work once and expire. --server must be the config's [server] url: if it
-    is not, nothing is sent and the code stays unused.
+    is not, nothing is sent and the code stays unused. For an https server the hall CA is
+    fetched, refused unless its fingerprint is --ca-fingerprint, and kept in [server] ca_file:
+    from then on the kiosk, the doctor, the heartbeat, the updater and the outbox trust that
+    CA and no other.
 
     \b
     Example:
-      sudo kiosq enroll K7QF-2M9X --server http://10.0.0.2:8000
+      sudo kiosq enroll K7QF-2M9X --server https://hall.district.lan:8000 --ca-fingerprint SHA256:3f2a…
       kiosq enroll K7QF-2M9X --server http://127.0.0.1:8000 --config terminal.toml
     """
     from kiosq.kiosk.terminal_config import TerminalConfigError, read_terminal_config
@@ -293,7 +299,13 @@ def enroll(code: str, server_url: str, config_file: Path) -> None:
         raise click.ClickException(
             f"{config_file} {said}, not {server_url}: set [server] url = \"{server_url}\" there (or rerun "
             f"`kiosq provision init --force ... --server {server_url}`), then enroll again; the code was not used")
-    terminal, token = _enroll(server_url, code)
+    verify: str | bool = True
+    if server_url.startswith("https://"):
+        assert config.ca_file is not None  # a config with a [server] url always has a ca file
+        verify = str(_pin_ca(server_url, ca_fingerprint, config.ca_file))
+    elif ca_fingerprint:
+        raise click.UsageError("--ca-fingerprint is for an https:// server; this one is plain http")
+    terminal, token = _enroll(server_url, code, verify)
     assert config.token_file is not None  # a config with a [server] url always has a token file
     try:
         write_secret(config.token_file, token)
@@ -309,13 +321,64 @@ def enroll(code: str, server_url: str, config_file: Path) -> None:
                "(systemctl enable --now kiosq-kiosk.service)")
 
 
-def _enroll(server_url: str, code: str) -> tuple[str, str]:
-    """POST /api/terminals/enroll; (terminal, token), or a ClickException in plain words."""
+def _pin_ca(server_url: str, typed: str | None, ca_file: Path) -> Path:
+    """Fetch the hall CA from the server, refuse it unless its fingerprint is the one typed,
+    and keep it in `ca_file`. The fetch itself cannot verify the server (this is how the
+    terminal learns whom to trust): the fingerprint IT staff read off the server is the trust,
+    and every request after it is verified against the CA it names."""
+    import http.client
+    import ssl
+    import urllib.parse
+
+    from kiosq.queue.tls import TlsError, fingerprint
+
+    if not typed:
+        raise click.UsageError("an https server needs --ca-fingerprint SHA256:… (printed by `kiosq server tls init` "
+                               "and beside the code by `kiosq server enroll-code`)")
+    want = "SHA256:" + typed.strip().removeprefix("SHA256:").removeprefix("sha256:").replace(":", "").lower()
+    parts = urllib.parse.urlsplit(server_url)
+    bootstrap = ssl.create_default_context()
+    bootstrap.check_hostname = False
+    bootstrap.verify_mode = ssl.CERT_NONE  # only for this public file, checked by its fingerprint below
+    conn = http.client.HTTPSConnection(parts.hostname or "", parts.port, timeout=ENROLL_TIMEOUT, context=bootstrap)
+    try:
+        conn.request("GET", "/api/tls/ca.pem")
+        resp = conn.getresponse()
+        pem = resp.read(65536)
+    except (OSError, http.client.HTTPException) as exc:
+        raise click.ClickException(f"cannot fetch the hall CA from {server_url} ({exc}); check the address and that "
+                                   "`kiosq server` runs there with TLS") from None
+    finally:
+        conn.close()
+    try:
+        got = fingerprint(pem) if resp.status == 200 else None
+    except TlsError:
+        got = None
+    if got is None:
+        raise click.ClickException(f"{server_url}/api/tls/ca.pem answered HTTP {resp.status} without a certificate: "
+                                   "is it a kiosq server made with `kiosq server tls init`? Nothing was sent")
+    if got != want:
+        raise click.ClickException(f"refused {server_url}: its CA is {got}, not {want} as typed; either it is not "
+                                   "the hall's server or the fingerprint was mistyped. Nothing was sent; the code "
+                                   "is unused")
+    ca_file.parent.mkdir(parents=True, exist_ok=True)
+    tmp = ca_file.with_name(f".{ca_file.name}.tmp")
+    tmp.write_bytes(pem)
+    tmp.replace(ca_file)
+    return ca_file
+
+
+def _enroll(server_url: str, code: str, verify: str | bool = True) -> tuple[str, str]:
+    """POST /api/terminals/enroll (over TLS verified against `verify`, the pinned CA);
+    (terminal, token), or a ClickException in plain words."""
     import requests
 
     url = f"{server_url}/api/terminals/enroll"
     try:
-        resp = requests.post(url, json={"code": code}, timeout=ENROLL_TIMEOUT)
+        resp = requests.post(url, json={"code": code}, timeout=ENROLL_TIMEOUT, verify=verify)
+    except requests.exceptions.SSLError:
+        raise click.ClickException(f"refused {server_url}: its certificate is not signed by the hall CA pinned in "
+                                   "the config; nothing was sent") from None
     except requests.RequestException as exc:
         raise click.ClickException(f"cannot reach the hall server at {server_url} ({type(exc).__name__}); check "
                                    "the address, the network cable, and that `kiosq server` runs there") from None

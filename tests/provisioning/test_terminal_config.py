@@ -44,6 +44,7 @@ def test_init_then_load_gives_the_kiosk_config_that_was_asked_for(tmp_path):
     assert check_pin("2468", config.maintenance_pin_hash) and not check_pin("1357", config.maintenance_pin_hash)
     assert config == KioskConfig(
         terminal_id="T03", server_url="http://10.0.0.2:8000", terminal_token=None,
+        server_ca_file=out.parent / "hall-ca.pem",  # beside the config: `kiosq enroll --ca-fingerprint` writes it
         printer_uri="serial:/dev/ttyUSB0?baudrate=115200", paper_mm=80, card_reader_uri="serial:/dev/ttyUSB1",
         scanner_uri="serial:/dev/ttyACM0", a4_printer_uri="cups:HALL_A4",
         content_dir=Path("/var/lib/kiosq/content"), data_dir=Path("/var/lib/kiosq"), lang="en", elder=True,
