@@ -14,6 +14,7 @@ import platform
 import re
 import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -73,9 +74,17 @@ def free_port() -> int:
         return port
 
 
-def request(port: int, method: str, path: str, timeout: float = 5.0) -> tuple[int, object]:
+def connect(port: int, timeout: float, ca: Path | None = None) -> http.client.HTTPConnection:
+    """A connection to 127.0.0.1:port: HTTPS verified against the hall CA `ca`, else HTTP."""
+    if ca is None:
+        return http.client.HTTPConnection(HOST, port, timeout=timeout)
+    return http.client.HTTPSConnection(HOST, port, timeout=timeout,
+                                       context=ssl.create_default_context(cafile=str(ca)))
+
+
+def request(port: int, method: str, path: str, timeout: float = 5.0, ca: Path | None = None) -> tuple[int, object]:
     """One HTTP request on a fresh connection: the status and the JSON body (None if empty)."""
-    conn = http.client.HTTPConnection(HOST, port, timeout=timeout)
+    conn = connect(port, timeout, ca)
     try:
         conn.request(method, path)
         resp = conn.getresponse()
@@ -98,6 +107,19 @@ class Server:
         self.url = f"http://{HOST}:{self.port}"
         self.log_path = data_dir / f"server-{self.port}.log"  # several processes may share the folder
         self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def ca(self) -> Path | None:
+        """The hall CA when the data folder has a server certificate (the server serves HTTPS)."""
+        tls = self.data_dir / "tls"
+        return tls / "ca.pem" if (tls / "server.pem").is_file() else None
+
+    def tls_init(self) -> None:
+        """`kiosq server tls init` for this data folder: the server serves HTTPS from its next start."""
+        cmd = [*self.kiosq, "server", "tls", "init", "--data-dir", str(self.data_dir)]
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+        if done.returncode != 0:
+            raise BenchError(f"`{' '.join(cmd)}` failed: {done.stderr.strip()}")
 
     def command(self, *words: str) -> list[str]:
         """`kiosq server WORDS --data-dir D [--hall H] [--database URL]`."""
@@ -150,7 +172,7 @@ class Server:
             if proc.poll() is not None:
                 raise BenchError(f"the server exited with code {proc.returncode}:\n{self.log_tail()}")
             try:
-                status, _ = request(self.port, "GET", "/api/health", timeout=1.0)
+                status, _ = request(self.port, "GET", "/api/health", timeout=1.0, ca=self.ca)
                 if status == 200:
                     return
             except OSError:

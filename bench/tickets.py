@@ -8,6 +8,7 @@ Run it from the repository root with the project's virtualenv:
     .venv/bin/python bench/tickets.py --requests 2000 --clients 8 --runs 5
     .venv/bin/python bench/tickets.py --database auto --processes 2   # PostgreSQL, two server processes
     .venv/bin/python bench/tickets.py --compare        # SQLite 1, PostgreSQL 1 and 2 processes, side by side
+    .venv/bin/python bench/tickets.py --tls            # over HTTPS with the hall's own CA
 
 Each HTTP run starts a fresh `kiosq server` subprocess on 127.0.0.1 with its own temporary
 data folder, creates a terminal token with `kiosq server token`, sends a short uncounted
@@ -29,6 +30,8 @@ the same data folder and database, and spreads the clients over them (client i t
 process i mod N), as a load balancer would; the servers' own count of changes run again
 after a conflict is reported. `--compare` runs SQLite with one process, PostgreSQL with one
 and PostgreSQL with `--processes` (at least 2) in one invocation and prints them side by side.
+`--tls` runs `kiosq server tls init` on each run's data folder, so the server serves HTTPS,
+and the clients verify it against the hall CA; each keep-alive client handshakes once.
 
 The machine is a noisy shared VM, so the figures are the median of `--runs` runs with the
 spread (min-max). Progress goes to stderr; the report (or --json) to stdout. Exit code 0 when
@@ -55,7 +58,17 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-from harness import HOST, BenchError, Server, empty_database, log, machine_info, percentile, request, throwaway_database
+from harness import (
+    BenchError,
+    Server,
+    connect,
+    empty_database,
+    log,
+    machine_info,
+    percentile,
+    request,
+    throwaway_database,
+)
 
 if TYPE_CHECKING:
     from kiosq.queue.config import Hall
@@ -66,8 +79,8 @@ TARGET_P99_MS = 20.0
 FQM = "FQM: 48-75 tickets/s, 214 duplicates of 2,000 with more than one worker"
 
 
-def fetch_services(port: int) -> list[dict[str, Any]]:
-    status, services = request(port, "GET", "/api/services")
+def fetch_services(port: int, ca: Path | None = None) -> list[dict[str, Any]]:
+    status, services = request(port, "GET", "/api/services", ca=ca)
     if status != 200 or not isinstance(services, list) or not services:
         raise BenchError(f"GET /api/services answered {status}; expected the hall's services")
     return services
@@ -179,13 +192,15 @@ def http_run(args: argparse.Namespace, run: int, hall: Hall, database: str | Non
     with tempfile.TemporaryDirectory(prefix="kiosq-bench-") as tmp:
         data_dir = Path(tmp)
         servers = [Server(data_dir, [str(args.kiosq)], args.hall, database) for _ in range(processes)]
+        if args.tls:
+            servers[0].tls_init()
         token = servers[0].token()
         with contextlib.ExitStack() as running:
             for server in servers:
                 running.enter_context(server)
-            services = fetch_services(servers[0].port)
+            services = fetch_services(servers[0].port, servers[0].ca)
             codes = [s["code"] for s in services]
-            conns = [http.client.HTTPConnection(HOST, servers[c % processes].port, timeout=args.request_timeout)
+            conns = [connect(servers[c % processes].port, args.request_timeout, servers[0].ca)
                      for c in range(args.clients)]
             tag = secrets.token_hex(4)
             try:
@@ -274,7 +289,7 @@ def build_report(args: argparse.Namespace, runs: list[dict[str, Any]], inproc: l
         "machine": machine_info(),
         "config": {"requests": args.requests, "warmup": args.warmup, "clients": args.clients, "runs": args.runs,
                    "inprocess_tickets": args.inprocess, "hall": str(args.hall) if args.hall else "(built-in)",
-                   "database": describe_database(database), "processes": processes},
+                   "database": describe_database(database), "processes": processes, "tls": args.tls},
         "runs": runs,
         "http": summary,
         "retries": spread([float(n) for n in retries]) if retries else None,
@@ -300,7 +315,8 @@ def format_report(rep: dict[str, Any]) -> str:
         f"machine   {m['nproc']} cores, {m['cpu']}, Python {m['python']}, {m['platform']}",
         f"load      {cfg['requests']} POST /api/tickets per run (+{cfg['warmup']} warm-up), "
         f"{cfg['clients']} keep-alive clients, {cfg['runs']} runs, hall {cfg['hall']}",
-        f"database  {cfg['database']}, {cfg['processes']} server process{'es' if cfg['processes'] > 1 else ''}",
+        f"database  {cfg['database']}, {cfg['processes']} server process{'es' if cfg['processes'] > 1 else ''}, "
+        f"{'HTTPS (the hall CA, one handshake per keep-alive client)' if cfg['tls'] else 'plain HTTP'}",
         "",
         f"{'run':>4} {'tickets/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'non-201':>8} "
         f"{'errors':>7} {'dups':>5} {'gaps':>5}",
@@ -386,6 +402,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "the password in PGPASSFILE), or 'auto' for a throwaway local cluster; default SQLite")
     parser.add_argument("--processes", type=int, default=1,
                         help="kiosq server processes on the one database, clients spread over them (default 1)")
+    parser.add_argument("--tls", action="store_true",
+                        help="HTTPS: the data folder gets `kiosq server tls init`, clients verify the hall CA")
     parser.add_argument("--compare", action="store_true",
                         help="SQLite x1, PostgreSQL x1 and PostgreSQL x --processes (at least 2) in one invocation")
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON object")
