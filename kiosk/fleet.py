@@ -82,7 +82,8 @@ class Fleet(EventDispatcher):
             from kiosq.kiosk.updater import Updater
 
             self.updater = Updater(app.server, folder, self._content_installed,
-                                   lambda why: self.note_error(f"content update: {why}")).start()
+                                   lambda why: self.note_error(f"content update: {why}"),
+                                   signing_key=app.kiosk_config.content_signing_key).start()
         self.heartbeat = Heartbeat(app.server, self._heartbeat_body, app.kiosk_config.heartbeat_interval,
                                    self._heartbeat_answered, self._heartbeat_refused,
                                    lambda exc: self.note_error(f"server: {exc}")).start()

@@ -54,6 +54,7 @@ class KioskConfig:
     data_dir: Path | None = None
     server_url: str | None = None
     server_ca_file: Path | None = None  # the hall CA an https server_url is verified against
+    content_signing_key: Path | None = None  # the hall's key: bundles from the server must carry its signature
     terminal_token: str | None = None
     paper_mm: int = 58
     ticket_done_seconds: float = 20.0

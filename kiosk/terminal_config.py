@@ -23,6 +23,7 @@ from kiosq.kiosk.settings import LANGUAGES, PAPER_WIDTHS, KioskConfig
 
 DEFAULT_TOKEN_FILE = "terminal.token"  # beside the config file
 DEFAULT_CA_FILE = "hall-ca.pem"  # beside the config file: the hall CA `kiosq enroll --ca-fingerprint` pinned
+DEFAULT_SIGNING_KEY = "hall-signing.pub"  # beside the config file: the key bundles must be signed with
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,8 @@ KEYS = (
     Key("content", "folder", "path", "content_dir",
         "the terminal's content folder (bundles/ and active.json; `kiosq content install`)"),
     Key("content", "catalog", "path", "catalog", "a catalog database shown as is (instead of a content folder)"),
+    Key("content", "signing_key", "path", "signing_key",
+        "the hall's bundle signing key (`kiosq enroll` writes it); bundles it did not sign are refused"),
     Key("screen", "language", "language", "language", "zh or en"),
     Key("screen", "elder_mode", "bool", "elder_mode", "start in 长辈模式 (large type): true or false"),
     Key("screen", "speech", "bool", "speech", "spoken prompts in 长辈模式: true or false"),
@@ -93,6 +96,7 @@ class TerminalConfig:
     a4_printer: str | None = None
     content_dir: Path | None = None
     catalog: Path | None = None
+    signing_key: Path | None = None
     language: str = "zh"
     elder_mode: bool = False
     speech: bool = True
@@ -115,7 +119,8 @@ class TerminalConfig:
     def kiosk_config(self, **overrides: Any) -> KioskConfig:
         values: dict[str, Any] = dict(
             terminal_id=self.terminal_id, data_dir=self.data_dir, server_url=self.server_url,
-            server_ca_file=self.ca_file, terminal_token=self.read_token(), printer_uri=self.printer,
+            server_ca_file=self.ca_file, content_signing_key=self.signing_key, terminal_token=self.read_token(),
+            printer_uri=self.printer,
             paper_mm=self.paper_width,
             card_reader_uri=self.card_reader, scanner_uri=self.scanner, a4_printer_uri=self.a4_printer,
             content_dir=self.content_dir, catalog_db=self.catalog, lang=self.language,
@@ -181,6 +186,8 @@ def parse_terminal_config(data: dict, path: Path) -> TerminalConfig:
         values["token_file"] = path.absolute().parent / DEFAULT_TOKEN_FILE
     if "server_url" in values and "ca_file" not in values:
         values["ca_file"] = path.absolute().parent / DEFAULT_CA_FILE
+    if "server_url" in values and "signing_key" not in values:
+        values["signing_key"] = path.absolute().parent / DEFAULT_SIGNING_KEY
     return TerminalConfig(source=path, **values)
 
 

@@ -22,7 +22,7 @@ from typing import Any
 import requests
 import urllib3
 
-from kiosq.content import bundle
+from kiosq.content import bundle, signing
 from kiosq.content.bundle import BundleError, Manifest
 from kiosq.content.model import FORMAT
 from kiosq.kiosk.hall_client import HallClient, verify_for
@@ -73,10 +73,11 @@ class Updater(Worker):
     name = "content-updater"
 
     def __init__(self, client: HallClient, content_dir: Path, installed: Callable[[Manifest, Path], None],
-                 failed: Callable[[str], None]) -> None:
+                 failed: Callable[[str], None], signing_key: Path | None = None) -> None:
         super().__init__(None)  # it works when offered a bundle, not on a clock
         self.client, self.content_dir = client, Path(content_dir)
         self.installed, self.failed = installed, failed
+        self.signing_key = signing_key  # the hall's public key (kiosq enroll wrote it): only its bundles go in
         self._offer: dict[str, Any] | None = None
         self._lock = threading.Lock()
         self._session = requests.Session()
@@ -110,6 +111,15 @@ class Updater(Worker):
             return
         self.call(lambda m: self.installed(m, bundle.active_catalog(self.content_dir)), manifest)
 
+    def _hall_key(self) -> str:
+        try:
+            if self.signing_key is None:
+                raise OSError("no [content] signing_key in the config")
+            return self.signing_key.read_text("ascii").strip()
+        except OSError as exc:
+            raise signing.SigningError(f"this terminal has no hall signing key ({exc}); enroll it again with "
+                                       "`kiosq enroll` so that it learns the hall's key") from None
+
     def finished(self) -> None:
         self._session.close()
 
@@ -132,6 +142,11 @@ class Updater(Worker):
             partial.unlink()
             raise UpdateError(f"bundle {version}: the download's sha256 is not the manifest's; "
                               "it starts over next time")
+        try:
+            signing.verify(self._hall_key(), partial, offer.get("signature"))
+        except signing.SigningError as exc:
+            partial.unlink()
+            raise UpdateError(f"bundle {version} refused: {exc}") from None
         db = partial.with_name(f"catalog-{version}.sqlite")
         os.replace(partial, db)
         manifest_path = folder / f"catalog-{version}.json"

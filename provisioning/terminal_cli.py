@@ -305,7 +305,7 @@ def enroll(code: str, server_url: str, config_file: Path, ca_fingerprint: str | 
         verify = str(_pin_ca(server_url, ca_fingerprint, config.ca_file))
     elif ca_fingerprint:
         raise click.UsageError("--ca-fingerprint is for an https:// server; this one is plain http")
-    terminal, token = _enroll(server_url, code, verify)
+    terminal, token, signing_key = _enroll(server_url, code, verify)
     assert config.token_file is not None  # a config with a [server] url always has a token file
     try:
         write_secret(config.token_file, token)
@@ -313,6 +313,13 @@ def enroll(code: str, server_url: str, config_file: Path, ca_fingerprint: str | 
         raise click.ClickException(
             f"enrolled as {terminal!r}, but cannot write {config.token_file} ({exc.strerror}); run as root (or as "
             "the config's owner) and enroll again with a new code: this one is used") from None
+    if signing_key and config.signing_key is not None:
+        try:
+            config.signing_key.parent.mkdir(parents=True, exist_ok=True)
+            config.signing_key.write_text(signing_key + "\n", "ascii")
+        except OSError as exc:
+            raise click.ClickException(f"enrolled as {terminal!r}, but cannot write the hall's signing key to "
+                                       f"{config.signing_key} ({exc.strerror}); enroll again as root") from None
     click.echo(f"enrolled as {terminal!r} at {server_url}; token written to {config.token_file} (mode 0600)")
     if terminal != config.terminal_id:
         click.echo(f"note: the server knows this terminal as {terminal!r}, the config says [terminal] id = "
@@ -368,9 +375,9 @@ def _pin_ca(server_url: str, typed: str | None, ca_file: Path) -> Path:
     return ca_file
 
 
-def _enroll(server_url: str, code: str, verify: str | bool = True) -> tuple[str, str]:
+def _enroll(server_url: str, code: str, verify: str | bool = True) -> tuple[str, str, str | None]:
     """POST /api/terminals/enroll (over TLS verified against `verify`, the pinned CA);
-    (terminal, token), or a ClickException in plain words."""
+    (terminal, token, the hall's bundle signing key), or a ClickException in plain words."""
     import requests
 
     url = f"{server_url}/api/terminals/enroll"
@@ -390,7 +397,8 @@ def _enroll(server_url: str, code: str, verify: str | bool = True) -> tuple[str,
         raise click.ClickException(f"{url} answered HTTP {resp.status_code} without JSON: is {server_url} a kiosq "
                                    "server?")
     if resp.status_code == 201 and isinstance(body.get("token"), str) and isinstance(body.get("terminal"), str):
-        return body["terminal"], body["token"]
+        key = body.get("signing_key")
+        return body["terminal"], body["token"], key if isinstance(key, str) else None
     if resp.status_code == 422:
         raise click.ClickException(f"{code!r} is not an enrollment code (they look like K7QF-2M9X); check what "
                                    "was typed")

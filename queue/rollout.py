@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from kiosq.content import bundle
+from kiosq.content import bundle, signing
 from kiosq.content.bundle import BundleError, Manifest
 from kiosq.queue.items import CONTENT_DIR, ItemCatalog
 
@@ -26,15 +26,17 @@ class NoSuchBundle(Exception):
 class Published:
     manifest: Manifest
     size: int  # bytes of the catalog file
+    signature: str | None = None  # base64 Ed25519 of the hall's key over the catalog file (content/signing.py)
 
     def view(self) -> dict:
         m = self.manifest
         return {"version": m.version, "sha256": m.sha256, "items": m.items, "size": self.size,
-                "created": m.created, "url": f"/api/content/bundles/{m.version}"}
+                "created": m.created, "url": f"/api/content/bundles/{m.version}", "signature": self.signature}
 
 
 class Rollout:
     def __init__(self, data_dir: Path, items: ItemCatalog | None = None) -> None:
+        self.data_dir = Path(data_dir)
         self.content_dir = Path(data_dir) / CONTENT_DIR
         self.items = items
 
@@ -46,7 +48,9 @@ class Rollout:
     def _read(self, version: str) -> Published:
         folder = self._folder(version)
         manifest = bundle.read_manifest(folder / "manifest.json")
-        return Published(manifest, (folder / manifest.file).stat().st_size)
+        sig = folder / signing.SIGNATURE_FILE
+        signature = sig.read_text("ascii").strip() if sig.is_file() else None
+        return Published(manifest, (folder / manifest.file).stat().st_size, signature)
 
     def state(self) -> dict:
         return bundle.active_state(self.content_dir) if self.content_dir.is_dir() else {}
@@ -89,8 +93,13 @@ class Rollout:
         return out
 
     def publish_manifest(self, manifest_path: Path) -> Manifest:
-        """Install a bundle built by `kiosq content build` and publish it."""
+        """Install a bundle built by `kiosq content build`, sign it with the hall's key (the
+        terminals install nothing else) and publish it."""
         manifest = bundle.install(Path(manifest_path), self.content_dir)
+        path, _ = self.bundle_file(manifest.version)  # the file exactly as terminals download it
+        folder = path.parent
+        signature = signing.sign(signing.hall_key(self.data_dir), path)
+        (folder / signing.SIGNATURE_FILE).write_text(signature + "\n", "ascii")
         self.reload()
         return manifest
 

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Path, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from kiosq.content import signing
 from kiosq.queue import fleet, throttle
 from kiosq.queue.auth import require_role
 from kiosq.queue.context import Context, Ctx
@@ -105,8 +106,10 @@ async def enroll(body: EnrollIn, request: Request, ctx: Ctx) -> JSONResponse:
         throttle.count_try(ctx.store, (scope,))
         status, code, detail = _REFUSALS[exc.reason]
         raise ApiError(status, code, detail) from None
-    return JSONResponse({"terminal": terminal, "token": secret, "server_time": ctx.local(ctx.store.clock())},
-                        status_code=201, headers={"Cache-Control": "no-store"})
+    # The key terminals check content bundles with: learnt here, over the TLS the terminal pinned.
+    signing_key = signing.public_text(signing.hall_key(ctx.store.data_dir).public_key())
+    return JSONResponse({"terminal": terminal, "token": secret, "server_time": ctx.local(ctx.store.clock()),
+                         "signing_key": signing_key}, status_code=201, headers={"Cache-Control": "no-store"})
 
 
 @router.post("/api/terminals/{terminal}/revoke")
