@@ -134,6 +134,9 @@ RestartSec=2
 User={user}
 StateDirectory=kiosq
 StateDirectoryMode=0700
+# kiosq server answers 503 past 2,000 open connections (--max-connections): room above it
+# for the database, the log and the files it serves.
+LimitNOFILE=4096
 EnvironmentFile=-/etc/kiosq/server.env
 ExecStart={command}
 NoNewPrivileges=yes

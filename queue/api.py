@@ -20,7 +20,7 @@ from kiosq.queue.context import Context
 from kiosq.queue.errors import ERROR_RESPONSES, install_error_handlers
 from kiosq.queue.events import SSE_HEARTBEAT_SECONDS, Notifier
 from kiosq.queue.items import ItemCatalog
-from kiosq.queue.middleware import MAX_BODY_BYTES, BodyLimit, Hsts
+from kiosq.queue.middleware import MAX_BODY_BYTES, BodyLimit, Headers
 from kiosq.queue.notify import WebhookSender
 from kiosq.queue.pages import install_pages
 from kiosq.queue.personal import Personal
@@ -53,7 +53,7 @@ def create_app(store: Store, heartbeat_seconds: float = SSE_HEARTBEAT_SECONDS, v
     app.state.store, app.state.notifier, app.state.items = store, ctx.notifier, ctx.items
     app.state.sender, app.state.rollout = ctx.sender, ctx.rollout
     app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
-    app.add_middleware(Hsts)
+    app.add_middleware(Headers)  # outermost: the 431 comes before anything reads the request
     install_error_handlers(app)
     for module in ROUTERS:
         app.include_router(module.router)

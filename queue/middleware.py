@@ -1,4 +1,5 @@
-"""ASGI middleware of the hall server: the request body size limit, HSTS on HTTPS."""
+"""ASGI middleware of the hall server: the request body size limit, and the headers every
+answer carries (the security headers, HSTS on HTTPS) with the request headers' size limit."""
 
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
@@ -45,26 +46,39 @@ class BodyLimit:
         await response(scope, receive, send)
 
 
+MAX_HEADER_BYTES = 16 * 1024
 HSTS = (b"strict-transport-security", b"max-age=31536000")
+# Content-Security-Policy is not sent yet: the page tests drive the pages with Playwright's
+# wait_for_function, which evaluates strings in the page (blocked without 'unsafe-eval');
+# the pages themselves load scripts from /static only. Framing is refused by X-Frame-Options.
+SECURITY_HEADERS = [(b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer"),
+                    (b"x-frame-options", b"DENY")]
 
 
-class Hsts:
-    """On HTTPS, tell browsers to come back only over HTTPS for a year (a staff PC that
-    typed http:// once is not downgraded later)."""
+class Headers:
+    """Every answer, page or API, carries the security headers (and HSTS on HTTPS: a staff
+    PC that typed http:// once is not downgraded later); request headers over
+    MAX_HEADER_BYTES in all are a 431 before any route runs."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
+    def __init__(self, app: ASGIApp, max_header_bytes: int = MAX_HEADER_BYTES) -> None:
+        self.app, self.max_header_bytes = app, max_header_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope.get("scheme") != "https":
+        if scope["type"] != "http":
             return await self.app(scope, receive, send)
+        extra = SECURITY_HEADERS + ([HSTS] if scope.get("scheme") == "https" else [])
 
-        async def send_with_hsts(message: Message) -> None:
+        async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), HSTS]
+                message["headers"] = [*message.get("headers", []), *extra]
             await send(message)
 
-        await self.app(scope, receive, send_with_hsts)
+        size = sum(len(k) + len(v) + 4 for k, v in scope["headers"])
+        if size > self.max_header_bytes:
+            response = error_response(431, "headers_too_large", f"request headers of {size} bytes, more than "
+                                      f"{self.max_header_bytes}; send smaller headers (fewer or shorter cookies)")
+            return await response(scope, receive, send_with_headers)
+        await self.app(scope, receive, send_with_headers)
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:

@@ -24,6 +24,7 @@ from kiosq.queue.tls import TlsError, TlsFiles, fingerprint
 from kiosq.queue.voice import Voice, VoiceOptions
 
 HALL_FILE = "hall.toml"
+MAX_CONNECTIONS = 2000  # the server unit's LimitNOFILE leaves room above it (provisioning/units.py)
 log = logging.getLogger("kiosq.server")
 
 
@@ -178,11 +179,13 @@ def tls_options(data_dir: Path, host: str, insecure_http: bool) -> dict[str, str
 
 def serve(store: Store, host: str, port: int, access_log: bool = False, *, on_ready: Callable[[], None] | None = None,
           on_tick: Callable[[], None] | None = None, tick_interval: float | None = None,
-          insecure_http: bool = False) -> None:
+          insecure_http: bool = False, max_connections: int = MAX_CONNECTIONS) -> None:
     """Serve until SIGTERM or SIGINT, over HTTPS when the data folder has the hall's
     certificate (`kiosq server tls init`). `on_ready()` once the port listens; `on_tick()`
     every `tick_interval` seconds from the event loop (the caller passes sd_notify's READY
-    and WATCHDOG: queue imports nothing from kiosk)."""
+    and WATCHDOG: queue imports nothing from kiosk). Past `max_connections` open
+    connections (event streams included) a new request is answered 503 at once, before the
+    process runs out of file descriptors."""
     tls = tls_options(store.data_dir, host, insecure_http)
     check_port(host, port)
     if tls:
@@ -206,6 +209,7 @@ def serve(store: Store, host: str, port: int, access_log: bool = False, *, on_re
     # lookups that count as personal data.
     config = uvicorn.Config(app, host=host, port=port, http="httptools", loop="uvloop", access_log=access_log,
                             timeout_graceful_shutdown=5, log_level="info", server_header=False,
+                            limit_concurrency=max_connections + 1,  # uvicorn counts the refused one too
                             ssl_certfile=tls.get("ssl_certfile"), ssl_keyfile=tls.get("ssl_keyfile"))
     _Server(config, on_exit=app.state.notifier.close, on_ready=on_ready, on_tick=on_tick,
             tick_interval=tick_interval).run()
