@@ -61,7 +61,7 @@ def demo(port: int, data_dir: Path) -> None:
                            card_reader=f"serial:{devices / 'idcard'}")
         try:
             kiosk.start()
-            serve(store, "127.0.0.1", port)
+            serve(store, "127.0.0.1", port, use_tls=False)  # the demo's kiosk and pages speak plain http
         except ServerError as exc:
             raise click.ClickException(str(exc)) from None
         finally:
@@ -97,6 +97,9 @@ def _banner(hall_name: str, data_dir: Path, base: str, tokens: dict[str, str], e
             f"  scanner  serial:{devices / 'scanner'}\n"
             f"Type here to drive the simulated devices: place 1|2|3 (a test ID card on the reader), "
             f"remove, paper out|near_end|ok.\n"
+            f"This demo serves plain HTTP on 127.0.0.1 only. The same hall on the network, over HTTPS "
+            f"with its own CA: kiosq server tls init --data-dir {data_dir} --host NAME, then kiosq server "
+            f"--data-dir {data_dir} --host 0.0.0.0 (README, \"Running a real hall server\").\n"
             f"Stop with Ctrl-C.\n")
 
 

@@ -39,11 +39,15 @@ ROUTERS = (tickets, windows, hall, displays, stats, items, applications, fleet, 
 
 
 def create_app(store: Store, heartbeat_seconds: float = SSE_HEARTBEAT_SECONDS, voice: Voice | None = None,
-               items: ItemCatalog | None = None, personal: Personal | None = None) -> FastAPI:
+               items: ItemCatalog | None = None, personal: Personal | None = None,
+               own_url: str = "http://127.0.0.1:8000") -> FastAPI:
     """The hall server's app. `voice` synthesises announcements; without it (or without
     espeak-ng) displays still work, silently, and /admin says why. `items` (the catalog)
-    and `personal` (the applicant keys) default to those of the store's data folder."""
-    ctx = _context(store, heartbeat_seconds, voice, items, personal)
+    and `personal` (the applicant keys) default to those of the store's data folder.
+    `own_url` is where the server listens, the base of absolute URLs when the hall file
+    names no [hall] public_url."""
+    public_url = str(store.hall.info.public_url or own_url).rstrip("/")
+    ctx = _context(store, heartbeat_seconds, voice, items, personal, public_url)
     # No /docs: Swagger UI loads from a CDN, and a hall network often has no internet.
     app = FastAPI(title="kiosq hall server", version="0.1.0", docs_url=None, redoc_url=None,
                   lifespan=_lifespan(ctx), responses=ERROR_RESPONSES,
@@ -62,7 +66,7 @@ def create_app(store: Store, heartbeat_seconds: float = SSE_HEARTBEAT_SECONDS, v
 
 
 def _context(store: Store, heartbeat_seconds: float, voice: Voice | None, items: ItemCatalog | None,
-             personal: Personal | None) -> Context:
+             personal: Personal | None, public_url: str) -> Context:
     notifier = Notifier()
     store.listeners.append(notifier.notify)
     data_dir = store.data_dir
@@ -70,7 +74,7 @@ def _context(store: Store, heartbeat_seconds: float, voice: Voice | None, items:
     personal = personal or Personal.in_dir(data_dir)
     sender = WebhookSender(store, personal, store.hall.notify) if store.hall.notify.webhook_url else None
     return Context(store=store, items=items, personal=personal, rollout=Rollout(data_dir, items), notifier=notifier,
-                   voice=voice, sender=sender, heartbeat_seconds=heartbeat_seconds)
+                   voice=voice, sender=sender, heartbeat_seconds=heartbeat_seconds, public_url=public_url)
 
 
 def _lifespan(ctx: Context) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:

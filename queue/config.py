@@ -67,6 +67,10 @@ class HallInfo(_Strict):
     no_show_after_recalls: Annotated[int, Field(ge=0, le=20)] = 3
     reinstate_minutes: Annotated[float, Field(ge=0)] = 30
     announce_in_english: bool = False  # after each Chinese call, the same in English
+    # Where citizens' phones and staff browsers reach the server: the base of every absolute
+    # URL it hands out (a ticket's follow_url, printed as the slip's QR code). Never taken
+    # from a request's Host header, which anyone can write. Default: the server's own address.
+    public_url: AnyHttpUrl | None = None
 
     @field_validator("timezone")
     @classmethod

@@ -160,12 +160,12 @@ def is_loopback(host: str) -> bool:
         return False  # a name: it may resolve to anything
 
 
-def tls_options(data_dir: Path, host: str, insecure_http: bool) -> dict[str, str]:
-    """uvicorn's TLS options when DATA_DIR/tls/server.pem exists; without it, plain HTTP on
-    loopback only (tokens and personal data must not cross a LAN in clear), unless
-    `insecure_http` (TLS ends at the hall's own reverse proxy)."""
+def tls_options(data_dir: Path, host: str, insecure_http: bool, use_tls: bool = True) -> dict[str, str]:
+    """uvicorn's TLS options when DATA_DIR/tls/server.pem exists (and `use_tls`); without it,
+    plain HTTP on loopback only (tokens and personal data must not cross a LAN in clear),
+    unless `insecure_http` (TLS ends at the hall's own reverse proxy)."""
     files = TlsFiles.of(data_dir)
-    if files.serving:
+    if files.serving and use_tls:
         if not files.key.is_file():
             raise ServerError(f"{files.cert} has no key beside it ({files.key}); run `kiosq server tls init "
                               f"--data-dir {data_dir}` again")
@@ -179,14 +179,15 @@ def tls_options(data_dir: Path, host: str, insecure_http: bool) -> dict[str, str
 
 def serve(store: Store, host: str, port: int, access_log: bool = False, *, on_ready: Callable[[], None] | None = None,
           on_tick: Callable[[], None] | None = None, tick_interval: float | None = None,
-          insecure_http: bool = False, max_connections: int = MAX_CONNECTIONS) -> None:
+          insecure_http: bool = False, max_connections: int = MAX_CONNECTIONS, use_tls: bool = True) -> None:
     """Serve until SIGTERM or SIGINT, over HTTPS when the data folder has the hall's
     certificate (`kiosq server tls init`). `on_ready()` once the port listens; `on_tick()`
     every `tick_interval` seconds from the event loop (the caller passes sd_notify's READY
     and WATCHDOG: queue imports nothing from kiosk). Past `max_connections` open
     connections (event streams included) a new request is answered 503 at once, before the
-    process runs out of file descriptors."""
-    tls = tls_options(store.data_dir, host, insecure_http)
+    process runs out of file descriptors. `use_tls` False: plain HTTP (loopback only) even
+    with a certificate in the data folder (`kiosq demo`)."""
+    tls = tls_options(store.data_dir, host, insecure_http, use_tls)
     check_port(host, port)
     if tls:
         ca = TlsFiles.of(store.data_dir).ca
@@ -204,7 +205,12 @@ def serve(store: Store, host: str, port: int, access_log: bool = False, *, on_re
         log.warning("no voice announcements: %s", voice.reason)
     items = open_catalog(store.data_dir)
     log.info("catalog: %d items from %s", len(items.all()), items.source)
-    app = create_app(store, voice=voice, items=items, personal=open_keys(store.data_dir, store))
+    name = socket.getfqdn() if host in ("0.0.0.0", "::") else host
+    own = f"{'https' if tls else 'http'}://{f'[{name}]' if ':' in name else name}:{port}"
+    if store.hall.info.public_url is None and host in ("0.0.0.0", "::"):
+        log.warning("absolute URLs (a ticket's follow_url) use %s; set [hall] public_url in the hall file to the "
+                    "address phones and browsers reach", own)
+    app = create_app(store, voice=voice, items=items, personal=open_keys(store.data_dir, store), own_url=own)
     # Access logs are off by default: they cost throughput, and URLs may one day carry
     # lookups that count as personal data.
     config = uvicorn.Config(app, host=host, port=port, http="httptools", loop="uvloop", access_log=access_log,

@@ -81,7 +81,7 @@ async def issue_ticket(request: Request) -> JSONResponse:
     engine.may_issue(body.priority, token)
     ticket, replayed = ctx.store.issue_ticket(body.service, body.priority, caller=token.key, issued_by=token.name,
                                               idempotency_key=key)  # in opening hours (hours.refuse_when_closed)
-    return JSONResponse(ticket_view(ctx, ticket, str(request.base_url)), status_code=201,
+    return JSONResponse(ticket_view(ctx, ticket, ctx.public_url), status_code=201,
                         headers={"Idempotent-Replayed": "true"} if replayed else None)
 
 
@@ -93,11 +93,11 @@ TicketId = Annotated[str, Path(max_length=64, description="the id from the ticke
 
 @router.get("/api/tickets/{ticket_id}", responses={200: {"model": TicketOut}})
 async def get_ticket(ticket_id: TicketId, request: Request, ctx: Ctx) -> JSONResponse:
-    return JSONResponse(ticket_view(ctx, ctx.store.ticket(ticket_id), str(request.base_url)))
+    return JSONResponse(ticket_view(ctx, ctx.store.ticket(ticket_id), ctx.public_url))
 
 
 @router.post("/api/tickets/{ticket_id}/cancel", responses={200: {"model": TicketOut}})
 async def cancel_ticket(ticket_id: TicketId, request: Request, token: Caller, ctx: Ctx) -> JSONResponse:
     """A waiting ticket: anyone holding its id. A called one: staff of its window, or admin."""
     outcome = ctx.store.cancel(ticket_id, by=token)  # if engine.may_cancel
-    return JSONResponse(ticket_view(ctx, outcome.tickets[-1], str(request.base_url)))
+    return JSONResponse(ticket_view(ctx, outcome.tickets[-1], ctx.public_url))

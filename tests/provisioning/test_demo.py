@@ -20,6 +20,11 @@ def test_demo_serves_prints_tokens_and_runs_the_devices(tmp_path):
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     data = tmp_path / "data"
+    # A certificate in the data folder (someone ran tls init there): the demo stays plain HTTP
+    # on loopback, which its own kiosk and pages speak.
+    made = subprocess.run([sys.executable, "-m", "kiosq.provisioning.cli", "server", "tls", "init", "--data-dir",
+                           str(data)], capture_output=True, text=True, timeout=60)
+    assert made.returncode == 0, made.stderr
     with open(tmp_path / "demo.log", "w+") as log:
         proc = subprocess.Popen([sys.executable, "-m", "kiosq.provisioning.cli", "demo", "--port", str(port),
                                  "--data-dir", str(data)], stdout=log, stderr=subprocess.STDOUT,
@@ -39,6 +44,7 @@ def test_demo_serves_prints_tokens_and_runs_the_devices(tmp_path):
             env = dict(line.removeprefix("export ").split("=", 1)
                        for line in (data / "demo-tokens.env").read_text().splitlines())
             assert env["KIOSQ_TERMINAL_TOKEN"] in printed and f"serial:{data / 'devices' / 'printer'}" in printed
+            assert f"kiosq server tls init --data-dir {data} --host NAME" in printed  # how to run it with TLS
             request = urllib.request.Request(f"http://127.0.0.1:{port}/api/tickets", method="POST",
                                              data=b'{"service": "A"}', headers={
                                                  "Authorization": f"Bearer {env['KIOSQ_TERMINAL_TOKEN']}",

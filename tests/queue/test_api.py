@@ -1,5 +1,7 @@
 """The HTTP API in process: contracts, auth, every window action, and errors as 4xx."""
 
+from pathlib import Path
+
 import pytest
 from fastapi.testclient import TestClient
 
@@ -45,7 +47,7 @@ def test_take_a_ticket(client, tokens):
     t = r.json()
     assert (t["number"], t["service"], t["status"], t["position"], t["ahead"], t["eta_minutes"]) == \
         ("B001", "B", "waiting", 1, 0, 0)
-    assert t["follow_url"] == f"http://testserver/t/{t['id']}" and len(t["id"]) >= 16
+    assert t["follow_url"] == f"http://127.0.0.1:8000/t/{t['id']}" and len(t["id"]) >= 16  # the server's own address
     assert t["issued_at"].endswith("+08:00")  # hall time
     second = take(client, tokens, "B").json()
     # 1 ahead x 10 min / 3 open windows serving B (2, 3 and 8)
@@ -326,3 +328,26 @@ def test_pages_are_served_as_html(client, path):
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
     assert '<script src="/static/common.js">' in r.text
     assert client.get("/static/common.js").status_code == 200
+
+
+def test_follow_urls_come_from_the_hall_file_never_from_the_host_header(client, tokens, tmp_path, clock, database):
+    """The slip's QR code is the follow_url: a request with `Host: evil.example` must not
+    make the hall print a link to someone else's site."""
+    from kiosq.queue.config import parse_hall
+    from kiosq.queue.store import Store
+
+    forged = client.post("/api/tickets", json={"service": "B"},
+                         headers={**auth(tokens["terminal"], "k-forged"), "Host": "evil.example"}).json()
+    assert forged["follow_url"] == f"http://127.0.0.1:8000/t/{forged['id']}"  # the server's own address
+    text = (Path(__file__).parents[2] / "queue" / "halls" / "default.toml").read_text("utf-8")
+    hall = parse_hall(text.replace("[hall]", '[hall]\npublic_url = "https://hall.district.lan:8443"', 1))
+    store = Store.in_dir(tmp_path / "public", hall, clock=clock, database=database)  # the same database
+    try:
+        secret = store.create_token("terminal", "T02")
+        with TestClient(create_app(store)) as c:
+            r = c.post("/api/tickets", json={"service": "A"}, headers={
+                "Authorization": f"Bearer {secret}", "Idempotency-Key": "k1", "Host": "evil.example"})
+            assert r.status_code == 201
+            assert r.json()["follow_url"] == f"https://hall.district.lan:8443/t/{r.json()['id']}"
+    finally:
+        store.close()
