@@ -21,6 +21,8 @@ def test_every_answer_carries_the_security_headers(store):
             assert r.headers["x-content-type-options"] == "nosniff", path
             assert r.headers["referrer-policy"] == "no-referrer", path
             assert r.headers["x-frame-options"] == "DENY", path
+            csp = r.headers["content-security-policy"]
+            assert "default-src 'self'" in csp and "frame-ancestors 'none'" in csp and "script-src 'self';" in csp
 
 
 def test_request_headers_over_16_kib_are_a_431(store):

@@ -140,6 +140,8 @@ def open_page(browser):
         page.set_default_timeout(LIVE_MS)
         page.errors = []
         page.on("pageerror", lambda exc: page.errors.append(str(exc)))
+        # What the Content-Security-Policy blocked is a console error, not a page error.
+        page.on("console", lambda msg: page.errors.append(msg.text) if "Content Security Policy" in msg.text else None)
         if url:
             page.goto(url, wait_until="load")
         return page
@@ -513,7 +515,10 @@ def test_announcements_play_in_turn_and_the_hall_display_asks_for_them(shared_se
 
     page.evaluate(PLAY_FOUR)
     with contextlib.suppress(sync_api.TimeoutError):  # the assertion below says what was played
-        page.wait_for_function("window.__plays.length >= 4", timeout=5000)
+        # Polled with evaluate: wait_for_function's predicate is eval'd in the page, which its CSP forbids.
+        deadline = time.monotonic() + 5
+        while page.evaluate("window.__plays.length") < 4 and time.monotonic() < deadline:
+            page.wait_for_timeout(50)
     plays = page.evaluate("window.__plays")
     assert [p["number"] for p in plays] == ["A001", "B001", "C001", "A001"]
     for before, after in zip(plays, plays[1:]):

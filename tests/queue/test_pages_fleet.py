@@ -84,6 +84,7 @@ def page(browser, srv):
         p.set_default_timeout(LIVE_MS)
         p.errors = []
         p.on("pageerror", lambda exc: p.errors.append(str(exc)))
+        p.on("console", lambda msg: p.errors.append(msg.text) if "Content Security Policy" in msg.text else None)
         p.goto(f"{srv.url}/admin", wait_until="load")
         p.fill("#token", srv.tokens["admin"])
         p.click("#sign-in")
