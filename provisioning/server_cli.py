@@ -31,11 +31,14 @@ from kiosq.provisioning.options import (
 @click.option("--access-log/--no-access-log", default=False, show_default=True, help="Log every request.")
 @click.option("--max-connections", default=2000, show_default=True, type=click.IntRange(4, 60000),
               help="Open connections (event streams included) past which a request is answered 503.")
+@click.option("--head-timeout", default=10.0, show_default=True, type=click.FloatRange(0.1, 300),
+              help="Seconds a connection has to send a whole request head before it is closed.")
 @click.option("--insecure-http", is_flag=True,
               help="Serve plain HTTP on a non-loopback --host (only when TLS ends at the hall's own reverse proxy).")
 @click.pass_context
 def server(ctx: click.Context, host: str, port: int, data_dir: Path, hall_file: Path | None,
-           database_url: str | None, access_log: bool, max_connections: int, insecure_http: bool) -> None:
+           database_url: str | None, access_log: bool, max_connections: int, head_timeout: float,
+           insecure_http: bool) -> None:
     """Run the hall server: tickets, windows, displays and the event stream.
 
     Serves HTTPS when DATA_DIR/tls has the hall's certificate (`kiosq server tls init`);
@@ -61,6 +64,7 @@ def server(ctx: click.Context, host: str, port: int, data_dir: Path, hall_file: 
     store = open_hall_store(data_dir, hall_file, database_url)
     try:
         serve(store, host, port, access_log=access_log, insecure_http=insecure_http, max_connections=max_connections,
+              head_seconds=head_timeout,
               **_server_notifications(host, port))
     except ServerError as exc:
         raise click.ClickException(str(exc)) from None

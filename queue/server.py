@@ -15,6 +15,7 @@ from kiosq.content.bundle import BundleError
 from kiosq.content.model import CatalogError
 from kiosq.queue.api import create_app
 from kiosq.queue.config import Hall, load_hall
+from kiosq.queue.http_protocol import HEAD_SECONDS, with_head_deadline
 from kiosq.queue.items import CONTENT_DIR, ItemCatalog
 from kiosq.queue.personal import KEY_FILE, KeyFileError, Personal
 from kiosq.queue.store import DB_FILE, Store, Unusable
@@ -179,14 +180,16 @@ def tls_options(data_dir: Path, host: str, insecure_http: bool, use_tls: bool = 
 
 def serve(store: Store, host: str, port: int, access_log: bool = False, *, on_ready: Callable[[], None] | None = None,
           on_tick: Callable[[], None] | None = None, tick_interval: float | None = None,
-          insecure_http: bool = False, max_connections: int = MAX_CONNECTIONS, use_tls: bool = True) -> None:
+          insecure_http: bool = False, max_connections: int = MAX_CONNECTIONS, use_tls: bool = True,
+          head_seconds: float = HEAD_SECONDS) -> None:
     """Serve until SIGTERM or SIGINT, over HTTPS when the data folder has the hall's
     certificate (`kiosq server tls init`). `on_ready()` once the port listens; `on_tick()`
     every `tick_interval` seconds from the event loop (the caller passes sd_notify's READY
     and WATCHDOG: queue imports nothing from kiosk). Past `max_connections` open
     connections (event streams included) a new request is answered 503 at once, before the
-    process runs out of file descriptors. `use_tls` False: plain HTTP (loopback only) even
-    with a certificate in the data folder (`kiosq demo`)."""
+    process runs out of file descriptors; a connection that sends no whole request head
+    within `head_seconds` is closed. `use_tls` False: plain HTTP (loopback only) even with a
+    certificate in the data folder (`kiosq demo`)."""
     tls = tls_options(store.data_dir, host, insecure_http, use_tls)
     check_port(host, port)
     if tls:
@@ -213,7 +216,8 @@ def serve(store: Store, host: str, port: int, access_log: bool = False, *, on_re
     app = create_app(store, voice=voice, items=items, personal=open_keys(store.data_dir, store), own_url=own)
     # Access logs are off by default: they cost throughput, and URLs may one day carry
     # lookups that count as personal data.
-    config = uvicorn.Config(app, host=host, port=port, http="httptools", loop="uvloop", access_log=access_log,
+    config = uvicorn.Config(app, host=host, port=port, http=with_head_deadline(head_seconds), loop="uvloop",
+                            access_log=access_log,
                             timeout_graceful_shutdown=5, log_level="info", server_header=False,
                             limit_concurrency=max_connections + 1,  # uvicorn counts the refused one too
                             ssl_certfile=tls.get("ssl_certfile"), ssl_keyfile=tls.get("ssl_keyfile"))

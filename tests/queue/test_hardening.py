@@ -74,3 +74,58 @@ def test_past_the_connection_cap_a_request_is_a_503_and_streams_count(tmp_path):
             conn.close()
         proc.terminate()
         proc.wait(15)
+
+
+@pytest.mark.slow
+def test_a_connection_that_sends_no_whole_request_head_is_closed(tmp_path):
+    import socket
+
+    import json
+
+    port = free_port()
+    admin = json.loads(subprocess.run([*KIOSQ, "server", "token", "--role", "admin", "--name", "a", "--data-dir",
+                                       str(tmp_path / "d"), "--json"], capture_output=True, text=True,
+                                      timeout=60).stdout)["token"]
+    proc = subprocess.Popen([*KIOSQ, "server", "--port", str(port), "--data-dir", str(tmp_path / "d"),
+                             "--head-timeout", "1"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+
+        def closed_after(first: bytes) -> float:
+            """Seconds until the server closes a connection that sent `first` and then nothing."""
+            sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+            try:
+                started = time.monotonic()
+                if first:
+                    sock.sendall(first)
+                assert sock.recv(1024) == b""  # closed, nothing answered
+                return time.monotonic() - started
+            finally:
+                sock.close()
+
+        assert 0.8 < closed_after(b"") < 5  # sends nothing at all
+        assert 0.8 < closed_after(b"GET /api/health HTTP/1.1\r\nHost: x\r\n") < 5  # half a head, then nothing
+        # A whole head is answered, and an event stream stays open past the deadline.
+        stream = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        stream.request("GET", "/api/events")
+        resp = stream.getresponse()
+        assert resp.status == 200
+        assert resp.readline().startswith(b":")  # its opening comment
+        time.sleep(1.5)  # past the head deadline
+        notice = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        notice.request("PUT", "/api/hall/notice", body=json.dumps({"notice": "x"}),
+                       headers={"Authorization": f"Bearer {admin}", "Content-Type": "application/json"})
+        assert notice.getresponse().status == 200
+        notice.close()
+        lines = [resp.readline() for _ in range(6)]
+        assert b"event: hall.notice\n" in lines  # the stream was still open and got the event
+        stream.close()
+    finally:
+        proc.terminate()
+        proc.wait(15)
