@@ -4,6 +4,8 @@ and the cap on open connections (event streams counted), over real HTTP on 127.0
 from __future__ import annotations
 
 import http.client
+import json
+import socket
 import subprocess
 import time
 
@@ -78,10 +80,6 @@ def test_past_the_connection_cap_a_request_is_a_503_and_streams_count(tmp_path):
 
 @pytest.mark.slow
 def test_a_connection_that_sends_no_whole_request_head_is_closed(tmp_path):
-    import socket
-
-    import json
-
     port = free_port()
     admin = json.loads(subprocess.run([*KIOSQ, "server", "token", "--role", "admin", "--name", "a", "--data-dir",
                                        str(tmp_path / "d"), "--json"], capture_output=True, text=True,
