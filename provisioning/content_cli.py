@@ -177,16 +177,32 @@ def content_verify(manifest: Path) -> None:
 @click.argument("manifest", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--content-dir", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="The terminal's content folder.")
+@click.option("--signing-key", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="The hall's signing key (an enrolled terminal's [content] signing_key): install only a bundle "
+                   "it signed, its signature in MANIFEST's .sig beside it (`kiosq server publish` writes it).")
 @_catalog_errors
-def content_install(manifest: Path, content_dir: Path) -> None:
+def content_install(manifest: Path, content_dir: Path, signing_key: Path | None) -> None:
     """Install a bundle into a terminal's content folder (atomic; the previous stays for rollback).
 
     \b
     Example:
       kiosq content install bundles/catalog-20261122.101500-1a2b3c4d.json --content-dir /var/lib/kiosq/content
+      kiosq content install /media/usb/catalog-20261122.101500-1a2b3c4d.json --content-dir /var/lib/kiosq/content \\
+          --signing-key /etc/kiosq/hall-signing.pub
     """
-    from kiosq.content.bundle import install
+    from kiosq.content import signing
+    from kiosq.content.bundle import install, read_manifest
 
+    if signing_key is not None:
+        sig_file = manifest.with_suffix(".sig")
+        try:
+            key = signing_key.read_text("ascii").strip()
+            signature = sig_file.read_text("ascii").strip() if sig_file.is_file() else None
+            signing.verify(key, manifest.parent / read_manifest(manifest).file, signature)
+        except OSError as exc:
+            raise click.ClickException(f"cannot read {exc.filename} ({exc.strerror})") from None
+        except signing.SigningError as exc:
+            raise click.ClickException(f"{manifest}: {exc}; nothing was installed, the active bundle stays") from None
     m = install(manifest, content_dir)
     click.echo(f"active: {m.version} ({m.items} items) in {content_dir}")
 

@@ -228,9 +228,18 @@ def publish(manifest: Path, data_dir: Path, hall_file: Path | None, database_url
                                                              "by": "kiosq server publish"}})
     finally:
         store.close()
+    # The signature beside the manifest too, for a bundle carried to a terminal by hand
+    # (`kiosq content install MANIFEST --signing-key …` checks it).
+    signature = Rollout(data_dir).signature_of(published.version)
+    sig_file = manifest.with_suffix(".sig")
+    try:
+        sig_file.write_text(f"{signature}\n", "ascii")
+    except OSError as exc:
+        click.echo(f"note: cannot write the signature beside the manifest ({sig_file}: {exc.strerror}); a terminal "
+                   "that takes the bundle by hand needs it", err=True)
     if as_json:
         click.echo(json.dumps({"version": published.version, "sha256": published.sha256, "items": published.items,
-                               "created": published.created}))
+                               "created": published.created, "signature": signature}))
     else:
         click.echo(f"published {published.version} ({published.items} items); terminals take it at their next "
                    "heartbeat")

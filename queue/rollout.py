@@ -103,6 +103,10 @@ class Rollout:
         self.reload()
         return manifest
 
+    def signature_of(self, version: str) -> str | None:
+        """The hall's signature of a bundle on the server (None: published before signing)."""
+        return self._read(version).signature
+
     def publish_version(self, version: str) -> Manifest:
         """Publish a bundle already on the server (one kept from before)."""
         folder = self._folder(version)

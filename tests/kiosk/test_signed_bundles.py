@@ -106,3 +106,39 @@ def test_the_updater_installs_the_signed_bundle_and_refuses_altered_unsigned_and
         assert not list((tmp_path / "content" / ".downloads").glob("*.partial"))  # the refused bytes are gone
     finally:
         client.close()
+
+
+def test_content_install_by_hand_takes_only_what_the_hall_signed(hall, tmp_path):
+    import shutil
+    from pathlib import Path
+
+    srv, manifest = hall
+    key = tmp_path / "hall-signing.pub"
+    shutil.copy(srv.data_dir / "signing.pub", key)
+    content = tmp_path / "content"
+    signed = Path(manifest).with_suffix(".sig")
+    assert signed.is_file()  # `kiosq server publish` wrote it beside the manifest, for the USB stick
+    installed = subprocess.run([*KIOSQ, "content", "install", manifest, "--content-dir", str(content),
+                                "--signing-key", str(key)], capture_output=True, text=True, timeout=60)
+    assert installed.returncode == 0, installed.stderr
+    version = bundle.active_state(content)["version"]
+
+    # A copy with one byte changed and its manifest's sha256 made to fit: the signature refuses it.
+    carried = tmp_path / "usb"
+    shutil.copytree(Path(manifest).parent, carried)
+    carried_manifest = carried / Path(manifest).name
+    meta = json.loads(carried_manifest.read_text())
+    db = carried / meta["file"]
+    data = bytearray(db.read_bytes())
+    data[100] ^= 0x01
+    db.write_bytes(bytes(data))
+    meta["sha256"] = hashlib.sha256(bytes(data)).hexdigest()
+    carried_manifest.write_text(json.dumps(meta))
+    refused = subprocess.run([*KIOSQ, "content", "install", str(carried_manifest), "--content-dir", str(content),
+                              "--signing-key", str(key)], capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 1 and "does not match its bytes" in refused.stderr
+    assert "the active bundle stays" in refused.stderr and bundle.active_state(content)["version"] == version
+    carried_manifest.with_suffix(".sig").unlink()
+    unsigned = subprocess.run([*KIOSQ, "content", "install", str(carried_manifest), "--content-dir", str(content),
+                               "--signing-key", str(key)], capture_output=True, text=True, timeout=60)
+    assert unsigned.returncode == 1 and "is not signed by the hall" in unsigned.stderr
