@@ -11,7 +11,15 @@ from typing import Any
 
 from kiosq.devices.printer import Printer
 from kiosq.devices.receipts import QueueTicket, ticket_slip
-from kiosq.kiosk.hall_client import Hall, HallClient, ServerError, ServerRefused, ServerUnreachable, Ticket
+from kiosq.kiosk.hall_client import (
+    Hall,
+    HallClient,
+    ServerError,
+    ServerRefused,
+    ServerUnreachable,
+    ServerUntrusted,
+    Ticket,
+)
 from kiosq.kiosk.printing import print_bytes
 
 log = logging.getLogger(__name__)
@@ -45,7 +53,10 @@ class Issued:
 
 
 def failure_kind(exc: Exception) -> str:
-    """"unreachable" (no answer), "refused" (a 4xx: the server said no) or "failed"."""
+    """"untrusted" (an https server the pinned hall CA did not certify: nothing was sent),
+    "unreachable" (no answer), "refused" (a 4xx: the server said no) or "failed"."""
+    if isinstance(exc, ServerUntrusted):
+        return "untrusted"
     if isinstance(exc, ServerUnreachable):
         return "unreachable"
     return "refused" if isinstance(exc, ServerRefused) else "failed"

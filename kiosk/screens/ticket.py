@@ -29,6 +29,8 @@ def why_text(kind: str, detail: str, msg: dict[str, str]) -> str:
         return msg["ticket_why_refused"].format(detail=detail)
     if kind == "unreachable":
         return msg["ticket_why_unreachable"]
+    if kind == "untrusted":
+        return msg["ticket_why_untrusted"]
     return msg["ticket_why_failed"].format(detail=detail)
 
 

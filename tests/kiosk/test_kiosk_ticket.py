@@ -223,3 +223,24 @@ def test_server_down_says_tickets_cannot_be_issued_and_guides_still_work(app, se
     pump(3)
     page = open_services(app)
     assert app.tickets.services_state == "ready" and page.service_buttons()
+
+
+def test_a_server_the_pinned_hall_ca_does_not_certify_is_refused_on_screen(app, server, tmp_path):
+    """An https server with a certificate the terminal's hall CA did not sign (here: no CA
+    pinned at all) gets nothing, and the screen says so in plain words, not "network fault"."""
+    from kiosq.kiosk.hall_client import HallClient
+
+    real = app.server
+    app.server = HallClient(server.url.replace("http://", "https://"), server.terminal_token,
+                            ca_file=tmp_path / "not-pinned.pem")
+    try:
+        page = open_services(app)
+        assert app.tickets.services_state == "error" and app.tickets.services_error_kind == "untrusted"
+        assert page.ids.status.text == "暂时不能取号"
+        assert "证书不符" in page.ids.why.text and "未发送任何信息" in page.ids.why.text
+        screenshot("ticket-server-untrusted")
+    finally:
+        app.server.close()
+        app.server = real
+        app.go_home()
+        pump(3)
