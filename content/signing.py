@@ -89,4 +89,4 @@ def verify(public: str, path: Path, signature: object) -> None:
         load_public(public).verify(raw, Path(path).read_bytes())
     except InvalidSignature:
         raise SigningError("the bundle's signature does not match its bytes and the hall's key: it was altered, "
-                           "or signed by another hall; it is refused and the active bundle stays") from None
+                           "or signed by another hall") from None

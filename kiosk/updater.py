@@ -146,7 +146,7 @@ class Updater(Worker):
             signing.verify(self._hall_key(), partial, offer.get("signature"))
         except signing.SigningError as exc:
             partial.unlink()
-            raise UpdateError(f"bundle {version} refused: {exc}") from None
+            raise UpdateError(f"bundle {version} refused, the active bundle stays: {exc}") from None
         db = partial.with_name(f"catalog-{version}.sqlite")
         os.replace(partial, db)
         manifest_path = folder / f"catalog-{version}.json"
