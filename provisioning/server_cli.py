@@ -313,7 +313,8 @@ def tls_init(hosts: tuple[str, ...], ips: tuple[str, ...], cert_file: Path | Non
              ca_file: Path | None, data_dir: Path, hall_file: Path | None) -> None:
     """Make the hall CA (once) and the server's certificate; print the CA's fingerprint.
 
-    Writes DATA_DIR/tls/ca.pem, ca.key (0600), server.pem and server.key (0600). Run
+    Writes DATA_DIR/tls/ca.pem, ca.key (0600), server.pem and server.key (0600), and the
+    hall's bundle signing key DATA_DIR/signing.key (0600) if there is none yet. Run
     again, it keeps the CA and renews the server certificate (say every name again). The
     server serves HTTPS from its next start. Terminals enroll with the fingerprint printed
     (`kiosq enroll CODE --server https://… --ca-fingerprint SHA256:…`); staff browsers
@@ -341,6 +342,9 @@ def tls_init(hosts: tuple[str, ...], ips: tuple[str, ...], cert_file: Path | Non
             made = hall_tls.bring_own(data_dir, cert_file, key_file, ca_file)
         else:
             made = hall_tls.init(data_dir, hall.info.name, hosts, ips)
+        from kiosq.content import signing
+
+        signing.hall_key(data_dir)  # the bundle signing key too (kept if there is one): publish signs with it
     except (HallConfigError, hall_tls.TlsError) as exc:
         raise click.ClickException(str(exc)) from None
     except OSError as exc:

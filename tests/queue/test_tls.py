@@ -53,6 +53,7 @@ def test_init_makes_the_ca_once_and_renews_the_server_certificate(tmp_path):
     assert printed == der_fingerprint((tls / "ca.pem").read_bytes())
     for key in ("ca.key", "server.key"):
         assert stat.S_IMODE((tls / key).stat().st_mode) == 0o600
+    assert stat.S_IMODE((tmp_path / "signing.key").stat().st_mode) == 0o600  # the bundle signing key too
     assert stat.S_IMODE(tls.stat().st_mode) == 0o700
     names, ips = names_of((tls / "server.pem").read_bytes())
     assert names == ["localhost", "hall.district.lan"] and ips == ["127.0.0.1", "192.168.1.10"]
