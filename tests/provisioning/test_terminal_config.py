@@ -45,6 +45,7 @@ def test_init_then_load_gives_the_kiosk_config_that_was_asked_for(tmp_path):
     assert config == KioskConfig(
         terminal_id="T03", server_url="http://10.0.0.2:8000", terminal_token=None,
         server_ca_file=out.parent / "hall-ca.pem",  # beside the config: `kiosq enroll --ca-fingerprint` writes it
+        content_signing_key=out.parent / "hall-signing.pub",  # beside it too: `kiosq enroll` writes the hall's key
         printer_uri="serial:/dev/ttyUSB0?baudrate=115200", paper_mm=80, card_reader_uri="serial:/dev/ttyUSB1",
         scanner_uri="serial:/dev/ttyACM0", a4_printer_uri="cups:HALL_A4",
         content_dir=Path("/var/lib/kiosq/content"), data_dir=Path("/var/lib/kiosq"), lang="en", elder=True,
