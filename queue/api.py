@@ -25,7 +25,7 @@ from kiosq.queue.notify import WebhookSender
 from kiosq.queue.pages import install_pages
 from kiosq.queue.personal import Personal
 from kiosq.queue.rollout import Rollout
-from kiosq.queue.routers import applications, content, displays, fleet, hall, items, stats, tickets, windows
+from kiosq.queue.routers import applications, content, displays, fleet, hall, items, people, stats, tickets, windows
 from kiosq.queue.store import Store, roll_over_daily
 from kiosq.queue.voice import Voice
 
@@ -35,7 +35,7 @@ CONTENT_FOLLOW_SECONDS = 2.0  # how often the server looks for a bundle publishe
 # A request is matched against the routers in this order: the busiest first (each router
 # passed costs a few microseconds on every ticket). Where paths overlap, order decides:
 # stats' /api/applications/stats comes before applications' /api/applications/{number}.
-ROUTERS = (tickets, windows, hall, displays, stats, items, applications, fleet, content)
+ROUTERS = (tickets, windows, hall, displays, stats, items, applications, fleet, content, people)
 
 
 def create_app(store: Store, heartbeat_seconds: float = SSE_HEARTBEAT_SECONDS, voice: Voice | None = None,

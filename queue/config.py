@@ -147,6 +147,15 @@ class FleetInfo(_Strict):
     online_seconds: Annotated[float, Field(gt=0, le=86400)] = 90  # no heartbeat for longer: offline
 
 
+class SessionsInfo(_Strict):
+    """Staff sign-in (queue/people.py): how long a session lives without use and at most."""
+
+    idle_minutes: Annotated[float, Field(ge=1, le=24 * 60)] = 60
+    lifetime_hours: Annotated[float, Field(ge=0.25, le=7 * 24)] = 12
+    # how long `kiosq server token` makes staff, supervisor and admin tokens live (terminals: until revoked)
+    token_ttl_days: Annotated[float, Field(ge=1, le=3650)] = 90
+
+
 class DatabaseInfo(_Strict):
     """Where the hall's data lives (queue/store/database.py); without a url, SQLite in the
     data folder. The password never goes in the URL: a file holding it alone, or PGPASSFILE."""
@@ -173,6 +182,7 @@ class _HallFile(_Strict):
     hours: HoursInfo | None = None
     fleet: FleetInfo = FleetInfo()
     database: DatabaseInfo = DatabaseInfo()
+    sessions: SessionsInfo = SessionsInfo()
 
 
 @dataclass(frozen=True)
@@ -189,6 +199,7 @@ class Hall:
     hours: OpeningHours | None = None  # None: tickets around the clock
     fleet: FleetInfo = FleetInfo()
     database: DatabaseInfo = DatabaseInfo()
+    sessions: SessionsInfo = SessionsInfo()
 
     @property
     def tz(self) -> ZoneInfo:
@@ -292,4 +303,4 @@ def _cross_check(parsed: _HallFile, source: str) -> Hall:
     return Hall(info=parsed.hall, services=services, windows=windows, source=source,
                 calendar_info=parsed.calendar, notify=parsed.notify, calendar=calendar,
                 hours=None if parsed.hours is None else parsed.hours.opening_hours(calendar), fleet=parsed.fleet,
-                database=parsed.database)
+                database=parsed.database, sessions=parsed.sessions)

@@ -21,7 +21,7 @@ from kiosq.content.model import ItemGuide, id_number_valid
 from kiosq.queue import applications as rules
 from kiosq.queue import throttle
 from kiosq.queue.application_views import filed_view, open_record, public_view, staff_view, summary_view
-from kiosq.queue.auth import CallerUndocumented, optional_token, require_admin, require_terminal
+from kiosq.queue.auth import CallerUndocumented, optional_token, require_admin, require_terminal, who_of
 from kiosq.queue.context import Context, Ctx
 from kiosq.queue.errors import ApiError
 from kiosq.queue.store import TRACKING_PREFIX, Token
@@ -290,13 +290,14 @@ async def get_application(number: Number, request: Request, ctx: Ctx,
 
 
 @router.get("/api/applications/{number}/personal")
-async def personal_data(number: Number, token: CallerUndocumented, ctx: Ctx) -> JSONResponse:
+async def personal_data(number: Number, token: CallerUndocumented, request: Request, ctx: Ctx) -> JSONResponse:
     """The applicant's data and form values in clear, for the staff who process the
     application (staff of the item's windows, supervisor, admin). Each opening is
-    recorded in the history (`view_personal`, with the name)."""
+    recorded in the history (`view_personal`, with the name) and in the audit log (with
+    the login and the address)."""
     app = handled_application(ctx, number, token)
     record = open_record(ctx, app)
-    ctx.store.record_personal_access(app.tracking_no, token.name)
+    ctx.store.record_personal_access(app.tracking_no, token.name, who_of(request, token))
     log.info("personal data of %s opened by %s", app.tracking_no, token.name)
     return JSONResponse({"tracking_no": app.tracking_no, **record}, headers={"Cache-Control": "no-store"})
 
@@ -315,10 +316,12 @@ ACTION_DOCS = {
 
 
 def _action_route(action: str) -> Callable[..., Coroutine[Any, Any, JSONResponse]]:
-    async def handler(number: Number, token: CallerUndocumented, ctx: Ctx, body: NoteIn | None = None) -> JSONResponse:
+    async def handler(number: Number, token: CallerUndocumented, request: Request, ctx: Ctx,
+                      body: NoteIn | None = None) -> JSONResponse:
         rules.services_of(token, ctx.hall.windows)  # a terminal token is refused before the number is looked up
         new, _step = ctx.store.act_on_application(number, action, token.name, body.note if body else None,
-                                                  by=token, notify=ctx.notify)  # if rules.may_act
+                                                  by=token, notify=ctx.notify,
+                                                  who=who_of(request, token))  # if rules.may_act
         return JSONResponse(staff_view(ctx, new))
 
     handler.__doc__ = ACTION_DOCS[action]

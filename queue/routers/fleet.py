@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from kiosq.content import signing
 from kiosq.queue import fleet, throttle
-from kiosq.queue.auth import require_role
+from kiosq.queue.auth import client_address, require_role, who_of
 from kiosq.queue.context import Context, Ctx
 from kiosq.queue.errors import ApiError
 from kiosq.queue.store import EnrollmentRefused
@@ -81,7 +81,7 @@ async def enroll_code(body: EnrollCodeIn, request: Request, ctx: Ctx) -> JSONRes
     code = fleet.new_enroll_code()
     expires = ctx.store.clock() + timedelta(minutes=body.ttl_minutes)
     try:
-        ctx.store.add_enroll_code(body.terminal, fleet.hash_code(code), expires, token.name)
+        ctx.store.add_enroll_code(body.terminal, fleet.hash_code(code), expires, token.name, who_of(request, token))
     except ValueError as exc:
         raise ApiError(409, "name_taken", str(exc)) from None
     return JSONResponse({"code": code, "terminal": body.terminal, "expires_at": ctx.local(expires)},
@@ -101,7 +101,7 @@ async def enroll(body: EnrollIn, request: Request, ctx: Ctx) -> JSONResponse:
     scope = throttle.client_scope(ctx.personal, request, "enroll")
     refuse_if_throttled(ctx, scope)
     try:
-        terminal, secret = ctx.store.enroll(fleet.hash_code(body.code))
+        terminal, secret = ctx.store.enroll(fleet.hash_code(body.code), client_address(request))
     except EnrollmentRefused as exc:
         throttle.count_try(ctx.store, (scope,))
         status, code, detail = _REFUSALS[exc.reason]
@@ -116,8 +116,8 @@ async def enroll(body: EnrollIn, request: Request, ctx: Ctx) -> JSONResponse:
 async def revoke(terminal: Annotated[str, Path(pattern=fleet.TERMINAL_ID)], request: Request, ctx: Ctx) -> JSONResponse:
     """Refuse the terminal's token from its next request on (admin). Enroll it again to
     bring it back."""
-    require_role(request, "admin")
-    ctx.store.revoke_terminal(terminal)
+    token = require_role(request, "admin")
+    ctx.store.revoke_terminal(terminal, who_of(request, token))
     return JSONResponse(next(v for v in fleet_views(ctx)[0] if v["terminal"] == terminal))
 
 

@@ -8,15 +8,24 @@ the queue lives only in memory.
 """
 
 from kiosq.queue.store.applications import TRACKING_PREFIX
-from kiosq.queue.store.errors import EnrollmentRefused, IdempotencyConflict, NotFound, StoreError, Unavailable, Unusable
+from kiosq.queue.store.errors import (
+           AlreadyExists,
+           EnrollmentRefused,
+           IdempotencyConflict,
+           NotFound,
+           StoreError,
+           Unavailable,
+           Unusable,
+)
 from kiosq.queue.store.facade import DB_FILE, Store, utcnow
+from kiosq.queue.store.people import AuditEntry, Who
 from kiosq.queue.store.rollover import roll_over_daily
 from kiosq.queue.store.schema import MIGRATIONS
 from kiosq.queue.store.tickets import IDEMPOTENCY_DAYS
 from kiosq.queue.store.tokens import ROLES, Token, hash_token
 from kiosq.queue.store.views import Notification, StoredEvent, application_event_data, ticket_data
 
-__all__ = ["DB_FILE", "IDEMPOTENCY_DAYS", "MIGRATIONS", "ROLES", "TRACKING_PREFIX", "EnrollmentRefused",
-           "IdempotencyConflict", "NotFound", "Notification", "Store", "StoreError", "StoredEvent", "Token",
-           "Unavailable", "Unusable", "application_event_data", "hash_token", "roll_over_daily", "ticket_data",
-           "utcnow"]
+__all__ = ["DB_FILE", "IDEMPOTENCY_DAYS", "MIGRATIONS", "ROLES", "TRACKING_PREFIX", "AlreadyExists", "AuditEntry",
+           "EnrollmentRefused", "IdempotencyConflict", "NotFound", "Notification", "Store", "StoreError", "StoredEvent",
+           "Token", "Unavailable", "Unusable", "Who", "application_event_data", "hash_token", "roll_over_daily",
+           "ticket_data", "utcnow"]

@@ -13,6 +13,10 @@ class NotFound(StoreError):
     """No such ticket, window or token."""
 
 
+class AlreadyExists(StoreError):
+    """A user's login that is taken already."""
+
+
 class IdempotencyConflict(StoreError):
     """An Idempotency-Key was reused for a different request."""
 

@@ -20,6 +20,7 @@ from kiosq.queue.applications import Application, Step
 from kiosq.queue.config import Hall
 from kiosq.queue.engine import Actor, Outcome, Ticket, WindowState
 from kiosq.queue.fleet import TerminalRecord
+from kiosq.queue.people import User, check_password, hash_password
 from kiosq.queue.store.applications import Applications
 from kiosq.queue.store.connection import Connection
 from kiosq.queue.store.database import Database, DatabaseChoice
@@ -27,6 +28,7 @@ from kiosq.queue.store.errors import StoreError
 from kiosq.queue.store.events import Events
 from kiosq.queue.store.idempotency import Idempotency
 from kiosq.queue.store.notifications import Notifications
+from kiosq.queue.store.people import Audit, AuditEntry, SessionRow, Users, Who
 from kiosq.queue.store.schema import MIGRATIONS
 from kiosq.queue.store.terminals import Terminals
 from kiosq.queue.store.throttling import Throttle
@@ -74,6 +76,8 @@ class Store:
         self._tokens = Tokens(self.db, hall)
         self._terminals = Terminals(self.db, self._events, self._tokens)
         self._throttle = Throttle(self.db)
+        self._users = Users(self.db, hall)
+        self._audit = Audit(self.db)
         self._day: date | None = None  # business day whose rollover is known to be done
         try:
             self.db.run(self._tickets.sync_windows, on_retry=lambda: None)
@@ -293,19 +297,32 @@ class Store:
             provisional_no=provisional_no, caller=caller, idempotency_key=idempotency_key, notify=notify))
 
     def act_on_application(self, number: str, action: str, actor: str, note: str | None = None, *,
-                           by: Actor | None = None, notify: bool = False) -> tuple[Application, Step]:
+                           by: Actor | None = None, notify: bool = False,
+                           who: Who | None = None) -> tuple[Application, Step]:
         """One step of an application's life (applications.transition), if `by` may take
-        it (applications.may_act; None: the hall itself)."""
-        return self._change(lambda now, _day: self._applications.act(now, number, action, actor, note, by, notify))
+        it (applications.may_act; None: the hall itself); `who` took it goes to the audit log."""
+        def act(now: datetime, _day: date) -> tuple[Application, Step]:
+            app, step = self._applications.act(now, number, action, actor, note, by, notify)
+            if who is not None:
+                self._audit.append(now, f"application.{action}", who, app.tracking_no,
+                                   {"status": app.status, "item": app.item})
+            return app, step
+        return self._change(act)
 
     def application(self, number: str) -> Application | None:
         """By tracking number, or by the provisional number a terminal printed while offline."""
         return self._applications.find(number)
 
-    def record_personal_access(self, tracking_no: str, actor: str) -> None:
-        """Who opened an applicant's personal data, and when: a step staff see, the public does not."""
+    def record_personal_access(self, tracking_no: str, actor: str, who: Who | None = None) -> None:
+        """Who opened an applicant's personal data, and when: a step staff see, the public does
+        not, and a line of the audit log (with the address) in the same transaction."""
         app = self._applications.require(tracking_no)
-        self._write(lambda now: self._applications.record_personal_access(now, app, actor))
+
+        def record(now: datetime) -> None:
+            self._applications.record_personal_access(now, app, actor)
+            self._audit.append(now, "application.personal_viewed", who or Who(actor, "token"), tracking_no,
+                               {"item": app.item})
+        self._write(record)
 
     def applicant_record(self, tracking_no: str) -> tuple[str, bytes]:
         """The keyed hash of the ID number and the sealed applicant record."""
@@ -365,19 +382,30 @@ class Store:
 
     # -- terminals ---------------------------------------------------------------------
 
-    def add_enroll_code(self, terminal: str, code_hash: str, expires_at: datetime, created_by: str) -> None:
+    def add_enroll_code(self, terminal: str, code_hash: str, expires_at: datetime, created_by: str,
+                        who: Who | None = None) -> None:
         """Record a one-time enrollment code (its hash); older unused codes of the terminal
         stop working."""
-        self._write(lambda now: self._terminals.add_enroll_code(now, terminal, code_hash, expires_at,
-                                                                created_by))
+        def add(now: datetime) -> None:
+            self._terminals.add_enroll_code(now, terminal, code_hash, expires_at, created_by)
+            self._audit.append(now, "enroll_code.created", who or Who(created_by, "token"), terminal,
+                               {"expires_at": expires_at.astimezone(UTC).isoformat()})
+        self._write(add)
 
-    def enroll(self, code_hash: str) -> tuple[str, str]:
+    def enroll(self, code_hash: str, address: str | None = None) -> tuple[str, str]:
         """Trade a code for a new terminal token; returns (terminal, token secret)."""
-        return self._change(lambda now, _day: self._terminals.enroll(now, code_hash))
+        def enroll(now: datetime, _day: date) -> tuple[str, str]:
+            terminal, secret = self._terminals.enroll(now, code_hash)
+            self._audit.append(now, "terminal.enrolled", Who(terminal, "terminal", address), terminal)
+            return terminal, secret
+        return self._change(enroll)
 
-    def revoke_terminal(self, terminal: str) -> None:
+    def revoke_terminal(self, terminal: str, who: Who | None = None) -> None:
         """Refuse the terminal's token from now on (and any unused enrollment code for it)."""
-        self._change(lambda now, _day: self._terminals.revoke(now, terminal))
+        def revoke(now: datetime, _day: date) -> None:
+            self._terminals.revoke(now, terminal)
+            self._audit.append(now, "terminal.revoked", who or Who("hall", "system"), terminal)
+        self._change(revoke)
 
     def record_heartbeat(self, terminal: str, heartbeat: dict[str, Any], state: dict[str, Any],
                          offline_before: datetime) -> None:
@@ -390,16 +418,127 @@ class Store:
 
     # -- tokens ------------------------------------------------------------------------
 
-    def create_token(self, role: str, name: str, windows: tuple[int, ...] = ()) -> str:
-        """Make a token and return its secret; only its hash is stored."""
-        return self._write(lambda now: self._tokens.create(role, name, windows, now))
+    def create_token(self, role: str, name: str, windows: tuple[int, ...] = (), *,
+                     ttl: timedelta | None = None, who: Who | None = None) -> str:
+        """Make a token and return its secret; only its hash is stored. `ttl`: it expires
+        that long from now (None: it lives until revoked)."""
+        def create(now: datetime) -> str:
+            expires = None if ttl is None else now + ttl
+            secret = self._tokens.create(role, name, windows, now, expires)
+            self._audit.append(now, "token.created", who or Who("hall", "system"), name,
+                               {"role": role, "windows": list(windows), "expires_at": expires and expires.isoformat()})
+            return secret
+        return self._write(create)
 
-    def tokens(self) -> list[dict[str, Any]]:
-        """Active tokens (names and roles, never secrets)."""
-        return self._tokens.active()
+    def tokens(self, every: bool = False) -> list[dict[str, Any]]:
+        """Active tokens (names and roles, never secrets); `every`: revoked and expired ones
+        too, each with its state."""
+        now = self.clock()
+        return self._tokens.listing(now) if every else self._tokens.active(now)
 
     def token(self, secret: str) -> Token | None:
+        """The token of a secret unless revoked (an expired one too: see Token.expires_at)."""
         return self._tokens.by_secret(secret)
 
-    def revoke_tokens(self, name: str) -> int:
-        return self._write(lambda now: self._tokens.revoke(name, now))
+    def token_used(self, hashed: str) -> None:
+        self._write(lambda now: self._tokens.used(hashed, now))
+
+    def revoke_tokens(self, name: str, who: Who | None = None) -> int:
+        """Revoke every active token named `name`, of any role; how many."""
+        def revoke(now: datetime) -> int:
+            n = self._tokens.revoke(name, now)
+            if n:
+                self._audit.append(now, "token.revoked", who or Who("hall", "system"), name, {"tokens": n})
+            return n
+        return self._write(revoke)
+
+    # -- people ------------------------------------------------------------------------
+
+    def create_user(self, login: str, name: str, role: str, windows: tuple[int, ...], password: str,
+                    who: Who | None = None) -> User:
+        """A staff account; ValueError (or LookupError: the login is taken) saying what to change.
+        Hashing takes a tenth of a second: the server hashes in a thread and calls add_user."""
+        check_password(password, login)
+        return self.add_user(login, name, role, windows, hash_password(password), who)
+
+    def add_user(self, login: str, name: str, role: str, windows: tuple[int, ...], password_hash: str,
+                 who: Who | None = None) -> User:
+        def add(now: datetime) -> User:
+            user = self._users.create(now, login, name, role, windows, password_hash)
+            self._audit.append(now, "user.created", who or Who("hall", "system"), user.login,
+                               {"name": user.name, "role": role, "windows": list(windows)})
+            return user
+        return self._write(add)
+
+    def user(self, login: str) -> User | None:
+        return self._users.get(login)
+
+    def users(self) -> list[tuple[User, int]]:
+        """Every user with how many sessions it has open."""
+        return self._users.listing()
+
+    def user_password_hash(self, login: str) -> str | None:
+        """For checking a password at sign-in (None: no such user)."""
+        return self._users.password_hash(login)
+
+    def change_user(self, login: str, *, name: str | None = None, role: str | None = None,
+                    windows: tuple[int, ...] | None = None, who: Who | None = None) -> User:
+        def change(now: datetime) -> User:
+            before = self._users.require(login)
+            user = self._users.change(login, name, role, windows)
+            changed = {k: [getattr(before, k) if k != "windows" else list(before.windows),
+                           getattr(user, k) if k != "windows" else list(user.windows)]
+                       for k in ("name", "role", "windows") if getattr(before, k) != getattr(user, k)}
+            if changed:
+                self._audit.append(now, "user.changed", who or Who("hall", "system"), user.login, changed)
+            return user
+        return self._write(change)
+
+    def set_user_disabled(self, login: str, disabled: bool, who: Who | None = None) -> User:
+        """Disable (its sessions end at once) or enable a user."""
+        def toggle(now: datetime) -> User:
+            user = self._users.set_disabled(now, login, disabled)
+            self._audit.append(now, "user.disabled" if disabled else "user.enabled", who or Who("hall", "system"),
+                               user.login)
+            return user
+        return self._write(toggle)
+
+    def set_user_password(self, login: str, password_hash: str, who: Who | None = None) -> User:
+        """A new password hash (queue/people.py hash_password); the user's sessions end."""
+        def set_password(now: datetime) -> User:
+            user = self._users.set_password(now, login, password_hash)
+            self._audit.append(now, "user.password_set", who or Who("hall", "system"), user.login)
+            return user
+        return self._write(set_password)
+
+    def open_session(self, login: str, session_hash: str, expires_at: datetime, who: Who) -> None:
+        def open_(now: datetime) -> None:
+            self._users.open_session(now, session_hash, login, expires_at)
+            self._users.signed_in(now, login)
+            self._audit.append(now, "session.signed_in", who, login)
+        self._write(open_)
+
+    def session(self, session_hash: str) -> SessionRow | None:
+        """An open session of an enabled user, whether or not it has expired."""
+        return self._users.session(session_hash)
+
+    def touch_session(self, session_hash: str, expires_at: datetime) -> None:
+        self._write(lambda now: self._users.touch_session(now, session_hash, expires_at))
+
+    def end_session(self, session_hash: str, who: Who | None, reason: str = "signed_out") -> None:
+        def end(now: datetime) -> None:
+            login = self._users.end_session(now, session_hash)
+            if login is not None:
+                self._audit.append(now, f"session.{reason}", who or Who(login, "user"), login)
+        self._write(end)
+
+    # -- the audit log -----------------------------------------------------------------
+
+    def audit(self, action: str, who: Who, target: str | None = None, detail: dict[str, Any] | None = None) -> None:
+        """Append one line to the audit log (never personal data in `detail`)."""
+        self._write(lambda now: self._audit.append(now, action, who, target, detail))
+
+    def audit_entries(self, *, since: datetime | None = None, until: datetime | None = None,
+                      action: str | None = None, actor: str | None = None, limit: int = 200) -> list[AuditEntry]:
+        """Newest first."""
+        return self._audit.entries(since=since, until=until, action=action, actor=actor, limit=limit)

@@ -176,4 +176,48 @@ MIGRATIONS: list[Migration] = [
             state TEXT  -- what the last terminal.changed event said (JSON), to send changes only
         ) WITHOUT ROWID""",
     ]),
+    # People (queue/people.py): staff accounts with argon2id password hashes, their sign-in
+    # sessions (the cookie's secret only as a hash), tokens that expire and say when they
+    # were last used, and the append-only audit log: triggers refuse to change or delete it.
+    ("people", [
+        """CREATE TABLE users (
+            login TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            role TEXT NOT NULL,
+            windows TEXT NOT NULL DEFAULT '[]',
+            password_hash TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            password_set_at TEXT NOT NULL,
+            disabled_at TEXT,
+            last_sign_in_at TEXT
+        ) WITHOUT ROWID""",
+        """CREATE TABLE sessions (
+            hash TEXT PRIMARY KEY,
+            login TEXT NOT NULL REFERENCES users (login),
+            created_at TEXT NOT NULL,
+            last_seen TEXT NOT NULL,
+            expires_at TEXT NOT NULL,
+            ended_at TEXT
+        ) WITHOUT ROWID""",
+        "CREATE INDEX sessions_by_login ON sessions (login) WHERE ended_at IS NULL",
+        "ALTER TABLE tokens ADD COLUMN expires_at TEXT",
+        "ALTER TABLE tokens ADD COLUMN last_used_at TEXT",
+        """CREATE TABLE audit (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            at TEXT NOT NULL,
+            action TEXT NOT NULL,
+            actor TEXT NOT NULL,
+            actor_kind TEXT NOT NULL,
+            address TEXT,
+            target TEXT,
+            detail TEXT NOT NULL DEFAULT '{}'
+        )""",
+        "CREATE INDEX audit_by_at ON audit (at)",
+        """CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit BEGIN
+            SELECT RAISE(ABORT, 'the audit log is append-only');
+        END""",
+        """CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit BEGIN
+            SELECT RAISE(ABORT, 'the audit log is append-only');
+        END""",
+    ]),
 ]

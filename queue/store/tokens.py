@@ -8,11 +8,11 @@ import json
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from kiosq.queue.config import Hall
 from kiosq.queue.store.database import Database
-from kiosq.queue.store.views import ts
+from kiosq.queue.store.views import dt, ts
 
 # supervisor: acts at its windows like staff (all windows if it names none) and decides
 # on rejections (窗口无否决权)
@@ -27,6 +27,11 @@ class Token:
     role: str
     windows: tuple[int, ...]  # staff: the windows this token may act at
     key: str = ""  # the stored hash: identifies the holder (idempotency keys are scoped by it)
+    expires_at: datetime | None = None  # None: until revoked
+    # "token": a bearer token, `name` its holder's name; "session": a person signed in,
+    # `name` their login, `display_name` their name as people know it
+    via: Literal["token", "session"] = "token"
+    display_name: str = ""
 
     def may_act_at(self, window: int) -> bool:
         """Window actions: admin anywhere, staff at its windows, a supervisor at its windows
@@ -66,26 +71,45 @@ class Tokens:
     def __init__(self, db: Database, hall: Hall) -> None:
         self.db, self.hall = db, hall
 
-    def create(self, role: str, name: str, windows: tuple[int, ...], now: datetime) -> str:
+    def create(self, role: str, name: str, windows: tuple[int, ...], now: datetime,
+               expires_at: datetime | None = None) -> str:
         """Make a token and return its secret."""
-        check_token_request(role, name, windows, self.hall, {t["name"] for t in self.active()})
+        check_token_request(role, name, windows, self.hall, {t["name"] for t in self.active(now)})
         secret = f"kq_{role[0]}_{secrets.token_urlsafe(32)}"
-        self.insert(secret, name, role, windows, now)
+        self.insert(secret, name, role, windows, now, expires_at)
         return secret
 
-    def insert(self, secret: str, name: str, role: str, windows: tuple[int, ...], now: datetime) -> None:
-        self.db.execute("INSERT INTO tokens (hash, name, role, windows, created_at) VALUES (?, ?, ?, ?, ?)",
-                        (hash_token(secret), name, role, json.dumps(list(windows)), ts(now)))
+    def insert(self, secret: str, name: str, role: str, windows: tuple[int, ...], now: datetime,
+               expires_at: datetime | None = None) -> None:
+        self.db.execute("INSERT INTO tokens (hash, name, role, windows, created_at, expires_at) "
+                        "VALUES (?, ?, ?, ?, ?, ?)",
+                        (hash_token(secret), name, role, json.dumps(list(windows)), ts(now), ts(expires_at)))
 
-    def active(self) -> list[dict[str, Any]]:
-        """Active tokens (names and roles, never secrets), oldest first."""
-        return [{"name": n, "role": r, "windows": json.loads(w), "created_at": c} for n, r, w, c in self.db.rows(
-            "SELECT name, role, windows, created_at FROM tokens WHERE revoked_at IS NULL ORDER BY created_at")]
+    def active(self, now: datetime) -> list[dict[str, Any]]:
+        """Tokens neither revoked nor expired (names and roles, never secrets), oldest first."""
+        return [t for t in self.listing(now) if t["state"] == "active"]
+
+    def listing(self, now: datetime) -> list[dict[str, Any]]:
+        """Every token ever made, oldest first, with its state: active, expired or revoked."""
+        out = []
+        for name, role, windows, created, expires, used, revoked in self.db.rows(
+                "SELECT name, role, windows, created_at, expires_at, last_used_at, revoked_at FROM tokens "
+                "ORDER BY created_at"):
+            state = ("revoked" if revoked is not None
+                     else "expired" if expires is not None and datetime.fromisoformat(expires) <= now else "active")
+            out.append({"name": name, "role": role, "windows": json.loads(windows), "created_at": created,
+                        "expires_at": expires, "last_used_at": used, "revoked_at": revoked, "state": state})
+        return out
 
     def by_secret(self, secret: str) -> Token | None:
+        """The token of `secret` unless revoked; an expired one too (the caller says so)."""
         hashed = hash_token(secret)
-        row = self.db.one("SELECT name, role, windows FROM tokens WHERE hash = ? AND revoked_at IS NULL", (hashed,))
-        return None if row is None else Token(row[0], row[1], tuple(json.loads(row[2])), hashed)
+        row = self.db.one("SELECT name, role, windows, expires_at FROM tokens WHERE hash = ? AND revoked_at IS NULL",
+                          (hashed,))
+        return None if row is None else Token(row[0], row[1], tuple(json.loads(row[2])), hashed, dt(row[3]))
+
+    def used(self, hashed: str, now: datetime) -> None:
+        self.db.execute("UPDATE tokens SET last_used_at = ? WHERE hash = ?", (ts(now), hashed))
 
     def other_role_holding(self, name: str) -> str | None:
         """The role of an active token other than a terminal's named `name`, if any."""
