@@ -96,41 +96,64 @@ def _windows(_ctx: click.Context, _param: click.Parameter, value: str | None) ->
         raise click.BadParameter("give window numbers separated by commas, e.g. 1,2,5") from None
 
 
-@server.command(context_settings=CONTEXT)
-@click.option("--role", type=click.Choice(["terminal", "staff", "supervisor", "admin"]), required=True,
+@server.group(invoke_without_command=True, context_settings=CONTEXT)
+@click.option("--role", type=click.Choice(["terminal", "staff", "supervisor", "admin"]),
               help="terminal: issues tickets, files applications; staff: acts at its windows; supervisor: "
                    "acts at every window and approves rejections of applications; admin: everything.")
-@click.option("--name", required=True, help="Who or what holds it, e.g. T01 or 张敏.")
+@click.option("--name", help="Who or what holds it, e.g. T01 or 张敏.")
 @click.option("--windows", callback=_windows,
               help="Staff: the windows it may act at, e.g. 1,2; supervisor: its windows (default all).")
+@click.option("--ttl", metavar="DURATION", default=None,
+              help="How long a staff, supervisor or admin token works: 12h, 30d (1 hour to 3650 days). "
+                   "Default: the hall's [sessions] token_ttl_days, 90. Terminal tokens live until revoked.")
 @data_dir_option
 @hall_option
 @database_option
 @click.option("--json", "as_json", is_flag=True, help="Print the token as JSON.")
-def token(role: str, name: str, windows: tuple[int, ...], data_dir: Path, hall_file: Path | None,
-          database_url: str | None, as_json: bool) -> None:
-    """Create an access token and print it once (only its hash is kept).
+@click.pass_context
+def token(ctx: click.Context, role: str | None, name: str | None, windows: tuple[int, ...], ttl: str | None,
+          data_dir: Path, hall_file: Path | None, database_url: str | None, as_json: bool) -> None:
+    """Create an access token and print it once (only its hash is kept); list and revoke tokens.
+
+    Tokens are for scripts and devices; people sign in with an account (`kiosq server user`).
 
     \b
     Example:
-      kiosq server token --role staff --name 张敏 --windows 1,2
+      kiosq server token --role staff --name 张敏 --windows 1,2 --ttl 30d
+      kiosq server token list
+      kiosq server token revoke 张敏
     """
+    if ctx.invoked_subcommand is not None:
+        return
+    from kiosq.provisioning.people_cli import cli_who, local_times, parse_token_ttl
+
+    if role is None or name is None:
+        raise click.UsageError("give --role and --name to make a token (or a subcommand: list, revoke)")
     if windows and role not in ("staff", "supervisor"):
         raise click.UsageError("--windows is for staff tokens only "
                                "(and supervisor tokens, to limit them to those windows)")
     if role == "staff" and not windows:
         raise click.UsageError("a staff token needs --windows, the windows it may act at, e.g. --windows 1,2")
+    if ttl is not None and role == "terminal":
+        raise click.UsageError("--ttl is for staff, supervisor and admin tokens; a terminal's lives until revoked "
+                               "(`kiosq server token revoke NAME`)")
+    lifetime = None if ttl is None else parse_token_ttl(ttl)
     store = open_hall_store(data_dir, hall_file, database_url)
     try:
-        secret = store.create_token(role, name, windows)
+        secret = store.create_token(role, name, windows, ttl=lifetime, who=cli_who())
+        made = local_times(store, next(t for t in store.tokens() if t["name"] == name and t["role"] == role))
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
     finally:
         store.close()
+    expires = made["expires_at"]
     if as_json:
-        click.echo(json.dumps({"token": secret, "role": role, "name": name, "windows": list(windows)}))
+        click.echo(json.dumps({"token": secret, "role": role, "name": name, "windows": list(windows),
+                               "expires_at": expires}))
     else:
         click.echo(secret)
+        click.echo(f"{role} token for {name}: " + (f"expires {expires}" if expires else "works until revoked"),
+                   err=True)
 
 
 @server.command("enroll-code", context_settings=CONTEXT)
@@ -357,3 +380,14 @@ def tls_init(hosts: tuple[str, ...], ips: tuple[str, ...], cert_file: Path | Non
                if made.ca_fingerprint else "no CA given: terminals cannot pin this server by a fingerprint", err=True)
     click.echo(f"server certificate {files.cert} for {', '.join((*made.names, *made.ips))}, valid until "
                f"{made.not_after:%Y-%m-%d}; the server serves HTTPS from its next start", err=True)
+
+
+def _attach() -> None:
+    from kiosq.provisioning.people_cli import token_list, token_revoke, user
+
+    token.add_command(token_list)
+    token.add_command(token_revoke)
+    server.add_command(user)
+
+
+_attach()

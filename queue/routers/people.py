@@ -255,7 +255,8 @@ async def set_password(login: LoginPath, body: PasswordIn, token: Caller, reques
 async def list_tokens(token: Caller, ctx: Ctx) -> JSONResponse:
     """Every token ever made (never a secret), with its state: active, expired or revoked."""
     _admin(token)
-    return JSONResponse({"tokens": ctx.store.tokens(every=True)})
+    return JSONResponse({"tokens": [{k: ctx.local(datetime.fromisoformat(v)) if k.endswith("_at") and v else v
+                                     for k, v in t.items()} for t in ctx.store.tokens(every=True)]})
 
 
 @router.post("/api/tokens/{name}/revoke")

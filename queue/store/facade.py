@@ -421,9 +421,13 @@ class Store:
     def create_token(self, role: str, name: str, windows: tuple[int, ...] = (), *,
                      ttl: timedelta | None = None, who: Who | None = None) -> str:
         """Make a token and return its secret; only its hash is stored. `ttl`: it expires
-        that long from now (None: it lives until revoked)."""
+        that long from now (None: the hall's [sessions] token_ttl_days, 90 by default, for a
+        staff, supervisor or admin token; a terminal's lives until revoked)."""
+        if ttl is None and role != "terminal":
+            ttl = timedelta(days=self.hall.sessions.token_ttl_days)
+
         def create(now: datetime) -> str:
-            expires = None if ttl is None else now + ttl
+            expires = None if ttl is None or role == "terminal" else now + ttl
             secret = self._tokens.create(role, name, windows, now, expires)
             self._audit.append(now, "token.created", who or Who("hall", "system"), name,
                                {"role": role, "windows": list(windows), "expires_at": expires and expires.isoformat()})
