@@ -130,7 +130,13 @@ def user() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the new user as JSON.")
 def user_add(login: str, name: str, role: str, windows: tuple[int, ...] | None, password_stdin: bool,
              data_dir: Path, hall_file: Path | None, database_url: str | None, as_json: bool) -> None:
-    """Create a staff account."""
+    """Create a staff account (the password asked twice, or one line of --password-stdin).
+
+    \b
+    Example:
+      kiosq server user add zhangmin --name 张敏 --role staff --windows 1,2
+      kiosq server user add chief --name 王主任 --role supervisor
+    """
     from kiosq.queue.people import check_login, check_windows
     from kiosq.queue.store import AlreadyExists
 
@@ -159,7 +165,12 @@ def user_add(login: str, name: str, role: str, windows: tuple[int, ...] | None, 
 @_store_options
 @click.option("--json", "as_json", is_flag=True, help="Print the users as JSON.")
 def user_list(data_dir: Path, hall_file: Path | None, database_url: str | None, as_json: bool) -> None:
-    """List the hall's users (never a password)."""
+    """List the hall's users (never a password).
+
+    \b
+    Example:
+      kiosq server user list --json
+    """
     store = _with_store(data_dir, hall_file, database_url)
     try:
         users = store.users()
@@ -197,7 +208,12 @@ def _set_disabled(login: str, disabled: bool, data_dir: Path, hall_file: Path | 
 @click.argument("login")
 @_store_options
 def user_disable(login: str, data_dir: Path, hall_file: Path | None, database_url: str | None) -> None:
-    """Disable a user: refused at once, open sessions included (the account and its record stay)."""
+    """Disable a user: refused at once, open sessions included (the account and its record stay).
+
+    \b
+    Example:
+      kiosq server user disable zhangmin
+    """
     _set_disabled(login, True, data_dir, hall_file, database_url)
 
 
@@ -205,7 +221,12 @@ def user_disable(login: str, data_dir: Path, hall_file: Path | None, database_ur
 @click.argument("login")
 @_store_options
 def user_enable(login: str, data_dir: Path, hall_file: Path | None, database_url: str | None) -> None:
-    """Enable a disabled user again."""
+    """Enable a disabled user again.
+
+    \b
+    Example:
+      kiosq server user enable zhangmin
+    """
     _set_disabled(login, False, data_dir, hall_file, database_url)
 
 
@@ -215,7 +236,12 @@ def user_enable(login: str, data_dir: Path, hall_file: Path | None, database_url
 @_store_options
 def user_passwd(login: str, password_stdin: bool, data_dir: Path, hall_file: Path | None,
                 database_url: str | None) -> None:
-    """Set a user's password; their open sessions end."""
+    """Set a user's password; their open sessions end.
+
+    \b
+    Example:
+      kiosq server user passwd zhangmin
+    """
     from kiosq.queue.people import hash_password
     from kiosq.queue.store import NotFound
 
@@ -242,7 +268,12 @@ def user_passwd(login: str, password_stdin: bool, data_dir: Path, hall_file: Pat
 @click.option("--json", "as_json", is_flag=True, help="Print the tokens as JSON.")
 def token_list(every: bool, data_dir: Path, hall_file: Path | None, database_url: str | None,
                as_json: bool) -> None:
-    """List tokens: name, role, windows, created, last used, expires (never a secret)."""
+    """List tokens: name, role, windows, created, last used, expires (never a secret).
+
+    \b
+    Example:
+      kiosq server token list --all
+    """
     store = _with_store(data_dir, hall_file, database_url)
     try:
         tokens = [local_times(store, t) for t in store.tokens(every=True)]
@@ -267,7 +298,12 @@ def token_list(every: bool, data_dir: Path, hall_file: Path | None, database_url
 @click.argument("name")
 @_store_options
 def token_revoke(name: str, data_dir: Path, hall_file: Path | None, database_url: str | None) -> None:
-    """Revoke the active tokens named NAME, of any role: refused from their next request."""
+    """Revoke the active tokens named NAME, of any role: refused from their next request.
+
+    \b
+    Example:
+      kiosq server token revoke S1
+    """
     store = _with_store(data_dir, hall_file, database_url)
     try:
         active = [t for t in store.tokens() if t["name"] == name]

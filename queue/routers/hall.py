@@ -34,8 +34,11 @@ async def services(ctx: Ctx) -> JSONResponse:
 
 @router.get("/api/me")
 async def me(token: Caller) -> dict[str, Any]:
-    """Who a token belongs to: the consoles check a token with this before using it."""
-    return {"name": token.name, "role": token.role, "windows": list(token.windows)}
+    """Who is asking: a token's holder, or the person signed in (`login` and their `name`)."""
+    if token.via == "session":
+        return {"name": token.display_name, "login": token.name, "role": token.role, "windows": list(token.windows),
+                "via": "session"}
+    return {"name": token.name, "role": token.role, "windows": list(token.windows), "via": "token"}
 
 
 @router.get("/api/tls/ca.pem", response_class=Response,

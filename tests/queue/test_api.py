@@ -254,7 +254,7 @@ def test_reads_close_the_previous_day_before_anyone_writes(client, tokens, clock
 
 def test_me_names_the_token(client, tokens):
     assert client.get("/api/me", headers=auth(tokens["staff"])).json() == {"name": "张敏", "role": "staff",
-                                                                           "windows": [1, 2]}
+                                                                           "windows": [1, 2], "via": "token"}
     assert client.get("/api/me").status_code == 401
 
 

@@ -15,11 +15,14 @@ import subprocess
 import time
 
 import pytest
+import requests
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from fastapi.testclient import TestClient
 
 from kiosq.queue.api import create_app
+from kiosq.queue.config import load_hall
+from kiosq.queue.store import Store
 from tests.queue.conftest import KIOSQ, ServerProcess, free_port
 
 FINGERPRINT = re.compile(r"^SHA256:[0-9a-f]{64}$")
@@ -163,3 +166,17 @@ def test_no_ca_is_a_404_in_the_error_shape(store):
         r = client.get("/api/tls/ca.pem")
         assert r.status_code == 404 and r.json()["error"] == "no_ca" and "kiosq server tls init" in r.json()["detail"]
         assert "strict-transport-security" not in r.headers  # plain HTTP: no HSTS
+
+
+def test_the_session_cookie_is_secure_under_tls(tls_server):
+    srv, _printed = tls_server
+    s = Store.in_dir(srv.data_dir, load_hall())
+    try:
+        s.create_user("zhangmin", "张敏", "staff", (1,), "correct horse battery")
+    finally:
+        s.close()
+    r = requests.post(srv.url + "/api/session", json={"login": "zhangmin", "password": "correct horse battery"},
+                      verify=str(srv.tls_ca), timeout=10)
+    assert r.status_code == 200, r.text
+    flags = {part.strip().lower() for part in r.headers["Set-Cookie"].split(";")[1:]}
+    assert {"secure", "httponly", "samesite=strict"} <= flags
