@@ -7,6 +7,7 @@ there is a display, else its screens drawn offscreen to DATA_DIR/tour/.
 from __future__ import annotations
 
 import os
+import secrets
 import subprocess
 import sys
 import threading
@@ -43,8 +44,9 @@ def demo(port: int, data_dir: Path) -> None:
     setup_logging()
     store = open_hall_store(data_dir, None)
     tokens = _demo_tokens(store)
+    accounts = _demo_accounts(store)
     base = f"http://127.0.0.1:{port}"
-    env_file = _write_demo_env(data_dir, base, tokens)
+    env_file = _write_demo_env(data_dir, base, tokens, accounts)
     devices = data_dir / "devices"
     devices.mkdir(parents=True, exist_ok=True)
     with PrinterSimulator(preview=devices / "last-slip.png") as printer, \
@@ -53,7 +55,7 @@ def demo(port: int, data_dir: Path) -> None:
         printer_link.unlink(missing_ok=True)
         printer_link.symlink_to(printer.path)
         reader.place()
-        click.echo(_banner(store.hall.info.name, data_dir, base, tokens, env_file))
+        click.echo(_banner(store.hall.info.name, data_dir, base, tokens, accounts, env_file))
         sys.stdout.flush()
         if sys.stdin.isatty():
             threading.Thread(target=_demo_console, args=(reader, printer), name="demo-console", daemon=True).start()
@@ -80,14 +82,42 @@ def _demo_tokens(store: Store) -> dict[str, str]:
     return tokens
 
 
-def _banner(hall_name: str, data_dir: Path, base: str, tokens: dict[str, str], env_file: Path) -> str:
-    """What the demo prints once its devices are up: the pages, the tokens, the devices."""
+# The demo's people: a clerk at windows 1 and 2, the duty supervisor, the IT admin.
+DEMO_ACCOUNTS = (("demo-clerk", "演示窗口员", "staff", (1, 2)), ("demo-chief", "演示负责人", "supervisor", ()),
+                 ("demo-admin", "演示管理员", "admin", ()))
+
+
+def _demo_accounts(store: Store) -> dict[str, str]:
+    """The demo's accounts with fresh passwords each run (earlier runs' stop working):
+    login -> password."""
+    from kiosq.queue.people import hash_password
+
+    passwords = {}
+    for login, name, role, windows in DEMO_ACCOUNTS:
+        password = "demo-" + secrets.token_urlsafe(9)
+        if store.user(login) is None:
+            store.create_user(login, name, role, windows, password)
+        else:
+            store.set_user_password(login, hash_password(password))
+            store.set_user_disabled(login, False)
+        passwords[login] = password
+    return passwords
+
+
+def _banner(hall_name: str, data_dir: Path, base: str, tokens: dict[str, str], accounts: dict[str, str],
+            env_file: Path) -> str:
+    """What the demo prints once its devices are up: the pages, the accounts, the tokens, the devices."""
     devices, printer_link = data_dir / "devices", data_dir / "devices" / "printer"
     return (f"\nkiosq demo: hall {hall_name!r}, data in {data_dir.resolve()}\n"
             f"  hall display {base}/display/hall\n"
             f"  staff console {base}/window/1   dashboard {base}/admin\n"
             f"  API          {base}/api/services   (OpenAPI: {base}/openapi.json)\n"
             f"  events (SSE) {base}/api/events\n"
+            f"Sign in as (login / password, new each run):\n"
+            f"  clerk at windows 1-2  demo-clerk / {accounts['demo-clerk']}\n"
+            f"  supervisor            demo-chief / {accounts['demo-chief']}\n"
+            f"  admin (/admin)        demo-admin / {accounts['demo-admin']}\n"
+            f"Tokens, for scripts and devices:\n"
             f"  terminal token  {tokens['terminal']}\n"
             f"  staff token     {tokens['staff']}   (all windows)\n"
             f"  admin token     {tokens['admin']}\n"
@@ -186,10 +216,12 @@ class _DemoKiosk:
                 self.proc.wait()
 
 
-def _write_demo_env(data_dir: Path, base: str, tokens: dict[str, str]) -> Path:
-    """KIOSQ_URL and the demo tokens as shell variables (mode 0600: they are secrets)."""
+def _write_demo_env(data_dir: Path, base: str, tokens: dict[str, str], accounts: dict[str, str]) -> Path:
+    """KIOSQ_URL, the demo tokens and the demo accounts' passwords as shell variables (mode
+    0600: they are secrets)."""
     path = data_dir / "demo-tokens.env"
     lines = [f"KIOSQ_URL={base}"] + [f"KIOSQ_{role.upper()}_TOKEN={secret}" for role, secret in tokens.items()]
+    lines += [f"KIOSQ_{login.upper().replace('-', '_')}_PASSWORD={password}" for login, password in accounts.items()]
     path.touch(mode=0o600, exist_ok=True)
     path.chmod(0o600)
     path.write_text("".join(f"export {line}\n" for line in lines), encoding="utf-8")

@@ -51,6 +51,13 @@ def test_demo_serves_prints_tokens_and_runs_the_devices(tmp_path):
                                                  "Idempotency-Key": "demo-1", "Content-Type": "application/json"})
             with urllib.request.urlopen(request, timeout=5) as r:
                 assert r.status == 201 and json.load(r)["number"] == "A001"
+            # The printed accounts sign in (the console and /admin take a login and password).
+            password = env["KIOSQ_DEMO_CLERK_PASSWORD"]
+            assert f"demo-clerk / {password}" in printed
+            signing_in = urllib.request.Request(f"http://127.0.0.1:{port}/api/session", method="POST", data=json.dumps(
+                {"login": "demo-clerk", "password": password}).encode(), headers={"Content-Type": "application/json"})
+            with urllib.request.urlopen(signing_in, timeout=5) as r:
+                assert json.load(r)["windows"] == [1, 2] and "kiosq_session=" in r.headers["Set-Cookie"]
             runner = CliRunner()
             printer = f"serial:{data / 'devices' / 'printer'}"
             printed_slip = runner.invoke(main, ["devices", "test-print", "--printer", printer])
