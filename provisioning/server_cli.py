@@ -192,7 +192,9 @@ def enroll_code(terminal: str, ttl: str, data_dir: Path, hall_file: Path | None,
     try:
         code = fleet.new_enroll_code()
         expires = store.clock() + lifetime
-        store.add_enroll_code(terminal, fleet.hash_code(code), expires, "kiosq server enroll-code")
+        from kiosq.provisioning.people_cli import cli_who
+
+        store.add_enroll_code(terminal, fleet.hash_code(code), expires, "kiosq server enroll-code", cli_who())
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
     finally:

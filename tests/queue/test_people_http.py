@@ -281,3 +281,21 @@ def test_the_audit_trail_names_the_login_that_opened_personal_data(hall_server):
     rows = list(csv.DictReader(io.StringIO(exported.text.lstrip("\ufeff"))))
     assert [r["action"] for r in rows] == ["application.reject", "application.accept", "session.signed_in"]
     assert all(r["actor"] == "clerk2" and r["address"] == "10.1.0.2" for r in rows)
+
+
+def test_enrollment_codes_made_and_used_are_in_the_audit(hall_server):
+    srv = hall_server()
+    add_user(srv, "it", "信息科", "admin")
+    admin = browser(srv, "10.2.0.1")
+    assert sign_in(admin, srv, "it").status_code == 200
+    made = admin.post(srv.url + "/api/terminals/enroll-codes", json={"terminal": "T09"}, timeout=TIMEOUT)
+    assert made.status_code == 201, made.text
+    from_cli = kiosq(srv, "enroll-code", "--terminal", "T10").strip()
+    enrolled = requests.post(srv.url + "/api/terminals/enroll", json={"code": made.json()["code"]},
+                             headers={"X-Forwarded-For": "10.2.0.9"}, timeout=TIMEOUT)
+    assert enrolled.status_code == 201, enrolled.text
+    codes = [(e["actor"], e["actor_kind"], e["target"]) for e in reversed(audit(srv, action="enroll_code.created"))]
+    assert codes[0] == ("it", "user", "T09") and codes[1][1:] == ("cli", "T10") and from_cli not in str(codes)
+    used = audit(srv, action="terminal.enrolled")
+    assert [(e["actor"], e["address"]) for e in used] == [("T09", "10.2.0.9")]
+    assert made.json()["code"] not in str(audit(srv, limit=1000))  # a code is a secret: never in the log
