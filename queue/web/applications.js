@@ -1,7 +1,8 @@
 /* The applications panel of the staff console (/window/{n}): the applications of the
    window's items, filtered by state and deadline, with the actions their state allows.
-   A rejection is only asked for here; a supervisor (or admin) token approves or denies it
-   (窗口无否决权), and only such a token sees those buttons (the server refuses anyway).
+   A rejection is only asked for here; a supervisor (or admin) approves or denies it
+   (窗口无否决权), and only they see those buttons (the server refuses anyway). Requests go
+   with the console's session cookie; a 401 sends the console back to its sign-in form.
    Lists come masked from the server; the full record is fetched only on an explicit click,
    kept in the page alone (never in any storage) and dropped on hide, sign-out or after
    two minutes. Live: application events reload the list. */
@@ -19,7 +20,7 @@
   const NEEDS_NOTE = ["return", "reject"];
   const DECIDERS = ["supervisor", "admin"];
   const PERSONAL_MS = 120000;
-  const state = { token: null, me: null, services: [], list: [], today: "", noting: null,
+  const state = { me: null, services: [], list: [], today: "", noting: null,
                   seq: 0, personal: null, personalTimer: null, forms: new Map() };
   window.KiosqApplications = state;
 
@@ -39,21 +40,26 @@
   }
 
   async function load() {
-    if (!state.token) return;
+    if (!state.me) return;
     const seq = ++state.seq;
     try {
-      const data = await K.api(query(), { token: state.token });
-      if (seq !== state.seq || !state.token) return; // a newer load is under way, or signed out
+      const data = await K.api(query());
+      if (seq !== state.seq || !state.me) return; // a newer load is under way, or signed out
       const pendingOnly = $("app-status").value === "pending";
       state.list = data.applications.filter((a) => !pendingOnly || a.rejection_pending);
       state.today = data.today;
       render();
     } catch (err) {
-      if (seq === state.seq) say(err.message, true);
-      if (err.status === 401 && window.KiosqConsole.signOut) window.KiosqConsole.signOut();
+      if (err.status === 401) signedOut(err.message);
+      else if (seq === state.seq) say(err.message, true);
     }
   }
   const loadSoon = K.debounce(load, 100);
+
+  // The session ended under us: the console shows its sign-in form with the server's words.
+  function signedOut(message) {
+    if (window.KiosqConsole && window.KiosqConsole.signedOut) window.KiosqConsole.signedOut(message);
+  }
 
   // -- the list ------------------------------------------------------------------------
 
@@ -181,14 +187,14 @@
     const path = "/api/applications/" + encodeURIComponent(no) + "/" + action.replace("_", "-");
     try {
       const body = NEEDS_NOTE.includes(action) || note ? { note: note || "" } : undefined;
-      const app = await K.api(path, { method: "POST", token: state.token, body });
+      const app = await K.api(path, { method: "POST", body });
       say(action === "reject" ? K.t("apps.requested", { no })
                               : K.t("apps.done", { no, status: K.t("appstatus." + app.status) }), false);
       if (state.noting && state.noting.no === no) state.noting = null;
       render();
     } catch (err) {
+      if (err.status === 401) { signedOut(err.message); return; }
       say(err.message, true);
-      if (err.status === 401 && window.KiosqConsole.signOut) window.KiosqConsole.signOut();
     }
     load();
   }
@@ -210,7 +216,7 @@
   async function showPersonal(no, item) {
     try {
       const [record, fields] = await Promise.all([
-        K.api("/api/applications/" + encodeURIComponent(no) + "/personal", { token: state.token }), formOf(item)]);
+        K.api("/api/applications/" + encodeURIComponent(no) + "/personal"), formOf(item)]);
       const panel = $("app-personal");
       const list = K.el("dl");
       const who = record.applicant;
@@ -234,7 +240,8 @@
       clearTimeout(state.personalTimer);
       state.personalTimer = setTimeout(hidePersonal, PERSONAL_MS);
     } catch (err) {
-      say(err.message, true);
+      if (err.status === 401) signedOut(err.message);
+      else say(err.message, true);
     }
   }
 
@@ -251,11 +258,11 @@
   document.addEventListener("kiosq:console", (e) => {
     const { what, data } = e.detail;
     if (what === "signed-in") {
-      Object.assign(state, { token: data.token, me: data.me, services: data.window.services });
+      Object.assign(state, { me: data.me, services: data.window.services });
       document.body.dataset.role = data.me.role;
       load();
     } else if (what === "signed-out") {
-      Object.assign(state, { token: null, me: null, list: [], noting: null });
+      Object.assign(state, { me: null, list: [], noting: null });
       state.seq++;
       delete document.body.dataset.role;
       hidePersonal();

@@ -11,14 +11,19 @@
       "display.enable_sound": "点击开启语音播报", "display.reconnecting": "正在重新连接…",
       "display.no_voice": "语音不可用",
       "lang.switch": "English",
-      "console.title": "窗口工作台", "console.token": "工作人员令牌", "console.sign_in": "登录",
+      "console.title": "窗口工作台", "console.sign_in": "登录",
       "console.sign_out": "退出", "console.current": "当前号码", "console.none": "无",
       "console.elapsed": "已用时", "console.call_next": "叫下一位", "console.recall": "重呼",
       "console.start": "开始办理", "console.finish": "办结", "console.no_show": "过号",
       "console.pause": "暂停", "console.resume": "恢复", "console.transfer": "转移到",
       "console.reinstate": "恢复过号", "console.waiting": "本窗口业务等候",
       "console.shortcuts": "快捷键：F1 叫号 · F2 重呼 · F3 开始 · F4 办结 · F6 过号 · F8 暂停/恢复",
-      "console.state_open": "服务中", "console.state_paused": "已暂停", "console.signed_in_as": "已登录：",
+      "console.state_open": "服务中", "console.state_paused": "已暂停",
+      "signin.login": "登录名", "signin.password": "密码", "signin.signed_in_as": "已登录：{name}（{login}）· {role}",
+      "signin.not_here": "{name}（{login}）可在 {windows} 号窗口办理，不能在本窗口（{window} 号）：请在自己的窗口登录，或换一个账号",
+      "signin.no_windows": "{name}（{login}）是{role}，不能在窗口办理", "signin.needs_admin":
+        "/admin 需要管理员账号：{name}（{login}）是{role}。请用管理员账号登录。",
+      "signin.empty": "请输入登录名和密码", "signin.signed_out": "已退出",
       "follow.title": "我的排队", "follow.number": "您的号码", "follow.ahead": "前面还有",
       "follow.eta": "预计等候", "follow.minutes": "分钟", "follow.called": "请到", "follow.now": "现在轮到您了",
       "follow.done": "已办结，谢谢", "follow.gone": "此号码已失效", "follow.waiting": "等候中",
@@ -28,7 +33,7 @@
       "app.promised": "承诺办结 {date}", "app.pending_rejection": "（窗口意见待负责人审核）",
       "app.status.submitted": "已提交", "app.status.accepted": "已受理", "app.status.in_review": "审查中",
       "app.status.returned": "需补正材料", "app.status.completed": "已办结", "app.status.rejected": "不予受理",
-      "admin.title": "大厅管理", "admin.token": "管理员令牌", "admin.waiting_now": "当前等候",
+      "admin.title": "大厅管理", "admin.waiting_now": "当前等候",
       "admin.sla": "超时等候（超过 {minutes} 分钟）", "admin.no_breach": "无超时等候",
       "admin.by_service": "按业务", "admin.by_window": "按窗口", "admin.chart": "全天等候人数",
       "admin.notice": "大厅公告", "admin.save": "保存", "admin.export": "导出 CSV",
@@ -80,14 +85,19 @@
       "display.enable_sound": "Tap to enable announcements", "display.reconnecting": "Reconnecting…",
       "display.no_voice": "No voice",
       "lang.switch": "中文",
-      "console.title": "Window console", "console.token": "Staff token", "console.sign_in": "Sign in",
+      "console.title": "Window console", "console.sign_in": "Sign in",
       "console.sign_out": "Sign out", "console.current": "Current ticket", "console.none": "none",
       "console.elapsed": "Elapsed", "console.call_next": "Call next", "console.recall": "Recall",
       "console.start": "Start", "console.finish": "Finish", "console.no_show": "No-show",
       "console.pause": "Pause", "console.resume": "Resume", "console.transfer": "Transfer to",
       "console.reinstate": "Reinstate", "console.waiting": "Waiting for this window",
       "console.shortcuts": "Keys: F1 call · F2 recall · F3 start · F4 finish · F6 no-show · F8 pause/resume",
-      "console.state_open": "Open", "console.state_paused": "Paused", "console.signed_in_as": "Signed in: ",
+      "console.state_open": "Open", "console.state_paused": "Paused",
+      "signin.login": "Login", "signin.password": "Password", "signin.signed_in_as": "Signed in: {name} ({login}) · {role}",
+      "signin.not_here": "{name} ({login}) acts at window {windows}, not at this one (window {window}): sign in at your own window, or as someone else",
+      "signin.no_windows": "{name} ({login}) is {role} and cannot act at a window", "signin.needs_admin":
+        "/admin needs an admin account: {name} ({login}) is {role}. Sign in with an admin account.",
+      "signin.empty": "Enter your login and password", "signin.signed_out": "Signed out",
       "follow.title": "My ticket", "follow.number": "Your number", "follow.ahead": "People ahead",
       "follow.eta": "Estimated wait", "follow.minutes": "min", "follow.called": "Please go to",
       "follow.now": "It is your turn", "follow.done": "Done, thank you", "follow.gone": "This ticket is no longer valid",
@@ -100,7 +110,7 @@
       "app.status.submitted": "Submitted", "app.status.accepted": "Accepted", "app.status.in_review": "In review",
       "app.status.returned": "More material needed", "app.status.completed": "Completed",
       "app.status.rejected": "Rejected",
-      "admin.title": "Hall dashboard", "admin.token": "Admin token", "admin.waiting_now": "Waiting now",
+      "admin.title": "Hall dashboard", "admin.waiting_now": "Waiting now",
       "admin.sla": "Waiting too long (over {minutes} min)", "admin.no_breach": "Nobody waits too long",
       "admin.by_service": "By service", "admin.by_window": "By window", "admin.chart": "Waiting over the day",
       "admin.notice": "Hall notice", "admin.save": "Save", "admin.export": "Export CSV",
@@ -197,7 +207,9 @@
     return thing.name || thing.service_name || "";
   };
 
-  /* JSON API call. Errors carry the server's {"error", "detail"} as .code and .message. */
+  /* JSON API call. Errors carry the server's {"error", "detail"} as .code and .message
+     (and a 429's Retry-After, in seconds, as .retryAfter). The staff pages send no token:
+     the browser sends the session cookie (same origin). `opts.token` is for scripts. */
   K.api = async function (path, options) {
     const opts = options || {};
     const headers = { Accept: "application/json" };
@@ -214,9 +226,25 @@
     const data = type.includes("json") ? await response.json() : await response.text();
     if (!response.ok) {
       const e = new Error((data && data.detail) || ("HTTP " + response.status));
-      e.code = (data && data.error) || String(response.status); e.status = response.status; throw e;
+      e.code = (data && data.error) || String(response.status); e.status = response.status;
+      if (response.headers.get("Retry-After")) e.retryAfter = Number(response.headers.get("Retry-After"));
+      throw e;
     }
     return data;
+  };
+
+  /* Signing in with a login and password (the staff console and /admin): the server sets
+     the session cookie (HttpOnly: no script ever sees it). Each answers who is signed in:
+     {login, name, role, windows, expires_at}. */
+  K.session = {
+    current: () => K.api("/api/session"),
+    signIn: (login, password) => K.api("/api/session", { method: "POST", body: { login, password } }),
+    signOut: () => K.api("/api/session", { method: "DELETE" }),
+  };
+
+  /* "已登录：张敏（zhangmin）· 工作人员" */
+  K.who = function (me) {
+    return me ? K.t("signin.signed_in_as", { name: me.name, login: me.login, role: K.t("role." + me.role) }) : "";
   };
 
   /* The event stream from `since` on. EventSource reconnects by itself and sends

@@ -1,15 +1,18 @@
 /* The staff console of one window (/window/{n}): call, recall, start, finish, no-show,
    transfer, reinstate, pause and resume, with keyboard shortcuts. Every action shows the
-   server's answer; every error is shown as the server worded it. The applications panel
-   (applications.js) hears of sign-in, sign-out and application events through
-   "kiosq:console" events on the document. */
+   server's answer; every error is shown as the server worded it. Staff sign in with their
+   login and password: the server keeps the session in an HttpOnly cookie (no token in the
+   page or its storage), a reload resumes it, and a 401 on any action (the session ended, the
+   account was disabled) brings the sign-in form back with the server's words. The
+   applications panel (applications.js) hears of sign-in, sign-out and application events
+   through "kiosq:console" events on the document. */
 (function () {
   "use strict";
   const K = window.Kiosq;
   const number = Number(location.pathname.split("/").pop());
   const $ = (id) => document.getElementById(id);
-  const TOKEN_KEY = "kiosq.staff.token";
-  const state = { token: sessionStorage.getItem(TOKEN_KEY), me: null, window: null, services: new Map(), stream: null };
+  // person: who the session cookie is (null: nobody); me: the same once allowed at this window
+  const state = { person: null, me: null, window: null, services: new Map(), stream: null };
   window.KiosqConsole = state;
   const KEYS = { F1: "call-next", F2: "recall", F3: "start", F4: "finish", F6: "no-show", F8: "pause-resume" };
 
@@ -24,7 +27,7 @@
     if (!w) return;
     K.applyLang();
     $("window-name").textContent = K.name(w);
-    $("who").textContent = state.me ? K.t("console.signed_in_as") + state.me.name + " · " + K.t("role." + state.me.role) : "";
+    $("who").textContent = K.who(state.person);
     const t = w.current;
     $("current-number").textContent = t ? t.number : "—";
     $("current-status").textContent = t ? K.t("status." + t.status) : K.t("console.none");
@@ -66,7 +69,7 @@
   async function act(action, body) {
     if (action === "pause-resume") action = state.window.state === "paused" ? "resume" : "pause";
     try {
-      const result = await K.api("/api/windows/" + number + "/" + action, { method: "POST", token: state.token, body });
+      const result = await K.api("/api/windows/" + number + "/" + action, { method: "POST", body });
       state.window = result.window;
       const t = result.ticket;
       const transferred = result.events.includes("ticket.transferred");
@@ -75,8 +78,8 @@
       render();
       refreshSoon();
     } catch (err) {
-      say(err.message, true);
-      if (err.status === 401) signOut();
+      if (err.status === 401) signedOut(err.message);
+      else say(err.message, true);
     }
   }
 
@@ -96,55 +99,110 @@
     else refreshSoon();
   }
 
-  async function signIn(token) {
-    try {
-      const me = await K.api("/api/me", { token });
-      if (!mayActHere(me)) {
-        throw new Error(me.role === "staff" || me.role === "supervisor" ? me.name + ": not allowed at window " + number
-                                                                        : "a staff or admin token is needed");
-      }
-      state.token = token; state.me = me;
-      $("signin-message").textContent = "";
-      sessionStorage.setItem(TOKEN_KEY, token);
-      $("signin-card").classList.add("hidden");
-      $("work").classList.remove("hidden");
-      $("sign-out").classList.remove("hidden");
-      await refresh();
-      tell("signed-in", { token, me, window: state.window });
-      if (!state.stream) {
-        const health = await K.api("/api/health");
-        state.stream = K.stream(health.last_event_id, onEvent, (ok) => { document.body.dataset.connected = String(ok); },
-                                [...K.eventTypes, ...K.applicationEvents]);
-      }
-    } catch (err) {
-      $("signin-message").textContent = err.message;
+  // Why `me` may not act at this window, or "" when it may.
+  function refusalHere(me) {
+    if (mayActHere(me)) return "";
+    const vars = { name: me.name, login: me.login, role: K.t("role." + me.role), window: number,
+                   windows: me.windows.join("、") };
+    return K.t(me.windows.length ? "signin.not_here" : "signin.no_windows", vars);
+  }
+
+  function signinSay(text, ok) {
+    $("signin-message").textContent = text || "";
+    $("signin-message").className = ok ? "ok" : "error";
+  }
+
+  function showSignIn(message, ok) {
+    $("work").classList.add("hidden");
+    $("signin-card").classList.remove("hidden");
+    signinSay(message, ok);
+  }
+
+  // Signed in (just now, or a session resumed on load): the work area, if `me` may act here.
+  async function enter(me) {
+    const refused = refusalHere(me);
+    state.person = me;
+    $("who").textContent = K.who(me);
+    $("sign-out").classList.remove("hidden");  // to sign this person out, refused here or not
+    if (refused) { state.me = null; showSignIn(refused); return; }
+    state.me = me;
+    signinSay("");
+    $("signin-card").classList.add("hidden");
+    $("work").classList.remove("hidden");
+    await refresh();
+    tell("signed-in", { me, window: state.window });
+    if (!state.stream) {
+      const health = await K.api("/api/health");
+      state.stream = K.stream(health.last_event_id, onEvent, (ok) => { document.body.dataset.connected = String(ok); },
+                              [...K.eventTypes, ...K.applicationEvents]);
     }
   }
 
-  function signOut() {
-    sessionStorage.removeItem(TOKEN_KEY);
-    state.token = null; state.me = null;
-    $("work").classList.add("hidden");
-    $("signin-card").classList.remove("hidden");
-    $("sign-out").classList.add("hidden");
-    $("who").textContent = "";
-    tell("signed-out");
+  async function signIn(e) {
+    e.preventDefault();
+    const login = $("login").value.trim(), password = $("password").value;
+    if (!login || !password) { signinSay(K.t("signin.empty")); return; }
+    $("sign-in").disabled = true;
+    try {
+      const me = await K.session.signIn(login, password);
+      $("password").value = "";
+      await enter(me);
+    } catch (err) {
+      signinSay(err.message);  // wrong_login, disabled, too_many_tries: the server's words
+      if (err.code === "wrong_login") $("password").select();
+    } finally {
+      $("sign-in").disabled = false;
+    }
   }
 
-  state.signOut = signOut;
+  // The session is gone on the server (signed out, expired, the account disabled): back
+  // to the sign-in form, saying why.
+  function signedOut(message, ok) {
+    const was = state.me;
+    state.me = null; state.person = null;
+    $("sign-out").classList.add("hidden");
+    $("who").textContent = "";
+    showSignIn(message, ok);
+    if (was) tell("signed-out");
+    if (was && !$("login").value) $("login").value = was.login;
+    $("password").value = "";
+    $("password").focus();
+  }
+
+  async function signOut() {
+    try {
+      await K.session.signOut();
+      signedOut(K.t("signin.signed_out"), true);
+    } catch (err) {
+      if (err.status === 401) signedOut(err.message);
+      else if (state.me) say(err.message, true);
+      else signinSay(err.message);
+    }
+  }
+
+  async function resume() {
+    try {
+      await enter(await K.session.current());
+    } catch (err) {
+      // Nobody signed in is no error; a session that ended since is said so.
+      showSignIn(err.status === 401 && err.code === "unauthorized" ? "" : err.message);
+    }
+  }
+
+  state.signedOut = signedOut;
   document.querySelectorAll("[data-action]").forEach((b) => b.addEventListener("click", () => act(b.dataset.action)));
   $("transfer").addEventListener("click", () => act("transfer", { service: $("transfer-service").value }));
   $("reinstate").addEventListener("click", () => act("reinstate", { ticket: $("reinstate-number").value.trim() }));
-  $("signin").addEventListener("submit", (e) => { e.preventDefault(); signIn($("token").value.trim()); });
+  $("signin").addEventListener("submit", signIn);
   $("sign-out").addEventListener("click", signOut);
   $("lang-toggle").addEventListener("click", () => K.toggleLang());
-  document.addEventListener("kiosq:lang", render);
+  document.addEventListener("kiosq:lang", () => { $("who").textContent = K.who(state.person); render(); });
   document.addEventListener("keydown", (e) => {
-    if (!KEYS[e.key] || !state.token) return;
+    if (!KEYS[e.key] || !state.me) return;
     e.preventDefault();
     act(KEYS[e.key]);
   });
   setInterval(tick, 1000);
   K.applyLang();
-  if (state.token) signIn(state.token);
+  resume();
 })();

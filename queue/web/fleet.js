@@ -2,13 +2,15 @@
    with the alert list, enrollment codes, revocation, and the content rollout (publish a
    bundle kept on the server, roll back). Live: fetched again on terminal.* and content.*
    events and every 10 s (more often with a short [fleet] online_seconds), so a terminal that stops sending heartbeats turns offline without
-   any event. Starts when admin.js has signed in (the kiosq:admin event). */
+   any event. PIN lockouts (a terminal's staff PIN tried wrongly too often) show in its row
+   and as alerts. Starts when admin.js has signed in (the kiosq:admin event), stops at
+   sign-out; requests go with the session cookie. */
 (function () {
   "use strict";
   const K = window.Kiosq;
   const $ = (id) => document.getElementById(id);
   const REFRESH_MS = 10000;
-  const state = { token: null, fleet: null, content: null, armed: null };
+  const state = { on: false, streaming: false, timer: null, fleet: null, content: null, armed: null };
   window.KiosqFleet = state;
 
   K.addMessages({
@@ -25,7 +27,8 @@
       "fstate.online": "在线", "fstate.offline": "离线", "fstate.revoked": "已吊销", "fstate.outdated": "（旧）",
       "paper.ok": "正常", "paper.low": "将尽", "paper.out": "缺纸", "paper.none": "无打印机", "paper.unknown": "未知",
       "alert.offline": "离线", "alert.paper_out": "缺纸", "alert.paper_low": "纸将用尽", "alert.outdated": "内容过旧",
-      "alert.device": "设备故障", "alert.outbox_refused": "申报被拒待处理",
+      "alert.device": "设备故障", "alert.outbox_refused": "申报被拒待处理", "alert.pin_lockout": "PIN 输错锁定",
+      "fcol.pin": "PIN 锁定", "fleet.pin_locked_until": "锁定至 {until}", "fleet.pin_times": "{count} 次",
       "content.title": "内容发布", "content.rollback": "回滚到上一版本", "content.publish": "发布",
       "content.published": "已发布：{version}（{items} 项）", "content.nothing": "未发布内容包：终端使用自带目录",
       "content.previous": "上一版本", "content.current": "当前",
@@ -49,6 +52,8 @@
       "paper.ok": "ok", "paper.low": "low", "paper.out": "out", "paper.none": "no printer", "paper.unknown": "unknown",
       "alert.offline": "offline", "alert.paper_out": "paper out", "alert.paper_low": "paper low",
       "alert.outdated": "old content", "alert.device": "device fault", "alert.outbox_refused": "refused applications",
+      "alert.pin_lockout": "PIN locked out", "fcol.pin": "PIN lockouts", "fleet.pin_locked_until": "locked until {until}",
+      "fleet.pin_times": "{count}×",
       "content.title": "Content rollout", "content.rollback": "Roll back to the previous bundle", "content.publish": "Publish",
       "content.published": "Published: {version} ({items} items)",
       "content.nothing": "Nothing published: terminals use the catalog they have",
@@ -64,6 +69,32 @@
   function say(id, text, ok) {
     $(id).textContent = text;
     $(id).className = ok ? "ok" : "error";
+  }
+
+  // An error in the section's message line, or (401: the session ended) the sign-in form.
+  function failed(id, err) {
+    if (err.status === 401 && window.KiosqAdmin && window.KiosqAdmin.signedOut) window.KiosqAdmin.signedOut(err.message);
+    else say(id, err.message, false);
+  }
+
+  // An alert kind this page has no words for (a newer server) is shown as the server names it.
+  function alertText(kind) {
+    const text = K.t("alert." + kind);
+    return text === "alert." + kind ? kind : text;
+  }
+
+  // Wrong-PIN lockouts: how many today, and until when the terminal is locked (absent on an
+  // older server: a dash).
+  function pinCell(t) {
+    const locked = t.pin_locked_until;
+    const td = K.el("td", { "data-col": "pin", class: locked ? "over" : t.pin_lockouts ? "warn" : "" });
+    if (t.pin_lockouts === undefined && locked === undefined) { td.textContent = "—"; return td; }
+    const parts = [];
+    if (t.pin_lockouts !== undefined && t.pin_lockouts !== null) parts.push(K.t("fleet.pin_times", { count: t.pin_lockouts }));
+    if (locked) parts.push(K.t("fleet.pin_locked_until", { until: when(locked) }));
+    td.textContent = parts.join(" · ") || "—";
+    if (locked) td.dataset.lockedUntil = locked;
+    return td;
   }
 
   function stateCell(t) {
@@ -92,11 +123,11 @@
                                                             alerts: f.alerts.length });
     $("fleet-alerts").replaceChildren(...(f.alerts.length ? f.alerts.map((a) =>
       K.el("li", { class: a.kind, "data-terminal": a.terminal, "data-kind": a.kind },
-           a.terminal + " · " + K.t("alert." + a.kind) + " · " + a.detail))
+           a.terminal + " · " + alertText(a.kind) + (a.detail ? " · " + a.detail : "")))
       : [K.el("li", { class: "none" }, K.t("fleet.no_alerts"))]));
     const head = K.el("tr");
-    head.append(...["terminal", "state", "last_seen", "software", "content", "paper", "devices", "outbox", "error",
-                    "action"].map((c) => K.el("th", null, K.t("fcol." + c))));
+    head.append(...["terminal", "state", "last_seen", "software", "content", "paper", "devices", "outbox", "pin",
+                    "error", "action"].map((c) => K.el("th", null, K.t("fcol." + c))));
     const rows = f.terminals.map((t) => {
       const tr = K.el("tr", { "data-terminal": t.terminal, "data-online": String(t.online),
                               "data-revoked": String(t.revoked) });
@@ -110,13 +141,13 @@
                 K.el("td", { class: t.paper === "out" ? "over" : t.paper === "low" ? "warn" : "", "data-col": "paper" },
                      K.t("paper." + t.paper)),
                 K.el("td", null, devices || "—"),
-                K.el("td", null, fmt(t.outbox_waiting) + " / " + fmt(t.outbox_refused)),
+                K.el("td", null, fmt(t.outbox_waiting) + " / " + fmt(t.outbox_refused)), pinCell(t),
                 K.el("td", null, fmt(t.last_error)), action);
       return tr;
     });
     if (!rows.length) {
       const none = K.el("tr", { class: "none" });
-      none.append(K.el("td", { colspan: "10" }, K.t("fleet.none")));
+      none.append(K.el("td", { colspan: "11" }, K.t("fleet.none")));
       rows.push(none);
     }
     $("fleet-table").replaceChildren(head, ...rows);
@@ -148,68 +179,76 @@
   }
 
   async function load() {
-    const [fleet, content] = await Promise.all([K.api("/api/terminals", { token: state.token }),
-                                                K.api("/api/content", { token: state.token })]);
+    const [fleet, content] = await Promise.all([K.api("/api/terminals"), K.api("/api/content")]);
     Object.assign(state, { fleet, content });
     renderFleet();
     renderContent();
   }
-  const refresh = () => load().catch((err) => say("fleet-message", err.message, false));
+  const refresh = () => (state.on ? load().catch((err) => failed("fleet-message", err)) : Promise.resolve());
 
   async function makeCode(e) {
     e.preventDefault();
     const terminal = $("enroll-terminal").value.trim();
     if (!terminal) { say("fleet-message", K.t("fleet.need_id"), false); return; }
     try {
-      const made = await K.api("/api/terminals/enroll-codes", { method: "POST", token: state.token,
+      const made = await K.api("/api/terminals/enroll-codes", { method: "POST",
         body: { terminal, ttl_minutes: Number($("enroll-ttl").value) } });
       $("enroll-code").textContent = made.code;
       $("enroll-info").textContent = K.t("fleet.code_info", { terminal: made.terminal, until: when(made.expires_at) });
       $("enroll-result").classList.remove("hidden");
       say("fleet-message", "", true);
     } catch (err) {
-      say("fleet-message", err.message, false);
+      failed("fleet-message", err);
     }
   }
 
   async function revoke(terminal) {
     try {
-      await K.api("/api/terminals/" + encodeURIComponent(terminal) + "/revoke", { method: "POST", token: state.token });
+      await K.api("/api/terminals/" + encodeURIComponent(terminal) + "/revoke", { method: "POST" });
       say("fleet-message", K.t("fleet.revoked_msg", { terminal }), true);
       await load();
     } catch (err) {
-      say("fleet-message", err.message, false);
+      failed("fleet-message", err);
     }
   }
 
   async function publish(version) {
     try {
-      state.content = await K.api("/api/content/publish", { method: "POST", token: state.token, body: { version } });
+      state.content = await K.api("/api/content/publish", { method: "POST", body: { version } });
       say("content-message", K.t("content.done", { version }), true);
       await load();
     } catch (err) {
-      say("content-message", err.message, false);
+      failed("content-message", err);
     }
   }
 
   async function rollback() {
     try {
-      const content = await K.api("/api/content/rollback", { method: "POST", token: state.token });
+      const content = await K.api("/api/content/rollback", { method: "POST" });
       say("content-message", K.t("content.done", { version: content.published.version }), true);
       await load();
     } catch (err) {
-      say("content-message", err.message, false);
+      failed("content-message", err);
     }
   }
 
   document.addEventListener("kiosq:admin", (e) => {
-    if (state.token) return;  // started already
-    state.token = e.detail.token;
-    K.stream(e.detail.lastEventId, K.debounce(refresh, 300), null, K.fleetEvents);
+    if (e.detail.what === "signed-out") {
+      state.on = false;
+      clearTimeout(state.timer);
+      return;
+    }
+    if (e.detail.what !== "signed-in" || state.on) return;  // started already
+    state.on = true;
+    if (!state.streaming) {
+      state.streaming = true;
+      K.stream(e.detail.lastEventId, K.debounce(refresh, 300), null, K.fleetEvents);
+    }
     // Every 10 s, or twice per online window where the hall sets a shorter one.
     const tick = () => refresh().finally(() => {
+      if (!state.on) return;
       const windowMs = state.fleet ? state.fleet.online_seconds * 500 : REFRESH_MS;
-      setTimeout(tick, Math.max(500, Math.min(REFRESH_MS, windowMs)));
+      state.timer = setTimeout(tick, Math.max(500, Math.min(REFRESH_MS, windowMs)));
     });
     tick();
   });

@@ -2,7 +2,9 @@
 
 Hall display, window display, staff console, follow page and the voice queue, each against
 a real `kiosq server` subprocess (fixtures in tests/queue/conftest.py); the API drives the
-queue and the tests check what the pages show, live. Screenshots of every page in Chinese
+queue (with bearer tokens, as scripts do) and the tests check what the pages show, live.
+People sign in to the console and /admin with a login and password (accounts made with
+`add_user`, in the hall's store, as `kiosq server user add` does). Screenshots of every page in Chinese
 and English go to $KIOSQ_ARTIFACTS (default: build/screenshots/ under the repository).
 
 One browser per module; a new context (cookies, storage) per page. Every wait is bounded.
@@ -41,6 +43,43 @@ CHROMIUM_ARGS = [
 REPO = Path(__file__).resolve().parents[2]
 HTTP_TIMEOUT = 10.0
 LIVE_MS = 5000  # how long a page may take to show a change (the real bound is asserted where it matters)
+
+
+# -- accounts, for signing in --------------------------------------------------------------
+
+PASSWORD = "Lantern-river-42"  # every test account's (at least 10 characters, no login in it)
+
+
+def add_user(srv, login: str, role: str, windows=(), name: str | None = None, password: str = PASSWORD) -> str:
+    """A staff account in the server's store (the server may be running: it reads accounts
+    per request), unless it exists already (module-wide servers); returns the login."""
+    from kiosq.queue.server import open_store, resolve_hall
+
+    store = open_store(srv.data_dir, resolve_hall(srv.data_dir, None), srv.database, note=False)
+    try:
+        if store.user(login) is None:
+            store.create_user(login, name or login, role, tuple(windows), password)
+    finally:
+        store.close()
+    return login
+
+
+def set_disabled(srv, login: str, disabled: bool = True) -> None:
+    """Disable (or enable) an account behind the pages' back, as `kiosq server user disable` does."""
+    from kiosq.queue.server import open_store, resolve_hall
+
+    store = open_store(srv.data_dir, resolve_hall(srv.data_dir, None), srv.database, note=False)
+    try:
+        store.set_user_disabled(login, disabled)
+    finally:
+        store.close()
+
+
+def sign_in(page, login: str, password: str = PASSWORD) -> None:
+    """Fill in the sign-in form of the console or /admin and submit it."""
+    page.fill("#login", login)
+    page.fill("#password", password)
+    page.click("#sign-in")
 
 
 # -- the API, for setting up -------------------------------------------------------------
@@ -364,21 +403,22 @@ def test_staff_console_signs_in_and_drives_the_window(shared_server, open_page):
     current = page.locator("#current-number")
     message = page.locator("#message")
 
-    # A wrong token is refused with the server's words; a terminal token is not enough.
-    page.fill("#token", "kq_s_not-a-real-token")
-    page.click("#sign-in")
-    expect(page.locator("#signin-message")).to_contain_text("unknown or revoked token")
+    add_user(shared_server, "zhangmin", "staff", range(1, 9), "张敏")
+    add_user(shared_server, "lisi", "staff", (2,), "李四")
+
+    # A wrong password is refused with the server's words; a clerk of window 2 is refused here.
+    sign_in(page, "zhangmin", "not-the-password")
+    expect(page.locator("#signin-message")).to_contain_text("wrong login or password")
     expect(page.locator("#work")).to_be_hidden()
-    page.fill("#token", shared_server.tokens["terminal"])
-    page.click("#sign-in")
-    expect(page.locator("#signin-message")).to_contain_text("staff or admin token")
+    sign_in(page, "lisi")
+    expect(page.locator("#signin-message")).to_have_text(
+        "李四（lisi）可在 2 号窗口办理，不能在本窗口（1 号）：请在自己的窗口登录，或换一个账号")
     expect(page.locator("#work")).to_be_hidden()
 
-    page.fill("#token", shared_server.tokens["staff"])
-    page.click("#sign-in")
+    sign_in(page, "zhangmin")
     expect(page.locator("#work")).to_be_visible()
     expect(page.locator("#signin-message")).to_have_text("")
-    expect(page.locator("#who")).to_contain_text("S")
+    expect(page.locator("#who")).to_have_text("已登录：张敏（zhangmin）· 工作人员")
     connected(page)
 
     # Call next: the page and the server agree.
@@ -620,8 +660,7 @@ def test_screenshots_of_every_page_in_both_languages(shared_server, busy_hall, o
         shoot(page, f"window-display-{lang}")
 
         page = open_page(f"{srv.url}/window/1?lang={lang}", width=1280, height=800)
-        page.fill("#token", srv.tokens["staff"])
-        page.click("#sign-in")
+        sign_in(page, add_user(srv, "zhangmin", "staff", range(1, 9), "张敏"))
         expect(page.locator("#current-number")).to_have_text(last)
         expect(page.locator("#waiting .svc")).to_have_count(1)
         shoot(page, f"console-{lang}", full_page=True)
@@ -636,8 +675,7 @@ def test_screenshots_of_every_page_in_both_languages(shared_server, busy_hall, o
         shoot(page, f"follow-called-{lang}", full_page=True)
 
         page = open_page(f"{srv.url}/admin?lang={lang}", width=1400, height=1000)
-        page.fill("#token", srv.tokens["admin"])
-        page.click("#sign-in")
+        sign_in(page, add_user(srv, "manager", "admin", name="王经理"))
         expect(page.locator("#services-table tr")).to_have_count(7)  # a header and six services
         expect(page.locator("#chart svg")).to_be_visible()
         shoot(page, f"admin-{lang}", full_page=True)

@@ -29,7 +29,18 @@ import pytest
 from kiosq.content.model import id_number_valid
 from kiosq.devices.sim.idcard import TEST_IDENTITIES
 from tests.queue.conftest import ServerProcess
-from tests.queue.test_pages import Api, artifacts, browser, connected, eventually, no_script_errors, open_page, settle  # noqa: F401 (browser and open_page are fixtures)
+from tests.queue.test_pages import (  # noqa: F401 (browser and open_page are fixtures)
+    Api,
+    add_user,
+    artifacts,
+    browser,
+    connected,
+    eventually,
+    no_script_errors,
+    open_page,
+    settle,
+    sign_in,
+)
 
 # The pages only read and drive the API, whose answers are the same on both databases (the
 # API's own suites run on both); Chromium a second time would double the slowest modules.
@@ -77,8 +88,9 @@ def webhook():
 
 @pytest.fixture(scope="module")
 def srv(tmp_path_factory, webhook):
-    """The built-in hall plus a [notify] webhook, read from DATA_DIR/hall.toml; tokens:
-    terminal, staff (windows 1-8), admin, and a supervisor for every window."""
+    """The built-in hall plus a [notify] webhook, read from DATA_DIR/hall.toml; tokens (for
+    the API): terminal, staff (windows 1-8), admin, and a supervisor for every window; and
+    accounts of the same roles to sign in to the pages with (ACCOUNTS)."""
     tmp = tmp_path_factory.mktemp("kiosq-apps")
     data = tmp / "data"
     data.mkdir()
@@ -89,6 +101,8 @@ def srv(tmp_path_factory, webhook):
         server.make_tokens()
         server.tokens["supervisor"] = server.token("supervisor", "SUP")
         server.tokens["staff3"] = server.token("staff", "S3", "3")
+        for login, (role, windows, name) in ACCOUNTS.items():
+            add_user(server, login, role, windows, name)
         server.start()
         yield server
     finally:
@@ -180,10 +194,14 @@ def backdate(srv, number: str, days: int) -> None:
 # -- the console ------------------------------------------------------------------------
 
 
+# The accounts the pages sign in with, by the role of the token the API uses alike.
+ACCOUNTS = {"staff": ("staff", tuple(range(1, 9)), "张敏"), "supervisor": ("supervisor", (), "刘主任"),
+            "staff3": ("staff", (3,), "赵丽"), "manager": ("admin", (), "王经理")}
+
+
 def console(open_page, srv, role: str = "staff", window: int = WINDOW, lang: str = "zh"):
     page = open_page(f"{srv.url}/window/{window}?lang={lang}", width=1280, height=900)
-    page.fill("#token", srv.tokens[role])
-    page.click("#sign-in")
+    sign_in(page, role)
     expect(page.locator("#work")).to_be_visible()
     connected(page)
     expect(page.locator("#applications tr").first).to_be_visible()
@@ -404,8 +422,7 @@ def test_admin_shows_rates_the_csv_and_the_notifications(srv, open_page, tmp_pat
                timeout=10, what="the webhook sending the completion")
 
     page = open_page(f"{srv.url}/admin", width=1400, height=1000)
-    page.fill("#token", srv.tokens["admin"])
-    page.click("#sign-in")
+    sign_in(page, "manager")
     expect(page.locator("#dashboard")).to_be_visible()
     today = hall_today(api)
     stats = api.json("GET", "/api/applications/stats", role="admin")
@@ -478,8 +495,7 @@ def test_screenshots_of_the_applications_console_and_dashboard(srv, open_page):
         no_script_errors(page)
 
         page = open_page(f"{srv.url}/admin?lang={lang}", width=1400, height=1000)
-        page.fill("#token", srv.tokens["admin"])
-        page.click("#sign-in")
+        sign_in(page, "manager")
         expect(page.locator("#app-items tr[data-row]").first).to_be_visible()
         settle(page)
         saved.append(out / f"admin-applications-{lang}.png")

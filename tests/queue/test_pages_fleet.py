@@ -18,6 +18,7 @@ import pytest
 
 from kiosq.content import bundle
 from kiosq.content.catalog import SAMPLE, load_files
+from tests.queue.test_pages import add_user, sign_in
 
 # The pages only read and drive the API, whose answers are the same on both databases (the
 # API's own suites run on both); Chromium a second time would double the slowest modules.
@@ -86,8 +87,7 @@ def page(browser, srv):
         p.on("pageerror", lambda exc: p.errors.append(str(exc)))
         p.on("console", lambda msg: p.errors.append(msg.text) if "Content Security Policy" in msg.text else None)
         p.goto(f"{srv.url}/admin", wait_until="load")
-        p.fill("#token", srv.tokens["admin"])
-        p.click("#sign-in")
+        sign_in(p, add_user(srv, "manager", "admin", name="王经理"))
         expect(p.locator("#dashboard")).to_be_visible()
         yield p
         assert p.errors == [], f"uncaught errors on /admin: {p.errors}"
@@ -171,3 +171,37 @@ def test_content_controls_roll_back_and_publish(srv, page, tmp_path):
     while call(srv, "GET", "/api/items/TEST-PAGE-001")[0] != 200:
         assert time.monotonic() < deadline, "the server's catalog did not follow the publication"
         time.sleep(0.1)  # polling interval of a bounded wait
+
+
+def test_pin_lockouts_show_in_the_row_and_as_alerts(srv, page):
+    """A terminal's wrong-PIN lockouts (pin_lockouts, pin_locked_until and a pin_lockout
+    alert in GET /api/terminals): the page shows them, and shows a dash while the server
+    sends none. The server's answer is passed through with the three added, so that the page
+    is checked whatever the state of the server's side."""
+    row = page.locator('#fleet-table tr[data-terminal="T"]')
+    expect(row).to_be_visible()
+    sent = row.locator('td[data-col="pin"]').text_content()
+    status, fleet = call(srv, "GET", "/api/terminals", token=srv.tokens["admin"])
+    assert status == 200
+    if "pin_lockouts" not in next(t for t in fleet["terminals"] if t["terminal"] == "T"):
+        assert sent == "—"
+    until = "2026-12-07T15:40:00+08:00"
+
+    def with_lockout(route):
+        response = route.fetch()
+        data = response.json()
+        for t in data["terminals"]:
+            if t["terminal"] == "T":
+                t.update(pin_lockouts=3, pin_locked_until=until)
+        data["alerts"].append({"terminal": "T", "kind": "pin_lockout", "detail": "5 wrong PINs"})
+        route.fulfill(response=response, json=data)
+
+    page.route("**/api/terminals", with_lockout)
+    cell = row.locator('td[data-col="pin"]')
+    expect(cell).to_have_text("3 次 · 锁定至 2026-12-07 15:40:00")
+    expect(cell).to_have_class("over")
+    alert = page.locator('#fleet-alerts li[data-terminal="T"][data-kind="pin_lockout"]')
+    expect(alert).to_have_text("T · PIN 输错锁定 · 5 wrong PINs")
+    page.click("#lang-toggle")
+    expect(alert).to_have_text("T · PIN locked out · 5 wrong PINs")
+    expect(cell).to_have_text("3× · locked until 2026-12-07 15:40:00")
