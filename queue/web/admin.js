@@ -240,22 +240,7 @@
     }
   }
 
-  async function signIn(e) {
-    e.preventDefault();
-    const login = $("login").value.trim(), password = $("password").value;
-    if (!login || !password) { signinSay(K.t("signin.empty")); return; }
-    $("sign-in").disabled = true;
-    try {
-      const me = await K.session.signIn(login, password);
-      $("password").value = "";
-      await enter(me);
-    } catch (err) {
-      signinSay(err.message);  // wrong_login, disabled, too_many_tries: the server's words
-      if (err.code === "wrong_login") $("password").select();
-    } finally {
-      $("sign-in").disabled = false;
-    }
-  }
+  const signIn = K.session.form((me) => enter(me), (text) => signinSay(text));
 
   // The session is gone on the server (signed out, expired, the account disabled).
   function signedOut(message, ok) {

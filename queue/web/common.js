@@ -240,6 +240,25 @@
     current: () => K.api("/api/session"),
     signIn: (login, password) => K.api("/api/session", { method: "POST", body: { login, password } }),
     signOut: () => K.api("/api/session", { method: "DELETE" }),
+    /* The sign-in form's submit handler (#login, #password, #sign-in), the console's and
+       /admin's alike: `enter(me)` once signed in, `say(text)` with the server's words. */
+    form: (enter, say) => async function (e) {
+      e.preventDefault();
+      const $ = (id) => document.getElementById(id);
+      const login = $("login").value.trim(), password = $("password").value;
+      if (!login || !password) { say(K.t("signin.empty")); return; }
+      $("sign-in").disabled = true;
+      try {
+        const me = await K.session.signIn(login, password);
+        $("password").value = "";
+        await enter(me);
+      } catch (err) {
+        say(err.message);  // wrong_login, disabled, too_many_tries: the server's words
+        if (err.code === "wrong_login") $("password").select();
+      } finally {
+        $("sign-in").disabled = false;
+      }
+    },
   };
 
   /* "已登录：张敏（zhangmin）· 工作人员" */
