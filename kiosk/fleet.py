@@ -137,7 +137,8 @@ class Fleet(EventDispatcher):
                 "devices": {"printer": printer_for_server(self.printer_state), "card_reader": self.reader_state,
                             "scanner": scanner_state(self.app.kiosk_config.scanner_uri)},
                 "last_error": self.last_error, "uptime_seconds": int(time.monotonic() - self._started_at),
-                "outbox_waiting": int(apply.outbox_waiting), "outbox_refused": int(apply.outbox_refused)}
+                "outbox_waiting": int(apply.outbox_waiting), "outbox_refused": int(apply.outbox_refused),
+                "maintenance": self.app.maintenance.pin_guard.report()}
 
     def _heartbeat_answered(self, reply: HeartbeatReply) -> None:
         """On the heartbeat's thread: the published content to the updater, the rest to the UI."""

@@ -5,7 +5,9 @@ hours) to a callback. The hall's own `heartbeat_seconds`, once it has answered, 
 pace: its fleet view counts a terminal offline after a silence measured against it.
 
 Nothing personal goes into a heartbeat: `collect()` builds the body from device states,
-versions and counts only (docs/terminal-config.md lists the fields).
+versions and counts only, and the maintenance PIN's lockouts (`maintenance`: how many, until
+when, the last one's start; kiosk/maintenance.py's PinGuard.report()). A lockout wakes the
+heartbeat, so the fleet view shows it within seconds (docs/terminal-config.md lists the fields).
 """
 
 from __future__ import annotations

@@ -1,9 +1,12 @@
 """The maintenance screens at the kiosk: five taps in a corner, the PIN keypad, the test
 print and the last slip's preview, in Kivy properties the screens bind to
-(`app.maintenance.x`). The PIN rules are kiosk/maintenance.py's."""
+(`app.maintenance.x`). The PIN rules are kiosk/maintenance.py's; the lockout's state is kept
+in the data folder (maintenance.STATE_FILE), so a restarted kiosk is still locked."""
 
 from __future__ import annotations
 
+import logging
+import math
 import tempfile
 from datetime import datetime
 from pathlib import Path
@@ -14,12 +17,24 @@ from kivy.properties import BooleanProperty, StringProperty
 
 from kiosq.devices.receipts import PAPER_58
 from kiosq.kiosk.background import in_background
-from kiosq.kiosk.maintenance import MAX_TRIES, CornerTaps, PinGuard
+from kiosq.kiosk.maintenance import PIN_MAX, STATE_FILE, CornerTaps, PinGuard
 
 if TYPE_CHECKING:
     from kiosq.kiosk.app import KiosqApp
+    from kiosq.kiosk.settings import KioskConfig
 
-PIN_MAX = 12
+log = logging.getLogger(__name__)
+
+
+def pin_state_file(config: KioskConfig) -> Path | None:
+    """Where the PIN lockout is kept: DATA_DIR/maintenance-pin.json; None (in memory, lost at
+    a restart) for a kiosk with no data folder, which only a developer runs."""
+    if config.data_dir is None:
+        if config.maintenance_pin_hash:
+            log.warning("no data folder configured: the maintenance PIN lockout is not kept across restarts "
+                        "(set [terminal] data_dir in the terminal config)")
+        return None
+    return Path(config.data_dir) / STATE_FILE
 
 
 class MaintenanceFlow(EventDispatcher):
@@ -37,7 +52,7 @@ class MaintenanceFlow(EventDispatcher):
         self.app = app
         self.corner_taps = CornerTaps()
         self._last_corner_touch: object = None
-        self.pin_guard = PinGuard(app.kiosk_config.maintenance_pin_hash)
+        self.pin_guard = PinGuard(app.kiosk_config.maintenance_pin_hash, pin_state_file(app.kiosk_config))
         self._preview_dir = tempfile.mkdtemp(prefix="kiosq-slip-preview-")
         self._preview_count = 0
 
@@ -50,7 +65,10 @@ class MaintenanceFlow(EventDispatcher):
             self._last_corner_touch = touch_id
         if self.corner_taps.tap():
             self.pin_entry = ""
-            self.pin_message = "" if self.app.kiosk_config.maintenance_pin_hash else self.app.msg["maint_no_pin"]
+            if not self.app.kiosk_config.maintenance_pin_hash:
+                self.pin_message = self.app.msg["maint_no_pin"]
+            else:  # a lockout says so at once, even one from before a restart
+                self.pin_message = self.locked_message() if self.pin_guard.locked_for() > 0 else ""
             self.app.show("maintenance_pin")
 
     def pin_key(self, key: str) -> None:
@@ -65,17 +83,27 @@ class MaintenanceFlow(EventDispatcher):
         """Check the typed PIN: the maintenance screen, or why not."""
         msg = self.app.msg
         pin, self.pin_entry = self.pin_entry, ""
+        lockouts = self.pin_guard.state.lockouts
         result = self.pin_guard.attempt(pin)
         if result == "ok":
             self.pin_message = ""
             self.test_print_message = ""
             self.app.show("maintenance", remember=False)
         elif result == "wrong":
-            self.pin_message = msg["maint_pin_wrong"].format(n=MAX_TRIES - self.pin_guard.wrong)
+            self.pin_message = msg["maint_pin_wrong"].format(n=self.pin_guard.tries_left())
         elif result == "locked":
-            self.pin_message = msg["maint_pin_locked"].format(n=max(1, round(self.pin_guard.locked_for())))
+            self.pin_message = self.locked_message()
+            if self.pin_guard.state.lockouts != lockouts:
+                self.app.fleet.wake_heartbeat()  # a new lockout reaches the fleet view at once
         else:
             self.pin_message = msg["maint_no_pin"]
+
+    def locked_message(self) -> str:
+        """How long the keypad stays locked: seconds in the last minute, else minutes."""
+        left = self.pin_guard.locked_for()
+        if left > 60:
+            return self.app.msg["maint_pin_locked_minutes"].format(n=math.ceil(left / 60))
+        return self.app.msg["maint_pin_locked"].format(n=max(1, math.ceil(left)))
 
     def refresh(self) -> None:
         """Ask for fresh device states and redraw the last slip (the maintenance screen's entry)."""

@@ -38,9 +38,12 @@ def _url(_ctx: click.Context | None, _param: click.Parameter | None, value: str 
 
 
 def _pin(value: str) -> str:
+    from kiosq.kiosk.maintenance import pin_problem
+
     value = value.strip()
-    if not value.isdigit() or len(value) < 4:
-        raise click.BadParameter("the maintenance PIN is at least 4 digits")
+    problem = pin_problem(value)
+    if problem is not None:
+        raise click.BadParameter(problem)
     return value
 
 
@@ -51,7 +54,7 @@ def provision() -> None:
 
     \b
     Example:
-      echo 2468 | kiosq provision init --terminal-id T03 --server http://10.0.0.2:8000 \\
+      echo 24681357 | kiosq provision init --terminal-id T03 --server http://10.0.0.2:8000 \\
           --printer serial:/dev/ttyUSB0 --pin-stdin
       kiosq provision install --root /tmp/terminal-root
     """
@@ -80,7 +83,8 @@ def provision() -> None:
 @click.option("--speech/--no-speech", default=True, show_default=True, help="Spoken prompts in 长辈模式.")
 @click.option("--idle", type=click.FloatRange(min=1), default=60.0, show_default=True,
               help="Seconds without a touch before '还在吗？'.")
-@click.option("--pin-stdin", is_flag=True, help="Read the maintenance PIN from standard input (one line).")
+@click.option("--pin-stdin", is_flag=True,
+              help="Read the maintenance PIN (6 to 12 digits) from standard input (one line).")
 @click.option("--no-pin", is_flag=True, help="No maintenance PIN: the maintenance screen cannot be opened.")
 @click.option("--force", is_flag=True, help="Replace an existing file.")
 def init(out: Path | None, root: Path, terminal_id: str | None, server_url: str | None, token_file: str,
@@ -96,7 +100,7 @@ def init(out: Path | None, root: Path, terminal_id: str | None, server_url: str 
     \b
     Example:
       kiosq provision init                       # asks for each setting
-      echo 2468 | kiosq provision init --out terminal.toml --terminal-id T03 \\
+      echo 24681357 | kiosq provision init --out terminal.toml --terminal-id T03 \\
           --server http://10.0.0.2:8000 --printer serial:/dev/ttyUSB0 --pin-stdin
     """
     from kiosq.kiosk.maintenance import hash_pin
@@ -123,9 +127,10 @@ def init(out: Path | None, root: Path, terminal_id: str | None, server_url: str 
     elif no_pin:
         pin = None
     elif ask:
-        pin = click.prompt("Maintenance PIN (4+ digits)", hide_input=True, confirmation_prompt=True, value_proc=_pin)
+        pin = click.prompt("Maintenance PIN (6 to 12 digits)", hide_input=True, confirmation_prompt=True,
+                           value_proc=_pin)
     else:
-        raise click.UsageError("give the maintenance PIN with --pin-stdin (e.g. echo 2468 | kiosq provision init "
+        raise click.UsageError("give the maintenance PIN with --pin-stdin (e.g. echo 24681357 | kiosq provision init "
                                "... --pin-stdin), or --no-pin")
     config = TerminalConfig(  # paths as given: relative ones are read from the file's folder
         terminal_id=terminal_id, data_dir=Path(data_dir), server_url=server_url,

@@ -1,6 +1,7 @@
 """The maintenance screen (behind the corner taps and the PIN): the printer's and the
 server's state (and the applications waiting in the outbox), a test print, the last slip
-this kiosk printed, the content version, the terminal id, and a button that stops the app."""
+this kiosk printed, the content version, the terminal id (and the PIN lockouts since install,
+so whoever opens it learns that someone tried), and a button that stops the app."""
 
 from kivy.app import App
 from kivy.uix.screenmanager import Screen
@@ -17,8 +18,13 @@ def status_lines(app) -> dict[str, str]:
         server += "\n" + msg["maint_outbox"].format(n=app.apply.outbox_waiting, r=app.apply.outbox_refused)
     content = msg["maint_content"].format(path=app.guides.path if app.guides else "-",
                                           n=len(app.guides.items) if app.guides else 0)
+    terminal = msg["maint_terminal"].format(id=cfg.terminal_id)
+    pin = app.maintenance.pin_guard.state
+    if pin.lockouts and pin.last_lockout_at is not None:
+        at = pin.last_lockout_at.astimezone().strftime("%Y-%m-%d %H:%M")  # the kiosk's own time zone
+        terminal += "\n" + msg["maint_pin_lockouts"].format(n=pin.lockouts, at=at)
     return {"printer": msg["maint_printer"].format(s=printer, uri=uri), "server": server, "content": content,
-            "terminal": msg["maint_terminal"].format(id=cfg.terminal_id)}
+            "terminal": terminal}
 
 
 class MaintenanceScreen(Screen):

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from kiosq.kiosk.maintenance import (
-    LOCKOUT_SECONDS,
+    LOCKOUTS,
     MAX_TRIES,
     PinGuard,
     check_pin,
@@ -16,7 +16,7 @@ from kiosq.kiosk.maintenance import (
 )
 from tests.kiosk.conftest import pump, pump_until, screenshot, tap
 
-PIN = "2468"
+PIN = "24681357"
 
 
 @pytest.fixture(scope="module")
@@ -35,9 +35,10 @@ def kiosk_app(tmp_path_factory, printer_sim):
 
 
 @pytest.fixture
-def fresh(app):
-    """The app at home with the PIN guard reset."""
-    app.maintenance.pin_guard = PinGuard(app.kiosk_config.maintenance_pin_hash)
+def fresh(app, clock):
+    """The app at home with the PIN guard reset: no state file (tests/kiosk/test_maintenance_pin.py
+    has those), on the fake wall clock `clock`."""
+    app.maintenance.pin_guard = PinGuard(app.kiosk_config.maintenance_pin_hash, None, clock=clock)
     app.maintenance.corner_taps.times = []
     assert pump_until(lambda: app.fleet.printer_state == "ok", timeout=5)
     return app
@@ -70,7 +71,7 @@ def open_maintenance(app):
 def test_pin_hash_round_trips_and_is_not_the_pin():
     stored = hash_pin(PIN)
     assert PIN not in stored and stored != hash_pin(PIN)  # salted
-    assert check_pin(PIN, stored) and not check_pin("2469", stored)
+    assert check_pin(PIN, stored) and not check_pin("24681358", stored)
     assert not check_pin(PIN, None) and not check_pin(PIN, "garbage")
 
 
@@ -123,17 +124,17 @@ def test_five_corner_taps_and_the_right_pin_open_maintenance(fresh):
     screenshot("maintenance")
 
 
-def test_a_wrong_pin_does_not_open_and_five_lock_out(fresh):
+def test_a_wrong_pin_does_not_open_and_five_lock_out(fresh, clock):
     corner_taps(fresh)
     pin_page = fresh.manager.get_screen("maintenance_pin")
-    type_pin(fresh, "1111")
+    type_pin(fresh, "111111")
     assert fresh.manager.current == "maintenance_pin" and "不正确" in pin_page.ids.message.text
     for _ in range(MAX_TRIES - 1):
-        type_pin(fresh, "1111")
+        type_pin(fresh, "111111")
     assert "秒后再试" in pin_page.ids.message.text
     type_pin(fresh, PIN)  # locked: even the right PIN is refused
     assert fresh.manager.current == "maintenance_pin" and "秒后再试" in pin_page.ids.message.text
-    fresh.maintenance.pin_guard.locked_until -= LOCKOUT_SECONDS  # a minute later
+    clock.advance(seconds=LOCKOUTS[0].total_seconds())  # a minute later
     type_pin(fresh, PIN)
     assert fresh.manager.current == "maintenance"
 

@@ -48,7 +48,7 @@ def terminal(tmp_path, devices, hall_server, bundle):
                 "--printer", printer_uri, "--card-reader", extra.get("card_reader", reader.uri),
                 "--scanner", f"serial:{scanner.path}", "--a4-printer", f"file:{tmp_path / 'a4.pdf'}",
                 "--content-dir", str(tmp_path / "content"), "--data-dir", str(tmp_path / "data"), "--pin-stdin"]
-        result = CliRunner().invoke(main, args, input="2468\n")
+        result = CliRunner().invoke(main, args, input="24681357\n")
         assert result.exit_code == 0, result.output
         token_file = tmp_path / "terminal.token"
         token_file.write_text(token + "\n")

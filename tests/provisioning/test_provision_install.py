@@ -104,7 +104,7 @@ def test_the_kiosk_finds_its_token_beside_the_config_copy_systemd_hands_it(tmp_p
     # LoadCredential copies /etc/kiosq/terminal.toml and terminal.token into one private folder.
     root = tmp_path / "root"
     result = CliRunner().invoke(main, ["provision", "init", "--root", str(root), "--terminal-id", "T03", "--server",
-                                       "http://10.0.0.2:8000", "--pin-stdin"], input="2468\n")
+                                       "http://10.0.0.2:8000", "--pin-stdin"], input="24681357\n")
     assert result.exit_code == 0, result.output
     (root / "etc/kiosq/terminal.token").write_text("kq_t_secret\n")
     credentials = tmp_path / "credentials"

@@ -25,7 +25,7 @@ from kiosq.provisioning.kiosk_cli import kiosk_config
 KIOSQ = [sys.executable, "-m", "kiosq.provisioning.cli"]
 
 
-def init(*args, pin="2468"):
+def init(*args, pin="24681357"):
     return CliRunner().invoke(main, ["provision", "init", *args, "--pin-stdin"], input=f"{pin}\n")
 
 
@@ -39,9 +39,9 @@ def test_init_then_load_gives_the_kiosk_config_that_was_asked_for(tmp_path):
     assert result.exit_code == 0, result.output
     assert out.stat().st_mode & 0o777 == 0o600
     text = out.read_text("utf-8")
-    assert "2468" not in text  # only the hash
+    assert "24681357" not in text  # only the hash
     config = load_terminal_config(out)
-    assert check_pin("2468", config.maintenance_pin_hash) and not check_pin("1357", config.maintenance_pin_hash)
+    assert check_pin("24681357", config.maintenance_pin_hash) and not check_pin("135790", config.maintenance_pin_hash)
     assert config == KioskConfig(
         terminal_id="T03", server_url="http://10.0.0.2:8000", terminal_token=None,
         server_ca_file=out.parent / "hall-ca.pem",  # beside the config: `kiosq enroll --ca-fingerprint` writes it
@@ -86,10 +86,23 @@ def test_init_names_the_bad_option(tmp_path, args, message):
 def test_init_needs_a_pin_or_no_pin_when_not_asked(tmp_path):
     result = CliRunner().invoke(main, ["provision", "init", "--out", str(tmp_path / "t.toml"), "--terminal-id", "T1"])
     assert result.exit_code == 2 and "--pin-stdin" in result.output
-    assert init("--out", str(tmp_path / "t.toml"), "--terminal-id", "T1", pin="12").exit_code == 2
     result = CliRunner().invoke(main, ["provision", "init", "--out", str(tmp_path / "t.toml"), "--terminal-id", "T1",
                                        "--no-pin"])
     assert result.exit_code == 0 and load_terminal_config(tmp_path / "t.toml").maintenance_pin_hash is None
+
+
+@pytest.mark.parametrize("pin, message", [
+    ("12345", "the maintenance PIN is at least 6 digits (this one has 5); choose a longer one"),
+    ("12", "the maintenance PIN is at least 6 digits (this one has 2)"),
+    ("1234567890123", "the maintenance PIN is at most 12 digits (the keypad takes no more)"),
+    ("12345a", "the maintenance PIN is digits only"),
+    ("", "the maintenance PIN is empty; choose 6 to 12 digits"),
+])
+def test_init_refuses_a_pin_the_keypad_should_not_take(tmp_path, pin, message):
+    result = init("--out", str(tmp_path / "t.toml"), "--terminal-id", "T1", pin=pin)
+    assert result.exit_code == 2 and message in " ".join(result.output.split()), result.output
+    assert not (tmp_path / "t.toml").exists()
+    assert init("--out", str(tmp_path / "t.toml"), "--terminal-id", "T1", pin="123456").exit_code == 0
 
 
 def _on_a_terminal(args: list[str], answers: list[tuple[str, str]], tmp_path: Path) -> tuple[int, str]:
@@ -127,12 +140,15 @@ def test_init_asks_on_a_terminal(tmp_path):
     code, output = _on_a_terminal(["provision", "init", "--out", "t.toml"], [
         ("Terminal id", "T07"), ("Hall server URL", "ftp://nope"), ("Hall server URL", "http://10.0.0.9:8000"),
         ("Receipt printer URI", "serial:/dev/ttyS0"), ("ID card reader URI", ""), ("Scanner URI", ""),
-        ("A4 printer URI", ""), ("Maintenance PIN", "1357"), ("Repeat for confirmation", "1357")], tmp_path)
+        ("A4 printer URI", ""),
+        # five digits are refused and the PIN asked for again (a second prompt), then six are taken
+        ("Maintenance PIN (6 to 12 digits): ", "13579"), ("Maintenance PIN (6 to 12 digits): ", "135790"),
+        ("Repeat for confirmation", "135790")], tmp_path)
     assert code == 0, output
     config = load_terminal_config(tmp_path / "t.toml")
     assert (config.terminal_id, config.server_url, config.printer_uri, config.card_reader_uri) == \
         ("T07", "http://10.0.0.9:8000", "serial:/dev/ttyS0", None)
-    assert check_pin("1357", config.maintenance_pin_hash)
+    assert check_pin("135790", config.maintenance_pin_hash)
 
 
 def write(tmp_path: Path, text: str) -> Path:
