@@ -23,7 +23,8 @@ PRINTER_STATES = ("ok", "near_end", "out", "cover_open", "offline", "none", "unk
 READER_STATES = ("ok", "missing", "none", "unknown")
 PAPER = {"ok": "ok", "near_end": "low", "out": "out", "none": "none"}  # the rest: unknown
 DEVICE_FAULTS = {"printer": ("cover_open", "offline"), "card_reader": ("missing",), "scanner": ("missing",)}
-ALERT_KINDS = ("offline", "paper_out", "paper_low", "outdated", "device", "outbox_refused")
+ALERT_KINDS = ("offline", "paper_out", "paper_low", "outdated", "device", "outbox_refused", "pin_lockout")
+PIN_ALERT_HOURS = 24  # a maintenance PIN lockout stays an alert this long after it began
 
 
 def new_enroll_code() -> str:
@@ -74,6 +75,8 @@ def terminal_view(rec: TerminalRecord, now: datetime, online_seconds: float, pub
     online = (not rec.revoked and rec.last_seen is not None
               and now - rec.last_seen <= timedelta(seconds=online_seconds))
     content = hb.get("content_version")
+    pin = hb.get("maintenance") or {}
+    locked_until, last_lockout = _moment(pin.get("locked_until")), _moment(pin.get("last_lockout_at"))
     return {"terminal": rec.name, "online": online, "last_seen": local(rec.last_seen),
             "software_version": hb.get("software_version"), "content_version": content,
             "content_sha256": hb.get("content_sha256"),
@@ -81,7 +84,17 @@ def terminal_view(rec: TerminalRecord, now: datetime, online_seconds: float, pub
             "paper": PAPER.get(devices.get("printer", "unknown"), "unknown") if rec.heartbeat else "unknown",
             "devices": devices, "last_error": hb.get("last_error"), "uptime_seconds": hb.get("uptime_seconds"),
             "outbox_waiting": hb.get("outbox_waiting"), "outbox_refused": hb.get("outbox_refused"),
+            "pin_lockouts": int(pin.get("lockouts") or 0),
+            "pin_locked_until": local(locked_until) if locked_until is not None and locked_until > now else None,
+            "pin_last_lockout_at": local(last_lockout),
+            "pin_recent_lockout": bool(last_lockout is not None
+                                       and now - last_lockout <= timedelta(hours=PIN_ALERT_HOURS)),
             "revoked": rec.revoked, "enrolled_at": local(rec.enrolled_at)}
+
+
+def _moment(text: str | None) -> datetime | None:
+    """An ISO time with its zone from a stored heartbeat (the API checked it); None stays None."""
+    return None if not text else datetime.fromisoformat(text)
 
 
 def alerts_of(view: dict, published: str | None, since: str | None) -> list[dict]:
@@ -107,6 +120,11 @@ def alerts_of(view: dict, published: str | None, since: str | None) -> list[dict
             alert("device", f"{device}: {state}")
     if view["outbox_refused"]:
         alert("outbox_refused", f"{view['outbox_refused']} application(s) refused by the server wait in the outbox")
+    if view["pin_locked_until"] or view["pin_recent_lockout"]:
+        detail = f"wrong maintenance PINs locked the keypad; the last lockout began {view['pin_last_lockout_at']}"
+        if view["pin_locked_until"]:
+            detail += f", the keypad is locked until {view['pin_locked_until']}"
+        alert("pin_lockout", f"{detail} ({view['pin_lockouts']} lockout(s) since install)")
     return out
 
 
@@ -115,4 +133,5 @@ def state_of(view: dict) -> dict:
     return {"terminal": view["terminal"], "paper": view["paper"], "outdated": view["outdated"],
             "content_version": view["content_version"],
             "faults": sorted(d for d, f in DEVICE_FAULTS.items() if view["devices"].get(d) in f),
-            "outbox_refused": bool(view["outbox_refused"])}
+            "outbox_refused": bool(view["outbox_refused"]), "pin_lockouts": view["pin_lockouts"],
+            "pin_locked": view["pin_locked_until"] is not None}

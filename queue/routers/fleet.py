@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from kiosq.content import signing
 from kiosq.queue import fleet, throttle
@@ -61,6 +61,16 @@ class DevicesIn(_Body):
     scanner: ReaderState = "unknown"
 
 
+class MaintenanceIn(_Body):
+    """The maintenance PIN's lockouts (kiosk/maintenance.py PinGuard.report()): how many since
+    the terminal was installed, the end of the one in force (null: not locked), when the last
+    one began. Times carry their zone."""
+
+    lockouts: Annotated[int, Field(ge=0, le=10**9)] = 0
+    locked_until: AwareDatetime | None = None
+    last_lockout_at: AwareDatetime | None = None
+
+
 class HeartbeatIn(_Body):
     software_version: Annotated[str, Field(min_length=1, max_length=64)]
     content_version: Version = None
@@ -70,6 +80,7 @@ class HeartbeatIn(_Body):
     uptime_seconds: Annotated[int, Field(ge=0, le=10 * 365 * 86400)]
     outbox_waiting: Annotated[int | None, Field(ge=0, le=10**9)] = None
     outbox_refused: Annotated[int | None, Field(ge=0, le=10**9)] = None
+    maintenance: MaintenanceIn | None = None
 
 
 # -- enrollment ----------------------------------------------------------------------
@@ -147,7 +158,7 @@ async def heartbeat(body: HeartbeatIn, request: Request, ctx: Ctx) -> JSONRespon
     store, rollout, settings = ctx.store, ctx.rollout, ctx.hall.fleet
     rollout.follow()
     now, published = store.clock(), rollout.published()
-    data = body.model_dump()
+    data = body.model_dump(mode="json")  # times as ISO text, as kept in the store
     rec = fleet.TerminalRecord(token.name, None, False, now, data)
     view = fleet.terminal_view(rec, now, settings.online_seconds,
                                None if published is None else published.manifest.version, ctx.local)

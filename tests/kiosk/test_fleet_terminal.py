@@ -33,8 +33,9 @@ DEFAULT_HALL = (ROOT / "queue" / "halls" / "default.toml").read_text("utf-8")
 FLEET = "\n[fleet]\nheartbeat_seconds = 0.3\nonline_seconds = 5\n"
 NEW_ITEM = "TEST-FLEET-001"
 NEW_NAME = "自助终端联调测试事项"
-def kiosq(*args: str) -> str:
-    done = subprocess.run([*KIOSQ, *args], capture_output=True, text=True, timeout=60)
+PIN = "86420975"  # the maintenance PIN given to `kiosq provision init`
+def kiosq(*args: str, stdin: str | None = None) -> str:
+    done = subprocess.run([*KIOSQ, *args], capture_output=True, text=True, timeout=60, input=stdin)
     assert done.returncode == 0, f"kiosq {' '.join(args)}: {done.stderr}"
     return done.stdout
 
@@ -157,8 +158,8 @@ def terminal(tmp_path_factory, hall, bundles):
     holding the old bundle."""
     tmp = tmp_path_factory.mktemp("terminal")
     config = tmp / "terminal.toml"
-    kiosq("provision", "init", "--out", str(config), "--terminal-id", "T21", "--server", hall.proxy.url, "--no-pin",
-          "--content-dir", str(tmp / "content"), "--data-dir", str(tmp / "data"))
+    kiosq("provision", "init", "--out", str(config), "--terminal-id", "T21", "--server", hall.proxy.url,
+          "--pin-stdin", "--content-dir", str(tmp / "content"), "--data-dir", str(tmp / "data"), stdin=PIN + "\n")
     kiosq("content", "install", str(bundles[0]), "--content-dir", str(tmp / "content"))
     code = json.loads(kiosq("server", "enroll-code", "--terminal", "T21", "--data-dir", str(hall.data_dir),
                             "--json"))["code"]
@@ -306,6 +307,26 @@ def test_the_tile_reopens_at_the_time_the_server_gave(app):
         old = app.fleet.heartbeat
         app.fleet.heartbeat = Heartbeat(old.client, old.collect, old.interval, old.answered, old.refused,
                                   old.unreachable).start()
+
+
+def test_a_pin_lockout_reaches_the_fleet_view_with_the_next_heartbeat(app, hall):
+    from kiosq.kiosk.maintenance import MAX_TRIES
+
+    assert hall.terminal("T21")["pin_lockouts"] == 0
+    for _ in range(5):
+        tap(app.manager.get_screen("home").ids.corner)
+    page = app.manager.get_screen("maintenance_pin")
+    assert app.manager.current == "maintenance_pin"
+    for _ in range(MAX_TRIES):
+        for key in "000000":
+            tap(page.keys[key])
+        tap(page.ids.ok_button)
+    assert "秒后再试" in page.ids.message.text
+    seen = wait(lambda: (t := hall.terminal("T21"))["pin_lockouts"] == 1 and t, what="the lockout in the fleet view")
+    assert seen["pin_locked_until"].endswith("+08:00") and seen["pin_last_lockout_at"].endswith("+08:00")
+    alerts = [a for a in hall.fleet()["alerts"] if a["terminal"] == "T21" and a["kind"] == "pin_lockout"]
+    assert len(alerts) == 1 and "locked until" in alerts[0]["detail"], alerts
+    app.go_home()
 
 
 def test_a_revoked_terminal_says_it_is_not_enrolled(app, hall):

@@ -11,7 +11,9 @@ import socket
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -21,6 +23,7 @@ from kiosq.content.catalog import SAMPLE, load_files
 pytestmark = pytest.mark.slow
 DEFAULT_HALL = (Path(__file__).parents[2] / "queue" / "halls" / "default.toml").read_text("utf-8")
 NEW_ITEM = "TEST-HTTP-001"
+HALL_TZ = ZoneInfo("Asia/Shanghai")  # the default hall's time zone
 KIOSQ = [str(Path(sys.executable).parent / "kiosq")]
 if not Path(KIOSQ[0]).is_file():
     KIOSQ = [sys.executable, "-m", "kiosq.provisioning.cli"]
@@ -124,6 +127,48 @@ def test_heartbeats_appear_and_lapse(server_with):
         return not data["terminals"][0]["online"] and data
     lapsed = eventually(offline, what="T offline")
     assert [a["kind"] for a in lapsed["alerts"]] == ["offline", "paper_out"]
+
+
+def test_maintenance_pin_lockouts_in_heartbeats_show_in_the_fleet_view(server_with):
+    srv = server_with()
+    admin, terminal = srv.tokens["admin"], srv.tokens["terminal"]
+    base = {"software_version": "0.3.0", "uptime_seconds": 1, "devices": {"printer": "ok"}}
+
+    def beat(maintenance):
+        return call(srv, "POST", "/api/terminals/heartbeat", {**base, "maintenance": maintenance}, terminal)
+
+    def seen():
+        data = call(srv, "GET", "/api/terminals", token=admin)[1]
+        return data["terminals"][0], [a for a in data["alerts"] if a["kind"] == "pin_lockout"]
+
+    assert call(srv, "POST", "/api/terminals/heartbeat", base, terminal)[0] == 200  # an older kiosk: no field
+    view, alerts = seen()
+    assert (view["pin_lockouts"], view["pin_locked_until"], alerts) == (0, None, [])
+
+    now = datetime.now(UTC)  # the server runs on the wall clock: the times are set around it
+    until, began = now + timedelta(minutes=5), now - timedelta(seconds=10)
+    status, _ = beat({"lockouts": 2, "locked_until": until.isoformat(), "last_lockout_at": began.isoformat()})
+    assert status == 200
+    view, alerts = seen()
+    assert view["pin_lockouts"] == 2
+    assert view["pin_locked_until"] == until.astimezone(HALL_TZ).isoformat(timespec="seconds")
+    assert view["pin_last_lockout_at"] == began.astimezone(HALL_TZ).isoformat(timespec="seconds")
+    assert len(alerts) == 1 and "locked until" in alerts[0]["detail"] and "2 lockout(s)" in alerts[0]["detail"]
+
+    # served, but begun within the day: still an alert (someone tried PINs overnight), no longer locked
+    beat({"lockouts": 2, "locked_until": None, "last_lockout_at": began.isoformat()})
+    view, alerts = seen()
+    assert view["pin_locked_until"] is None and len(alerts) == 1 and "locked until" not in alerts[0]["detail"]
+    # a lockout long ago: counted, not an alert
+    beat({"lockouts": 2, "locked_until": None, "last_lockout_at": (now - timedelta(days=2)).isoformat()})
+    view, alerts = seen()
+    assert view["pin_lockouts"] == 2 and alerts == []
+
+    for bad in ({"lockouts": -1}, {"lockouts": "two"}, {"locked_until": "2026-11-23T02:00:00"},
+                {"locked_until": "tomorrow"}, {"lockouts": 1, "why": "x"}):
+        status, refused = beat(bad)
+        assert status == 422, (bad, refused)
+        assert "maintenance" in json.dumps(refused), refused
 
 
 def build(out: Path, extra: bool) -> Path:
