@@ -311,6 +311,46 @@ def migrate_db(from_dir: Path, to_url: str, hall_file: Path | None) -> None:
                "kept as it was, as a backup")
 
 
+@server.command("retention", context_settings=CONTEXT)
+@click.option("--dry-run", is_flag=True, help="Only count what a run would erase and delete; change nothing.")
+@data_dir_option
+@hall_option
+@database_option
+@click.option("--json", "as_json", is_flag=True, help="Print the run (or the dry run's counts) as JSON.")
+def retention(dry_run: bool, data_dir: Path, hall_file: Path | None, database_url: str | None,
+              as_json: bool) -> None:
+    """Run the retention now: erase the personal data of applications closed longer ago
+    than the hall's [retention] personal_days, delete events older than events_days.
+
+    The server does this once a business day by itself (after the rollover hour, and at
+    start-up); this runs it now, even if today's run is done, and counts as today's run.
+    Figures and the anonymous history of erased applications stay.
+
+    \b
+    Example:
+      kiosq server retention --data-dir /var/lib/kiosq --dry-run
+      kiosq server retention --data-dir /var/lib/kiosq
+    """
+    from kiosq.provisioning.people_cli import cli_who
+    from kiosq.queue import retention as rules
+
+    store = open_hall_store(data_dir, hall_file, database_url)
+    try:
+        days = store.hall.retention
+        result: dict[str, Any] = rules.dry_run(store) if dry_run else (rules.run_now(store, who=cli_who()) or {})
+    finally:
+        store.close()
+    if as_json:
+        click.echo(json.dumps({"dry_run": dry_run, "personal_days": days.personal_days,
+                               "events_days": days.events_days, **result}))
+        return
+    verb = "would erase" if dry_run else "erased"
+    click.echo(f"{verb} the personal data of {result.get('applications_erased', 0)} application(s) closed over "
+               f"{days.personal_days} days ago; {'would delete' if dry_run else 'deleted'} "
+               f"{result.get('events_deleted', 0)} event(s) older than {days.events_days} days and "
+               f"{result.get('sessions_deleted', 0)} old sign-in session(s)")
+
+
 @server.group("tls", context_settings=CONTEXT)
 def tls() -> None:
     """The hall's certificates: its own CA and the server's certificate (HTTPS).

@@ -24,8 +24,21 @@ from kiosq.queue.middleware import MAX_BODY_BYTES, BodyLimit, Headers
 from kiosq.queue.notify import WebhookSender
 from kiosq.queue.pages import install_pages
 from kiosq.queue.personal import Personal
+from kiosq.queue.retention import run_daily as retain_daily
 from kiosq.queue.rollout import Rollout
-from kiosq.queue.routers import applications, content, displays, fleet, hall, items, people, stats, tickets, windows
+from kiosq.queue.routers import (
+    applications,
+    content,
+    displays,
+    fleet,
+    hall,
+    items,
+    people,
+    retention,
+    stats,
+    tickets,
+    windows,
+)
 from kiosq.queue.store import Store, roll_over_daily
 from kiosq.queue.voice import Voice
 
@@ -35,7 +48,7 @@ CONTENT_FOLLOW_SECONDS = 2.0  # how often the server looks for a bundle publishe
 # A request is matched against the routers in this order: the busiest first (each router
 # passed costs a few microseconds on every ticket). Where paths overlap, order decides:
 # stats' /api/applications/stats comes before applications' /api/applications/{number}.
-ROUTERS = (tickets, windows, hall, displays, stats, items, applications, fleet, content, people)
+ROUTERS = (tickets, windows, hall, displays, stats, items, applications, fleet, content, people, retention)
 
 
 def create_app(store: Store, heartbeat_seconds: float = SSE_HEARTBEAT_SECONDS, voice: Voice | None = None,
@@ -86,7 +99,9 @@ def _lifespan(ctx: Context) -> Callable[[FastAPI], AbstractAsyncContextManager[N
         ctx.store.start_background()
         ctx.store.roll_over_if_due()  # a day that ended while the server was down; then at each rollover hour
         tasks = [asyncio.create_task(follow_content(ctx.rollout), name="kiosq-content"),
-                 asyncio.create_task(roll_over_daily(ctx.store), name="kiosq-rollover")]
+                 asyncio.create_task(roll_over_daily(ctx.store), name="kiosq-rollover"),
+                 # personal data and events past the hall's [retention], once a business day
+                 asyncio.create_task(retain_daily(ctx.store), name="kiosq-retention")]
         if ctx.sender:
             tasks.append(asyncio.create_task(ctx.sender.run(), name="kiosq-notify"))
         try:

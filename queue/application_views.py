@@ -9,20 +9,31 @@ from kiosq.queue import applications as rules
 from kiosq.queue.applications import Application, Step
 from kiosq.queue.context import Context
 from kiosq.queue.personal import mask_field_value, mask_id_number, mask_name, mask_phone
+from kiosq.queue.retention import erased_note
 
 PUBLIC_STEPS = ("submit", "accept", "review", "complete", "return", "approve_rejection")
 
 
-def open_record(ctx: Context, app: Application) -> dict[str, Any]:
-    """The applicant record, unsealed: {"applicant": {...}, "values": {...}}."""
+def open_record(ctx: Context, app: Application) -> dict[str, Any] | None:
+    """The applicant record, unsealed: {"applicant": {...}, "values": {...}}; None once the
+    retention run has erased it (queue/retention.py)."""
     _hash, sealed = ctx.store.applicant_record(app.tracking_no)
+    if not sealed:
+        return None
     opened: dict[str, Any] = ctx.personal.open(sealed)
     return opened
 
 
-def masked_applicant(record: dict[str, Any]) -> dict[str, str]:
+def masked_applicant(record: dict[str, Any] | None) -> dict[str, str] | None:
+    if record is None:
+        return None
     applicant = record["applicant"]
     return {"name": mask_name(applicant["name"]), "id_number": mask_id_number(applicant["id_number"])}
+
+
+def erased(ctx: Context, record: dict[str, Any] | None) -> str | None:
+    """In place of an erased applicant: "personal data erased after N days"."""
+    return erased_note(ctx.hall) if record is None else None
 
 
 def step_view(ctx: Context, step: Step, staff: bool) -> dict[str, Any]:
@@ -47,7 +58,7 @@ def public_view(ctx: Context, app: Application, record: dict[str, Any] | None = 
             "item_name": app.item_name, "department": app.department, "status": app.status,
             "rejection_pending": app.rejection is not None, "submitted_at": ctx.local(app.submitted_at),
             "promised_date": app.promised_date.isoformat(), "legal_date": app.legal_date.isoformat(),
-            "applicant": masked_applicant(record),
+            "applicant": masked_applicant(record), "personal_erased": erased(ctx, record),
             "history": [step_view(ctx, s, staff=False) for s in ctx.store.application_steps(app.tracking_no)
                         if s.action in PUBLIC_STEPS]}
 
@@ -70,9 +81,10 @@ def summary_view(ctx: Context, app: Application, record: dict[str, Any] | None =
             "used_share": None if share is None else round(share, 3),
             "rejection_pending": None if rejection is None else {
                 "by": rejection.by, "at": local(rejection.at), "note": rejection.note},
-            "applicant": {**masked_applicant(record),
-                          "phone": mask_phone(record["applicant"].get("phone", "")),
-                          "source": record["applicant"].get("source")}}
+            "applicant": None if record is None else {
+                **(masked_applicant(record) or {}), "phone": mask_phone(record["applicant"].get("phone", "")),
+                "source": record["applicant"].get("source")},
+            "personal_erased": erased(ctx, record)}
 
 
 def staff_view(ctx: Context, app: Application) -> dict[str, Any]:
@@ -80,7 +92,7 @@ def staff_view(ctx: Context, app: Application) -> dict[str, Any]:
     record = open_record(ctx, app)
     item = ctx.items.get(app.item)
     return {**summary_view(ctx, app, record),
-            "values": masked_values(item, record.get("values", {})),
+            "values": masked_values(item, {} if record is None else record.get("values", {})),
             "history": [step_view(ctx, s, staff=True) for s in ctx.store.application_steps(app.tracking_no)]}
 
 

@@ -156,6 +156,40 @@ class SessionsInfo(_Strict):
     token_ttl_days: Annotated[float, Field(ge=1, le=3650)] = 90
 
 
+# Priorities a terminal token may ask for: green-channel tickets are staff's to give (engine.may_issue).
+TERMINAL_PRIORITIES = ("normal", "elderly", "appointment")
+
+
+class TerminalsInfo(_Strict):
+    """What a terminal token may do (queue/routers/tickets.py, queue/throttle.py): the
+    priorities it may ask for, and how many tickets and application lookups a minute."""
+
+    priorities: Annotated[tuple[str, ...], Field(min_length=1)] = ("normal", "elderly")
+    tickets_per_minute: Annotated[int, Field(ge=1, le=100000)] = 12  # a kiosk prints ~4 a minute at its busiest
+    lookups_per_minute: Annotated[int, Field(ge=1, le=100000)] = 30
+
+    @field_validator("priorities")
+    @classmethod
+    def _known(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if "green" in value:
+            raise ValueError("green-channel tickets are given out by staff, never taken at a terminal; "
+                             f"list some of {', '.join(TERMINAL_PRIORITIES)}")
+        unknown = [p for p in value if p not in TERMINAL_PRIORITIES]
+        if unknown:
+            raise ValueError(f"unknown priority {unknown[0]!r}; a terminal may be given "
+                             f"{', '.join(TERMINAL_PRIORITIES)}")
+        if len(set(value)) != len(value):
+            raise ValueError("a priority is listed twice")
+        return value
+
+
+class RetentionInfo(_Strict):
+    """How long personal data and events are kept (queue/retention.py); erased once a day."""
+
+    personal_days: Annotated[int, Field(ge=1, le=36500)] = 180  # after an application is closed
+    events_days: Annotated[int, Field(ge=1, le=36500)] = 30
+
+
 class DatabaseInfo(_Strict):
     """Where the hall's data lives (queue/store/database.py); without a url, SQLite in the
     data folder. The password never goes in the URL: a file holding it alone, or PGPASSFILE."""
@@ -183,6 +217,8 @@ class _HallFile(_Strict):
     fleet: FleetInfo = FleetInfo()
     database: DatabaseInfo = DatabaseInfo()
     sessions: SessionsInfo = SessionsInfo()
+    terminals: TerminalsInfo = TerminalsInfo()
+    retention: RetentionInfo = RetentionInfo()
 
 
 @dataclass(frozen=True)
@@ -200,6 +236,8 @@ class Hall:
     fleet: FleetInfo = FleetInfo()
     database: DatabaseInfo = DatabaseInfo()
     sessions: SessionsInfo = SessionsInfo()
+    terminals: TerminalsInfo = TerminalsInfo()
+    retention: RetentionInfo = RetentionInfo()
 
     @property
     def tz(self) -> ZoneInfo:
@@ -303,4 +341,5 @@ def _cross_check(parsed: _HallFile, source: str) -> Hall:
     return Hall(info=parsed.hall, services=services, windows=windows, source=source,
                 calendar_info=parsed.calendar, notify=parsed.notify, calendar=calendar,
                 hours=None if parsed.hours is None else parsed.hours.opening_hours(calendar), fleet=parsed.fleet,
-                database=parsed.database, sessions=parsed.sessions)
+                database=parsed.database, sessions=parsed.sessions, terminals=parsed.terminals,
+                retention=parsed.retention)

@@ -143,10 +143,16 @@ def issue(service: Service, last_number: int | None, day: date, now: datetime,
                   status=WAITING, issued_at=now)
 
 
-def may_issue(priority: str, actor: Actor) -> None:
-    """Green-channel tickets are for staff to give out, never taken at a terminal."""
-    if priority == "green" and actor.role == "terminal":
+def may_issue(priority: str, actor: Actor, terminal_priorities: tuple[str, ...] = ("normal", "elderly")) -> None:
+    """Green-channel tickets are for staff to give out, never taken at a terminal; a terminal
+    asks only for the priorities the hall file gives terminals ([terminals] priorities)."""
+    if actor.role != "terminal":
+        return
+    if priority == "green":
         raise NotPermitted("green-channel tickets are issued by staff or an admin, not at a terminal")
+    if priority not in terminal_priorities:
+        raise NotPermitted(f"a terminal may issue {' or '.join(terminal_priorities)} tickets (the hall file's "
+                           f"[terminals] priorities); {priority} tickets are issued by staff or an admin")
 
 
 def may_cancel(ticket: Ticket, actor: Actor) -> None:

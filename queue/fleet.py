@@ -23,7 +23,7 @@ PRINTER_STATES = ("ok", "near_end", "out", "cover_open", "offline", "none", "unk
 READER_STATES = ("ok", "missing", "none", "unknown")
 PAPER = {"ok": "ok", "near_end": "low", "out": "out", "none": "none"}  # the rest: unknown
 DEVICE_FAULTS = {"printer": ("cover_open", "offline"), "card_reader": ("missing",), "scanner": ("missing",)}
-ALERT_KINDS = ("offline", "paper_out", "paper_low", "outdated", "device", "outbox_refused", "pin_lockout")
+ALERT_KINDS = ("offline", "paper_out", "paper_low", "outdated", "device", "outbox_refused", "pin_lockout", "throttled")
 PIN_ALERT_HOURS = 24  # a maintenance PIN lockout stays an alert this long after it began
 
 
@@ -67,9 +67,23 @@ class TerminalRecord:
     heartbeat: dict | None  # the last heartbeat's body, as checked by the API
 
 
+@dataclass(frozen=True)
+class Throttled:
+    """How often a terminal was refused (429) in the last hour, for tickets and for lookups."""
+
+    tickets: int = 0
+    lookups: int = 0
+    last_at: datetime | None = None
+
+    def add(self, what: str, n: int, last: datetime) -> Throttled:
+        return Throttled(self.tickets + (n if what == "tickets" else 0), self.lookups + (n if what == "lookups" else 0),
+                         last if self.last_at is None else max(last, self.last_at))
+
+
 def terminal_view(rec: TerminalRecord, now: datetime, online_seconds: float, published: str | None,
-                  local) -> dict:
-    """One terminal for GET /api/terminals; `local` turns a datetime into hall-local ISO text."""
+                  local, throttled: Throttled = Throttled()) -> dict:
+    """One terminal for GET /api/terminals; `local` turns a datetime into hall-local ISO text;
+    `throttled`: its refusals in the last hour (queue/throttle.py)."""
     hb = rec.heartbeat or {}
     devices = hb.get("devices") or {}
     online = (not rec.revoked and rec.last_seen is not None
@@ -89,6 +103,8 @@ def terminal_view(rec: TerminalRecord, now: datetime, online_seconds: float, pub
             "pin_last_lockout_at": local(last_lockout),
             "pin_recent_lockout": bool(last_lockout is not None
                                        and now - last_lockout <= timedelta(hours=PIN_ALERT_HOURS)),
+            "throttled": throttled.tickets + throttled.lookups, "throttled_tickets": throttled.tickets,
+            "throttled_lookups": throttled.lookups, "throttled_last_at": local(throttled.last_at),
             "revoked": rec.revoked, "enrolled_at": local(rec.enrolled_at)}
 
 
@@ -125,6 +141,9 @@ def alerts_of(view: dict, published: str | None, since: str | None) -> list[dict
         if view["pin_locked_until"]:
             detail += f", the keypad is locked until {view['pin_locked_until']}"
         alert("pin_lockout", f"{detail} ({view['pin_lockouts']} lockout(s) since install)")
+    if view.get("throttled"):
+        alert("throttled", f"refused {view['throttled_tickets']} ticket(s) and {view['throttled_lookups']} lookup(s) "
+              f"over its per-minute limits in the last hour, the last at {view['throttled_last_at']}")
     return out
 
 

@@ -111,7 +111,8 @@ class WebhookSender:
         payload = dict(note.payload)
         if self.info.send_phone:
             _hash, sealed = self.store.applicant_record(note.tracking_no)
-            payload["phone"] = self.personal.open(sealed)["applicant"].get("phone")
+            # Empty once the retention run erased it: the change goes out without a phone.
+            payload["phone"] = self.personal.open(sealed)["applicant"].get("phone") if sealed else None
         return json.dumps(payload, ensure_ascii=False).encode()
 
     async def send(self, note: Notification) -> bool:

@@ -1,18 +1,27 @@
 """The one throttling rule: at most `limit` counted tries per scope (a tracking number, a
-terminal, a hashed client address) in `WINDOW`; past it, a 429 that says when to retry."""
+terminal, a hashed client address) in a window (`WINDOW` unless said); past it, a 429 that
+says when to retry. Terminals' per-minute limits on tickets and lookups ([terminals] in the
+hall file) are this rule too; each refusal is remembered for an hour for the fleet view."""
 
 import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Literal
 
 from fastapi import Request
 
 from kiosq.queue.errors import ApiError
+from kiosq.queue.fleet import Throttled
 from kiosq.queue.personal import Personal
-from kiosq.queue.store import Store
+from kiosq.queue.store import Store, Token
 
 WINDOW = timedelta(minutes=10)
 WINDOW_MINUTES = int(WINDOW.total_seconds() // 60)
+MINUTE = timedelta(minutes=1)  # the window of a terminal's tickets_per_minute and lookups_per_minute
+THROTTLED_KEPT = timedelta(hours=1)  # how long a terminal's refusals are remembered (GET /api/terminals)
+LONGEST = THROTTLED_KEPT  # no scope looks further back: the daily retention run drops older rows
+TerminalWhat = Literal["tickets", "lookups"]
+THROTTLED = "throttled:"  # scope prefix of a terminal's refusals: throttled:<what>:<terminal>
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,29 +36,66 @@ class Wait:
         return math.ceil(self.seconds / 60)
 
 
-def free_at(hits: dict[str, list[datetime]], limit: int) -> datetime | None:
+def free_at(hits: dict[str, list[datetime]], limit: int, window: timedelta = WINDOW) -> datetime | None:
     """When every full scope has room again: enough of its counted tries have aged out of
     the window (None: none is full). Pure."""
     full = [h for h in hits.values() if len(h) >= limit]
     if not full:
         return None
-    return max(h[len(h) - limit] for h in full) + WINDOW
+    return max(h[len(h) - limit] for h in full) + window
 
 
-def check(store: Store, scopes: tuple[str, ...], limit: int) -> Wait | None:
+def check(store: Store, scopes: tuple[str, ...], limit: int, window: timedelta = WINDOW) -> Wait | None:
     now = store.clock()
-    until = free_at(store.throttle_hits(scopes, now - WINDOW), limit)
+    # Only the newest `limit` tries matter: a scope with a high limit costs no more to check.
+    until = free_at(store.throttle_hits(scopes, now - window, newest=limit), limit, window)
     if until is None:
         return None
     return Wait(until, max(1, math.ceil((until - now).total_seconds())))
 
 
-def too_many(detail: str, wait: Wait) -> ApiError:
-    return ApiError(429, "too_many_tries", detail, {"Retry-After": str(wait.seconds)}, retry_after=wait.seconds)
+def too_many(detail: str, wait: Wait, code: str = "too_many_tries") -> ApiError:
+    return ApiError(429, code, detail, {"Retry-After": str(wait.seconds)}, retry_after=wait.seconds)
 
 
-def count_try(store: Store, scopes: tuple[str, ...]) -> None:
-    store.throttle_count(scopes, store.clock() - WINDOW)
+def count_try(store: Store, scopes: tuple[str, ...], window: timedelta = WINDOW) -> None:
+    store.throttle_count(scopes, store.clock() - window)
+
+
+# -- a terminal's tickets and lookups per minute ------------------------------------------
+
+def terminal_rate(store: Store, token: Token, what: TerminalWhat) -> str | None:
+    """For a terminal token: a 429 with Retry-After past the hall's [terminals]
+    `<what>_per_minute` (the refusal remembered for the fleet view), else the scope this
+    request counts against. Staff, supervisor and admin tokens: None (no such limit)."""
+    if token.role != "terminal":
+        return None
+    limit: int = getattr(store.hall.terminals, f"{what}_per_minute")
+    scope = f"{what}:{token.name}"
+    wait = check(store, (scope,), limit, MINUTE)
+    if wait is None:
+        return scope
+    store.throttle_count((f"{THROTTLED}{what}:{token.name}",), store.clock() - THROTTLED_KEPT)
+    raise too_many(f"terminal {token.name!r} asked for more than {limit} {what} in a minute (the hall file's "
+                   f"[terminals] {what}_per_minute); try again in {wait.seconds} s", wait, "rate_limited")
+
+
+def limit_terminal_lookup(store: Store, token: Token | None) -> None:
+    """Count one application lookup by a terminal token against [terminals]
+    lookups_per_minute (a 429 past it); any other caller passes. Every lookup route calls it."""
+    scope = None if token is None else terminal_rate(store, token, "lookups")
+    if scope is not None:
+        count_try(store, (scope,), MINUTE)
+
+
+def throttled_terminals(store: Store) -> dict[str, Throttled]:
+    """Each terminal refused in the last hour: how often, for what, and when last."""
+    out: dict[str, Throttled] = {}
+    for scope, (n, last) in store.throttle_tally(THROTTLED, store.clock() - THROTTLED_KEPT).items():
+        what, _, terminal = scope.removeprefix(THROTTLED).partition(":")
+        seen = out.get(terminal, Throttled())
+        out[terminal] = seen.add(what, n, last)
+    return out
 
 
 def client_scope(personal: Personal, request: Request, prefix: str) -> str:

@@ -24,6 +24,7 @@ from kiosq.queue.application_views import filed_view, open_record, public_view, 
 from kiosq.queue.auth import CallerUndocumented, optional_token, require_admin, require_terminal, who_of
 from kiosq.queue.context import Context, Ctx
 from kiosq.queue.errors import ApiError
+from kiosq.queue.retention import erased_note
 from kiosq.queue.store import TRACKING_PREFIX, Token
 
 log = logging.getLogger("kiosq.applications")
@@ -96,7 +97,8 @@ class ApplicationOut(BaseModel):
     submitted_at: str
     promised_date: str
     legal_date: str
-    applicant: dict[str, str]
+    applicant: dict[str, str] | None = Field(description="masked; null once the retention run erased it")
+    personal_erased: str | None = Field(description='"personal data erased after N days", or null')
     history: list[StepOut]
 
 
@@ -171,6 +173,7 @@ async def lookup_by_card(body: LookupIn, token: CallerUndocumented, ctx: Ctx) ->
     if not id_number_valid(number):
         raise ApiError(422, "invalid_values", "id_number: not a valid resident ID number",
                        fields={"id_number": "not a valid resident ID number (check its last character)"})
+    throttle.limit_terminal_lookup(ctx.store, token)  # [terminals] lookups_per_minute
     scope = ("terminal:" + token.name,)
     refuse_if_throttled(ctx, scope, CARD_LOOKUPS, "lookups at this terminal")
     throttle.count_try(ctx.store, scope)
@@ -262,6 +265,7 @@ def citizen_view(ctx: Context, number: str, id_last4: str, token: Token | None, 
         asker, asker_limit = "terminal:" + token.name, TERMINAL_WRONG_TRIES
     else:
         asker, asker_limit = throttle.client_scope(ctx.personal, request, "ip"), WRONG_TRIES
+    throttle.limit_terminal_lookup(ctx.store, token)  # [terminals] lookups_per_minute
     refuse_if_throttled(ctx, (number_scope,), WRONG_TRIES, "wrong tries for this number")
     refuse_if_throttled(ctx, (asker,), asker_limit, "wrong tries")
     record = open_record(ctx, app) if app is not None else None
@@ -297,6 +301,9 @@ async def personal_data(number: Number, token: CallerUndocumented, request: Requ
     the login and the address)."""
     app = handled_application(ctx, number, token)
     record = open_record(ctx, app)
+    if record is None:
+        raise ApiError(410, "personal_data_erased", f"{app.tracking_no}: {erased_note(ctx.hall)} (the hall's "
+                       "[retention] personal_days); its status and history stay")
     ctx.store.record_personal_access(app.tracking_no, token.name, who_of(request, token))
     log.info("personal data of %s opened by %s", app.tracking_no, token.name)
     return JSONResponse({"tracking_no": app.tracking_no, **record}, headers={"Cache-Control": "no-store"})

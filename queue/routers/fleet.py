@@ -142,9 +142,11 @@ def published_version(ctx: Context) -> str | None:
 def fleet_views(ctx: Context) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Every terminal's view, and the alerts they raise."""
     now, published = ctx.store.clock(), published_version(ctx)
+    throttled = throttle.throttled_terminals(ctx.store)
     views, alerts = [], []
     for rec in ctx.store.terminals():
-        view = fleet.terminal_view(rec, now, ctx.hall.fleet.online_seconds, published, ctx.local)
+        view = fleet.terminal_view(rec, now, ctx.hall.fleet.online_seconds, published, ctx.local,
+                                   throttled.get(rec.name, fleet.Throttled()))
         views.append(view)
         alerts += fleet.alerts_of(view, published, view["last_seen"])
     return views, alerts

@@ -7,7 +7,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from kiosq.queue import engine
+from kiosq.queue import engine, throttle
 from kiosq.queue.auth import Caller, token_of
 from kiosq.queue.context import Ctx, context_of
 from kiosq.queue.errors import ApiError
@@ -75,12 +75,14 @@ async def ticket_request(request: Request) -> TicketRequest:
              openapi_extra=_TICKET_REQUEST_DOC)
 async def issue_ticket(request: Request) -> JSONResponse:
     ctx = context_of(request)
-    token = token_of(request)  # every role may issue
+    token = token_of(request)  # every role may issue; a terminal what the hall file's [terminals] allows
     key = idempotency_key(request)
     body = await ticket_request(request)
-    engine.may_issue(body.priority, token)
+    engine.may_issue(body.priority, token, ctx.hall.terminals.priorities)
+    scope = throttle.terminal_rate(ctx.store, token, "tickets")  # a terminal's tickets per minute
     ticket, replayed = ctx.store.issue_ticket(body.service, body.priority, caller=token.key, issued_by=token.name,
-                                              idempotency_key=key)  # in opening hours (hours.refuse_when_closed)
+                                              idempotency_key=key,  # in opening hours (hours.refuse_when_closed)
+                                              counted=None if scope is None else (scope, throttle.MINUTE))
     return JSONResponse(ticket_view(ctx, ticket, ctx.public_url), status_code=201,
                         headers={"Idempotent-Replayed": "true"} if replayed else None)
 

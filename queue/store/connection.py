@@ -54,6 +54,9 @@ class Connection:
         self.conn.execute("PRAGMA journal_mode = WAL")
         self.conn.execute("PRAGMA synchronous = NORMAL")
         self.conn.execute("PRAGMA busy_timeout = 10000")
+        # What is deleted or erased (personal data past the hall's retention) is overwritten
+        # with zeros in the file, not left readable in free pages. A per-connection setting.
+        self.conn.execute("PRAGMA secure_delete = ON")
         # Checkpoints (copying the WAL into the database, with fsyncs) cost a ticket request
         # ~30 us on average and spikes of milliseconds; start_checkpointer() moves them to a
         # thread. This threshold stays as a safety net should that thread fall behind.

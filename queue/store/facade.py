@@ -29,6 +29,7 @@ from kiosq.queue.store.events import Events
 from kiosq.queue.store.idempotency import Idempotency
 from kiosq.queue.store.notifications import Notifications
 from kiosq.queue.store.people import Audit, AuditEntry, SessionRow, Users, Who
+from kiosq.queue.store.retention import Retention
 from kiosq.queue.store.schema import MIGRATIONS
 from kiosq.queue.store.terminals import Terminals
 from kiosq.queue.store.throttling import Throttle
@@ -78,6 +79,7 @@ class Store:
         self._throttle = Throttle(self.db)
         self._users = Users(self.db, hall)
         self._audit = Audit(self.db)
+        self._retention = Retention(self.db)
         self._day: date | None = None  # business day whose rollover is known to be done
         try:
             self.db.run(self._tickets.sync_windows, on_retry=lambda: None)
@@ -124,7 +126,8 @@ class Store:
             row = self.db.one("SELECT value FROM meta WHERE key = 'applicant_key_check'")
             if row is not None:
                 return bool(row[0] == value)
-            newest = self.db.one("SELECT applicant FROM applications ORDER BY seq DESC LIMIT 1")
+            newest = self.db.one("SELECT applicant FROM applications WHERE length(applicant) > 0 "
+                                 "ORDER BY seq DESC LIMIT 1")  # not one erased by the retention run
             if newest is not None and not opens(bytes(newest[0])):
                 return False
             self.db.execute("INSERT INTO meta VALUES ('applicant_key_check', ?)", (value,))
@@ -191,12 +194,18 @@ class Store:
     # -- tickets and windows -----------------------------------------------------------
 
     def issue_ticket(self, service: str, priority: str = "normal", *, caller: str = "", issued_by: str = "",
-                     idempotency_key: str | None = None) -> tuple[Ticket, bool]:
+                     idempotency_key: str | None = None,
+                     counted: tuple[str, timedelta] | None = None) -> tuple[Ticket, bool]:
         """Issue a ticket in opening hours; returns it and whether it was an earlier answer
         to the same key. `caller` scopes idempotency keys (the token's hash); `issued_by` is
-        recorded (its name)."""
-        return self._change(lambda now, day: self._tickets.issue(now, day, service, priority, caller, issued_by,
-                                                                 idempotency_key))
+        recorded (its name). `counted`: a throttle scope and its window that a new ticket
+        counts against, in the same transaction (a terminal's tickets per minute)."""
+        def issue(now: datetime, day: date) -> tuple[Ticket, bool]:
+            ticket, replayed = self._tickets.issue(now, day, service, priority, caller, issued_by, idempotency_key)
+            if counted is not None and not replayed:
+                self._throttle.count((counted[0],), now, now - counted[1])
+            return ticket, replayed
+        return self._change(issue)
 
     def call_next(self, window: int) -> Outcome:
         return self._change(lambda now, day: self._tickets.call_next(now, day, window))
@@ -346,12 +355,17 @@ class Store:
 
     # -- throttling --------------------------------------------------------------------
 
-    def throttle_hits(self, scopes: tuple[str, ...], since: datetime) -> dict[str, list[datetime]]:
-        """When each scope was counted since `since`, oldest first."""
-        return self._throttle.hits(scopes, since)
+    def throttle_hits(self, scopes: tuple[str, ...], since: datetime,
+                      newest: int | None = None) -> dict[str, list[datetime]]:
+        """When each scope was counted since `since`, oldest first (`newest`: that many of the latest)."""
+        return self._throttle.hits(scopes, since, newest)
+
+    def throttle_tally(self, prefix: str, since: datetime) -> dict[str, tuple[int, datetime]]:
+        """For each scope starting with `prefix`: how many tries since `since`, and the last."""
+        return self._throttle.tally(prefix, since)
 
     def throttle_count(self, scopes: tuple[str, ...], forget_before: datetime) -> None:
-        """Count one try against each scope; forget tries older than `forget_before`."""
+        """Count one try against each scope; forget its tries older than `forget_before`."""
         self._write(lambda now: self._throttle.count(scopes, now, forget_before))
 
     # -- notifications -----------------------------------------------------------------
@@ -546,3 +560,42 @@ class Store:
                       action: str | None = None, actor: str | None = None, limit: int = 200) -> list[AuditEntry]:
         """Newest first."""
         return self._audit.entries(since=since, until=until, action=action, actor=actor, limit=limit)
+
+    # -- retention (queue/retention.py runs it) ------------------------------------------
+
+    def claim_retention(self, force: bool = False, stale_after: timedelta = timedelta(hours=1)) -> datetime | None:
+        """Take today's (the business day's) retention run: when it starts, or None when a
+        process of the hall has done it today or is doing it (`force`: take it anyway)."""
+        def claim(now: datetime) -> datetime | None:
+            taken = self._retention.claim(now, engine.business_day(now, self.hall), force, stale_after)
+            return now if taken else None
+        return self._write(claim)
+
+    def erase_personal_data(self, closed_before: datetime, limit: int) -> int:
+        """Erase the personal data of up to `limit` applications closed before `closed_before`."""
+        return self._write(lambda _now: self._retention.erase_personal(closed_before, limit))
+
+    def delete_events(self, before: datetime, limit: int) -> int:
+        return self._write(lambda _now: self._retention.delete_events(before, limit))
+
+    def delete_leftovers(self, sessions_before: datetime, throttle_before: datetime) -> tuple[int, int]:
+        """Sessions ended or expired before `sessions_before`, throttle rows older than
+        `throttle_before`; how many of each."""
+        return self._write(lambda _now: (self._retention.delete_sessions(sessions_before),
+                                         self._throttle.prune(throttle_before)))
+
+    def finish_retention(self, result: dict[str, Any], who: Who) -> None:
+        """Keep a run's result (GET /api/retention) and its line of the audit log, together."""
+        def finish(now: datetime) -> None:
+            self._retention.finish({**result, "finished_at": now.astimezone(UTC).isoformat()})
+            self._audit.append(now, "retention.ran", who, None, {k: v for k, v in result.items() if k != "started_at"})
+        self._write(finish)
+
+    def retention_run(self) -> dict[str, Any] | None:
+        """The last retention run as kept: its day, state, times (UTC) and counts."""
+        return self._retention.last_run()
+
+    def retention_pending(self, closed_before: datetime, events_before: datetime,
+                          sessions_before: datetime) -> dict[str, int]:
+        """What a retention run would erase and delete now (a dry run)."""
+        return self._retention.pending(closed_before, events_before, sessions_before)

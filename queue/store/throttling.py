@@ -1,5 +1,7 @@
 """Tries counted per scope (a tracking number, a hashed client address, a terminal) for
-throttling wrong lookups and lookups by card; rows older than the window are dropped."""
+throttling wrong lookups, lookups by card and terminals' tickets and lookups per minute;
+a scope's rows older than its window go when it is counted again, the rest with the daily
+retention run (`prune`)."""
 
 from __future__ import annotations
 
@@ -13,13 +15,26 @@ class Throttle:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def hits(self, scopes: tuple[str, ...], since: datetime) -> dict[str, list[datetime]]:
-        """When each scope was counted since `since`, oldest first."""
-        return {scope: [datetime.fromisoformat(at) for (at,) in self.db.rows(
-            "SELECT at FROM throttle WHERE scope = ? AND at > ? ORDER BY at", (scope, ts(since)))]
+    def hits(self, scopes: tuple[str, ...], since: datetime, newest: int | None = None) -> dict[str, list[datetime]]:
+        """When each scope was counted since `since`, oldest first; `newest`: only that many
+        of the latest."""
+        limit = "" if newest is None else f" LIMIT {int(newest)}"
+        return {scope: sorted(datetime.fromisoformat(at) for (at,) in self.db.rows(
+            f"SELECT at FROM throttle WHERE scope = ? AND at > ? ORDER BY at DESC{limit}", (scope, ts(since))))
             for scope in scopes}
 
     def count(self, scopes: tuple[str, ...], now: datetime, forget_before: datetime) -> None:
-        """Count one try against each scope; forget tries older than `forget_before`."""
+        """Count one try against each scope; forget its tries older than `forget_before`."""
         self.db.many("INSERT INTO throttle VALUES (?, ?)", [(s, ts(now)) for s in scopes])
-        self.db.execute("DELETE FROM throttle WHERE at < ?", (ts(forget_before),))
+        self.db.many("DELETE FROM throttle WHERE scope = ? AND at < ?", [(s, ts(forget_before)) for s in scopes])
+
+    def tally(self, prefix: str, since: datetime) -> dict[str, tuple[int, datetime]]:
+        """For each scope starting with `prefix`: how many tries since `since`, and the last."""
+        upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)  # the index's range of the prefix
+        return {scope: (int(n), datetime.fromisoformat(last)) for scope, n, last in self.db.rows(
+            "SELECT scope, COUNT(*), MAX(at) FROM throttle WHERE scope >= ? AND scope < ? AND at > ? GROUP BY scope",
+            (prefix, upper, ts(since)))}
+
+    def prune(self, before: datetime) -> int:
+        """Drop every try older than `before` (older than any scope's window); how many."""
+        return self.db.count("DELETE FROM throttle WHERE at < ?", (ts(before),))

@@ -3,7 +3,7 @@
    bundle kept on the server, roll back). Live: fetched again on terminal.* and content.*
    events and every 10 s (more often with a short [fleet] online_seconds), so a terminal that stops sending heartbeats turns offline without
    any event. PIN lockouts (a terminal's staff PIN tried wrongly too often) show in its row
-   and as alerts. Starts when admin.js has signed in (the kiosq:admin event), stops at
+   and as alerts; so do refusals over the terminal's per-minute limits in the last hour. Starts when admin.js has signed in (the kiosq:admin event), stops at
    sign-out; requests go with the session cookie. */
 (function () {
   "use strict";
@@ -29,6 +29,7 @@
       "alert.offline": "离线", "alert.paper_out": "缺纸", "alert.paper_low": "纸将用尽", "alert.outdated": "内容过旧",
       "alert.device": "设备故障", "alert.outbox_refused": "申报被拒待处理", "alert.pin_lockout": "PIN 输错锁定",
       "fcol.pin": "PIN 锁定", "fleet.pin_locked_until": "锁定至 {until}", "fleet.pin_times": "{count} 次",
+      "fcol.throttled": "限流（1 小时）", "fleet.throttled": "{count} 次，最近 {at}", "alert.throttled": "超出频率限制",
       "content.title": "内容发布", "content.rollback": "回滚到上一版本", "content.publish": "发布",
       "content.published": "已发布：{version}（{items} 项）", "content.nothing": "未发布内容包：终端使用自带目录",
       "content.previous": "上一版本", "content.current": "当前",
@@ -54,6 +55,7 @@
       "alert.outdated": "old content", "alert.device": "device fault", "alert.outbox_refused": "refused applications",
       "alert.pin_lockout": "PIN locked out", "fcol.pin": "PIN lockouts", "fleet.pin_locked_until": "locked until {until}",
       "fleet.pin_times": "{count}×",
+      "fcol.throttled": "Throttled (1 h)", "fleet.throttled": "{count}×, last {at}", "alert.throttled": "over its rate limits",
       "content.title": "Content rollout", "content.rollback": "Roll back to the previous bundle", "content.publish": "Publish",
       "content.published": "Published: {version} ({items} items)",
       "content.nothing": "Nothing published: terminals use the catalog they have",
@@ -97,6 +99,15 @@
     return td;
   }
 
+  // Refused (429) over [terminals] tickets_per_minute or lookups_per_minute in the last hour.
+  function throttledCell(t) {
+    const n = t.throttled || 0;
+    const td = K.el("td", { "data-col": "throttled", "data-throttled": String(n), class: n ? "warn" : "" });
+    td.textContent = n ? K.t("fleet.throttled", { count: n, at: when(t.throttled_last_at) }) : "—";
+    if (n) td.title = "tickets " + t.throttled_tickets + " · lookups " + t.throttled_lookups;
+    return td;
+  }
+
   function stateCell(t) {
     const key = t.revoked ? "revoked" : t.online ? "online" : "offline";
     return K.el("td", { class: key, "data-col": "state" }, K.t("fstate." + key));
@@ -127,7 +138,7 @@
       : [K.el("li", { class: "none" }, K.t("fleet.no_alerts"))]));
     const head = K.el("tr");
     head.append(...["terminal", "state", "last_seen", "software", "content", "paper", "devices", "outbox", "pin",
-                    "error", "action"].map((c) => K.el("th", null, K.t("fcol." + c))));
+                    "throttled", "error", "action"].map((c) => K.el("th", null, K.t("fcol." + c))));
     const rows = f.terminals.map((t) => {
       const tr = K.el("tr", { "data-terminal": t.terminal, "data-online": String(t.online),
                               "data-revoked": String(t.revoked) });
@@ -141,13 +152,13 @@
                 K.el("td", { class: t.paper === "out" ? "over" : t.paper === "low" ? "warn" : "", "data-col": "paper" },
                      K.t("paper." + t.paper)),
                 K.el("td", null, devices || "—"),
-                K.el("td", null, fmt(t.outbox_waiting) + " / " + fmt(t.outbox_refused)), pinCell(t),
+                K.el("td", null, fmt(t.outbox_waiting) + " / " + fmt(t.outbox_refused)), pinCell(t), throttledCell(t),
                 K.el("td", null, fmt(t.last_error)), action);
       return tr;
     });
     if (!rows.length) {
       const none = K.el("tr", { class: "none" });
-      none.append(K.el("td", { colspan: "11" }, K.t("fleet.none")));
+      none.append(K.el("td", { colspan: "12" }, K.t("fleet.none")));
       rows.push(none);
     }
     $("fleet-table").replaceChildren(head, ...rows);

@@ -23,7 +23,7 @@
                    "token.revoked", "enroll_code.created", "terminal.enrolled", "terminal.revoked",
                    "application.personal_viewed", "application.accept", "application.review", "application.complete",
                    "application.return", "application.reject", "application.approve_rejection",
-                   "application.deny_rejection"];
+                   "application.deny_rejection", "retention.ran"];
 
   K.addMessages({
     zh: {
