@@ -94,14 +94,27 @@ def request(port: int, method: str, path: str, timeout: float = 5.0, ca: Path | 
         conn.close()
 
 
+def _unlimited_hall(data_dir: Path) -> Path:
+    """The built-in hall with the terminals' tickets and lookups per minute lifted (0): a
+    benchmark issues thousands of tickets a minute with one terminal token."""
+    from kiosq.queue import config
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = data_dir / "bench-hall.toml"
+    text = (Path(config.__file__).parent / "halls" / config.DEFAULT_HALL).read_text("utf-8")
+    path.write_text(text + "\n[terminals]\ntickets_per_minute = 0\nlookups_per_minute = 0\n", "utf-8")
+    return path
+
+
 class Server:
-    """A `kiosq server` subprocess on 127.0.0.1 with its own data folder and port. `start()`
+    """A `kiosq server` subprocess on 127.0.0.1 with its own data folder and port (and, without
+    a hall file, the built-in hall with no per-terminal limits). `start()`
     waits until /api/health answers; `stop()` terminates it (kills it after 5 s); it can be
     started again on the same port and data. As a context manager it is always stopped."""
 
     def __init__(self, data_dir: Path, kiosq: Sequence[str] | None = None, hall: Path | None = None,
                  database: str | None = None) -> None:
-        self.data_dir, self.hall, self.database = data_dir, hall, database
+        self.data_dir, self.hall, self.database = data_dir, hall or _unlimited_hall(data_dir), database
         self.kiosq = list(kiosq) if kiosq else kiosq_command()
         self.port = free_port()
         self.url = f"http://{HOST}:{self.port}"

@@ -162,11 +162,12 @@ TERMINAL_PRIORITIES = ("normal", "elderly", "appointment")
 
 class TerminalsInfo(_Strict):
     """What a terminal token may do (queue/routers/tickets.py, queue/throttle.py): the
-    priorities it may ask for, and how many tickets and application lookups a minute."""
+    priorities it may ask for, and how many tickets and application lookups a minute
+    (0: no limit, for load tests; a hall keeps one)."""
 
     priorities: Annotated[tuple[str, ...], Field(min_length=1)] = ("normal", "elderly")
-    tickets_per_minute: Annotated[int, Field(ge=1, le=100000)] = 12  # a kiosk prints ~4 a minute at its busiest
-    lookups_per_minute: Annotated[int, Field(ge=1, le=100000)] = 30
+    tickets_per_minute: Annotated[int, Field(ge=0, le=10000)] = 12  # a kiosk prints ~4 a minute at its busiest
+    lookups_per_minute: Annotated[int, Field(ge=0, le=10000)] = 30
 
     @field_validator("priorities")
     @classmethod

@@ -67,10 +67,10 @@ def count_try(store: Store, scopes: tuple[str, ...], window: timedelta = WINDOW)
 def terminal_rate(store: Store, token: Token, what: TerminalWhat) -> str | None:
     """For a terminal token: a 429 with Retry-After past the hall's [terminals]
     `<what>_per_minute` (the refusal remembered for the fleet view), else the scope this
-    request counts against. Staff, supervisor and admin tokens: None (no such limit)."""
-    if token.role != "terminal":
-        return None
+    request counts against. Staff, supervisor and admin tokens, and a limit of 0: None."""
     limit: int = getattr(store.hall.terminals, f"{what}_per_minute")
+    if token.role != "terminal" or limit == 0:
+        return None
     scope = f"{what}:{token.name}"
     wait = check(store, (scope,), limit, MINUTE)
     if wait is None:

@@ -108,8 +108,11 @@ class ServerProcess:
         rollover hour moved 12 hours away from the hall's time now. A server over real HTTP
         runs on the wall clock: at 03:59 a test's tickets would be closed by the 04:00
         rollover half-way through it. Tests of the rollover itself inject a clock instead
-        (tests/queue/test_store.py, test_api.py). Returns the `--hall` arguments; none for a
-        hall file the server should refuse (its own words are what such a test checks)."""
+        (tests/queue/test_store.py, test_api.py). Unless the hall file has a [terminals] table
+        of its own, the terminals' tickets and lookups per minute are lifted (0): load tests
+        issue thousands of tickets with one terminal token (tests/queue/test_retention_http.py
+        tests the limits). Returns the `--hall` arguments; none for a hall file the server
+        should refuse (its own words are what such a test checks)."""
         own = self.data_dir / "hall.toml"
         text = own.read_text("utf-8") if own.is_file() else DEFAULT_HALL.read_text("utf-8")
         try:
@@ -120,6 +123,8 @@ class ServerProcess:
         text, found = re.subn(r"(?m)^rollover_hour\s*=.*$", f"rollover_hour = {hour}", text)
         if not found:
             text = re.sub(r"(?m)^\[hall\]$", f"[hall]\nrollover_hour = {hour}", text, count=1)
+        if not re.search(r"(?m)^\[terminals\]", text):
+            text += "\n[terminals]\ntickets_per_minute = 0\nlookups_per_minute = 0\n"
         path = self.log_dir / f"hall-{self.port}-{self.starts}.toml"
         path.write_text(text, "utf-8")
         return ["--hall", str(path)]

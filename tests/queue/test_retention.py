@@ -229,7 +229,8 @@ def test_retention_and_terminals_defaults():
     ("[terminals]\npriorities = [\"normal\", \"green\"]", "green-channel tickets are given out by staff"),
     ("[terminals]\npriorities = [\"vip\"]", "terminals.priorities: unknown priority 'vip'"),
     ("[terminals]\npriorities = []", "terminals.priorities: "),
-    ("[terminals]\ntickets_per_minute = 0", "terminals.tickets_per_minute: Input should be greater than or equal"),
+    ("[terminals]\ntickets_per_minute = -1", "terminals.tickets_per_minute: Input should be greater than or equal"),
+    ("[terminals]\nlookups_per_minute = 20000", "terminals.lookups_per_minute: Input should be less than or equal"),
 ])
 def test_bad_retention_and_terminals_settings_are_named(extra, message):
     with pytest.raises(HallConfigError) as err:
