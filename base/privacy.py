@@ -13,6 +13,7 @@ replaced), the one way the server and the terminal make them; secrets that are r
 """
 
 import os
+import re
 from pathlib import Path
 from typing import Protocol
 
@@ -45,6 +46,32 @@ def mask_text(text: str) -> str:
     text = text.strip()
     return text[:6] + "*" * min(6, max(0, len(text) - 6))
 
+
+# Numbers a clerk may type into a note (补正, 驳回): each with no digit right before or after.
+_SEP = r"[ \-]?"  # one space or dash between groups, as people write them
+_NUMBERS = re.compile(
+    r"(?<![0-9A-Za-z])(?:"
+    r"(?P<id18>[1-9]\d{5}(?:19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[\dXx])"  # 居民身份证
+    r"|(?P<card>[1-9]\d{3}(?:" + _SEP + r"\d{4}){3}(?:" + _SEP + r"\d{3}|\d{1,3})?)"  # bank cards: 16-19 digits
+    r"|(?P<id15>[1-9]\d{5}\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3})"  # first-generation IDs
+    r"|(?P<mobile>(?:(?:\+|00)86" + _SEP + r")?1[3-9]\d" + _SEP + r"\d{4}" + _SEP + r"\d{4})"  # 手机
+    r"|(?P<landline>0\d{2,3}-?[2-9]\d{6,7})"  # 固话 with its area code
+    r")(?![0-9A-Za-z])")
+
+
+def mask_numbers_in_text(text: str) -> str:
+    """Free text a person typed (a staff note) with the ID numbers, bank-card numbers and
+    phone numbers in it masked the way they are everywhere: an ID number and a phone keep
+    their first 3 and last 4 characters, a card its last 4 digits. Dates, amounts, tracking
+    and ticket numbers and other short numbers stay as they are."""
+    def masked(m: re.Match[str]) -> str:
+        digits = re.sub(r"[ \-]", "", m.group(0))
+        if m.group("card"):
+            return "*" * (len(digits) - 4) + digits[-4:]
+        if m.group("mobile"):
+            return mask_phone(digits[-11:])
+        return _keep_ends(digits.upper())
+    return _NUMBERS.sub(masked, text)
 
 
 class FormFieldShape(Protocol):

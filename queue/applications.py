@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
+from kiosq.base.privacy import mask_numbers_in_text
 from kiosq.content.model import PHONE, ItemGuide, check_values, id_number_valid
 from kiosq.queue.config import Window
 from kiosq.queue.engine import Actor, NotPermitted, Refusal
@@ -110,8 +111,9 @@ def deadlines(clock_from: date, promised_days: int, legal_days: int, calendar: W
 
 def transition(app: Application, action: str, actor: str, note: str | None, now: datetime, today: date,
                calendar: WorkCalendar) -> tuple[Application, Step]:
-    """The application after `action` by `actor`, and the step to record."""
-    note = (note or "").strip() or None
+    """The application after `action` by `actor`, and the step to record. ID, phone and
+    bank-card numbers typed into the note are masked here, before it is stored or sent."""
+    note = mask_numbers_in_text((note or "").strip()) or None
     if action in NEEDS_NOTE and not note:
         raise NoteRequired(f"{'returning' if action == 'return' else 'rejecting'} an application needs a note "
                            f"saying {'which material is missing' if action == 'return' else 'on what ground'}")

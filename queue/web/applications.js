@@ -144,7 +144,7 @@
     cancel.addEventListener("click", closeNote);
     form.addEventListener("submit", (e) => { e.preventDefault(); act(no, action, state.noting.text); });
     form.append(label, input, ok, cancel);
-    td.append(form);
+    td.append(form, K.el("p", { class: "muted", id: "app-note-masked" }, K.t("apps.note_masked")));
     tr.append(td);
     return tr;
   }

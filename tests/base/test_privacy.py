@@ -61,3 +61,25 @@ def test_a_form_value_is_masked_by_what_its_field_holds(field, value, shown):
 
 def test_a_phone_field_is_masked_as_a_phone_whatever_it_is_prefilled_from():
     assert mask_field_value(Field("contact", type="phone", prefill="name"), "13812345678") == "138****5678"
+
+
+@pytest.mark.parametrize("note, masked", [
+    ("身份证号110101199003071234有误", "身份证号110***********1234有误"),
+    ("证号 11010119900307123x 请核对", "证号 110***********123X 请核对"),
+    ("旧证 110101900307123 已过期", "旧证 110********7123 已过期"),
+    ("请联系13812345678", "请联系138****5678"),
+    ("电话 138 1234 5678 或 138-1234-5678", "电话 138****5678 或 138****5678"),
+    ("+86 13812345678", "138****5678"), ("008613812345678", "138****5678"),
+    ("座机 010-62345678 或 057188889999", "座机 010****5678 或 057*****9999"),
+    ("卡号 6222 0212 3456 7890 123", "卡号 ***************0123"),
+    ("卡号6222021234567890 共 2 张", "卡号************7890 共 2 张"),
+    ("卡号 6222-0212-3456-7890", "卡号 ************7890"),
+    # what stays: dates, amounts, tracking and ticket numbers, short numbers
+    ("请于2026-12-07前补交", "请于2026-12-07前补交"), ("金额 1234.56 元", "金额 1234.56 元"),
+    ("受理号 SQ20261123-0007", "受理号 SQ20261123-0007"), ("A001 号，3 号窗口", "A001 号，3 号窗口"),
+    ("营业执照副本复印件 2 份", "营业执照副本复印件 2 份"), ("", ""),
+])
+def test_numbers_typed_into_a_note_are_masked(note, masked):
+    from kiosq.base.privacy import mask_numbers_in_text
+
+    assert mask_numbers_in_text(note) == masked

@@ -342,3 +342,26 @@ def test_the_data_folder_keeps_its_key_between_starts(hall_server):
     with pytest.raises(pytest.fail.Exception) as failed:  # start() fails: the server refused to start
         srv.start(timeout=5)
     assert "chmod 600" in str(failed.value)
+
+
+def test_numbers_typed_into_a_note_are_masked_before_they_are_stored_or_sent(hall_server, receivers, tmp_path,
+                                                                             request):
+    receiver = receivers()
+    hall_with_webhook(tmp_path / "notes", receiver.url)
+    srv = hall_server(tmp_path / "notes")
+    id_number, name, phone = PEOPLE[1]
+    number = post(srv, "/api/applications", "terminal", application(id_number, name, phone), key="n1").json()[
+        "tracking_no"]
+    card = "6222 0212 3456 7890"
+    note = f"证件号 {id_number} 与照片不符，请携带银行卡 {card} 并留电话 {phone[:3]}-{phone[3:7]}-{phone[7:]}"
+    assert post(srv, f"/api/applications/{number}/return", "staff", {"note": note}).status_code == 200
+    masked = (f"证件号 {id_number[:3]}{'*' * 11}{id_number[-4:]} 与照片不符，请携带银行卡 {'*' * 12}7890 "
+              f"并留电话 {phone[:3]}****{phone[-4:]}")
+    assert get(srv, f"/api/applications/{number}", "staff").json()["history"][-1]["note"] == masked
+    payload = wait_for(lambda: next((p for _h, p in receiver.requests if p["status"] == "returned"), None),
+                       what="the return's notification")
+    assert payload["note"] == masked
+    sent = json.dumps(receiver.requests, ensure_ascii=False)
+    assert id_number not in sent and "6222021234567890" not in sent and card not in sent
+    stored = b"".join(f.read_bytes() for f in database_files(srv, request) if f.exists())
+    assert id_number.encode() not in stored and card.encode() not in stored and b"3456 7890" not in stored

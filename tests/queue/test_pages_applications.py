@@ -337,6 +337,7 @@ def test_a_return_without_a_note_is_refused_with_the_servers_words(srv, open_pag
     row = app_row(page, no)
     click_action(page, no, "return")
     expect(page.locator("#app-note")).to_be_focused()
+    expect(page.locator("#app-note-masked")).to_contain_text("身份证号、手机号、银行卡号会被自动遮挡")
     page.click("#app-note-ok")
     status, _h, raw = api.request("POST", f"/api/applications/{no}/return", {"note": ""}, "staff")
     assert status == 422
