@@ -351,6 +351,67 @@ def retention(dry_run: bool, data_dir: Path, hall_file: Path | None, database_ur
                f"{result.get('sessions_deleted', 0)} old sign-in session(s)")
 
 
+@server.command("rotate-key", context_settings=CONTEXT)
+@data_dir_option
+@hall_option
+@database_option
+@click.option("--batch-size", default=500, show_default=True, type=click.IntRange(1, 100000),
+              help="Records sealed again per transaction.")
+@click.option("--batches", type=click.IntRange(0), default=None,
+              help="Stop after this many batches (0: only add the new key); run again to continue. Default: all.")
+@click.option("--finish", is_flag=True, help="Drop the older keys from applicant.key, once no record is under one.")
+@click.option("--json", "as_json", is_flag=True, help="Print {key_id, resealed, left, keys} (or {dropped}) as JSON.")
+def rotate_key(data_dir: Path, hall_file: Path | None, database_url: str | None, batch_size: int,
+               batches: int | None, finish: bool, as_json: bool) -> None:
+    """Make a new applicant key and seal every record again under it.
+
+    The new key goes into DATA_DIR/applicant.key beside the old ones (the newest seals,
+    every one opens), then the sealed records are re-sealed in batches, one transaction
+    each. Stopped or crashed, it continues where it was when run again. Servers on the data
+    folder may keep running: they re-read applicant.key when it changes. Several server
+    processes with data folders of their own: run it with --batches 0 first, copy
+    applicant.key (0600) to every folder, then run it again. When every record is under
+    the new key, --finish drops the old ones (back up applicant.key first, then again after).
+
+    \b
+    Example:
+      kiosq server rotate-key --data-dir /var/lib/kiosq
+      kiosq server rotate-key --data-dir /var/lib/kiosq --finish
+    """
+    from kiosq.queue import key_rotation
+    from kiosq.queue.personal import KeyFileError
+    from kiosq.queue.server import ServerError, open_keys
+
+    store = open_hall_store(data_dir, hall_file, database_url)
+    try:
+        personal = open_keys(data_dir, store)
+        if finish:
+            dropped = key_rotation.finish(store, personal)
+        else:
+            rotated = key_rotation.rotate(store, personal, batch_size, batches)
+    except (ServerError, KeyFileError, key_rotation.RotationRefused) as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        store.close()
+    key_file = data_dir / "applicant.key"
+    if finish:
+        if as_json:
+            click.echo(json.dumps({"dropped": list(dropped), "key_id": personal.key_id}))
+        else:
+            click.echo(f"dropped {', '.join(dropped)} from {key_file}; back it up again" if dropped else
+                       f"{key_file} holds only key {personal.key_id}: nothing to drop")
+        return
+    if as_json:
+        click.echo(json.dumps({"key_id": rotated.key_id, "started": rotated.started, "resealed": rotated.resealed,
+                               "left": rotated.left, "keys": list(rotated.keys)}))
+        return
+    if rotated.started:
+        click.echo(f"new key {rotated.key_id} in {key_file}; back it up", err=True)
+    click.echo(f"sealed {rotated.resealed} records again under key {rotated.key_id}; " + (
+        f"{rotated.left} are left: run it again to continue" if rotated.left else
+        "none is left: `kiosq server rotate-key --finish` drops the old key"))
+
+
 @server.group("tls", context_settings=CONTEXT)
 def tls() -> None:
     """The hall's certificates: its own CA and the server's certificate (HTTPS).

@@ -110,6 +110,10 @@ def check_keys(data_dir: Path, shared: bool, expected: str | None = None) -> Che
     from kiosq.queue.personal import KEY_FILE, KeyFileError, Personal
 
     path = data_dir / KEY_FILE
+    if not path.is_file() and expected is not None:
+        return Check(FAIL, "keys", f"no applicant key file {path}, but the database holds records sealed with one: "
+                                   "the server refuses to start", "restore applicant.key from the backup of this "
+                                   "data folder")
     if not path.is_file():
         return Check(WARN, "keys", f"no applicant key file {path}", FIRST_START)
     mode = stat.S_IMODE(path.stat().st_mode)
@@ -118,10 +122,10 @@ def check_keys(data_dir: Path, shared: bool, expected: str | None = None) -> Che
                      f"chmod 600 {path}, and check who copied it")
     if expected is not None:
         try:
-            mine = Personal.in_dir(data_dir).check_value()  # the file exists: nothing is made
+            mine = Personal.in_dir(data_dir, create=False)
         except KeyFileError as exc:
             return Check(FAIL, "keys", str(exc))
-        if mine != expected:
+        if not mine.matches_check(expected):
             return Check(FAIL, "keys", f"{path} is not the key file this database's applications are sealed with: "
                                        "the server refuses to start with it",
                          "copy applicant.key (mode 0600) from the data folder of the hall's other processes")

@@ -87,15 +87,26 @@ def open_catalog(data_dir: Path) -> ItemCatalog:
 
 def open_keys(data_dir: Path, store: Store | None = None) -> Personal:
     """The data folder's applicant keys; with `store`, checked against the keys the database
-    goes with (every process of a hall must hold the same key file)."""
+    goes with (every process of a hall must hold the same key file). A key file is made only
+    for a database that holds nothing sealed: one made later would open none of its records."""
+    path = data_dir / KEY_FILE
+    if store is not None and not path.exists() and store.holds_sealed_data():
+        raise ServerError(f"{path} is missing and the database ({store.describe_database()}) holds applicant records "
+                          "sealed with it: restore applicant.key from the backup of this data folder (no new key is "
+                          "made: it would open none of them)")
     try:
         personal = Personal.in_dir(data_dir)
     except KeyFileError as exc:
         raise ServerError(str(exc)) from None
-    if store is not None and not store.adopt_key_check(personal.check_value(), personal.opens):
-        raise ServerError(f"{data_dir / KEY_FILE} is not the key file this database's applications are sealed "
-                          f"with ({store.describe_database()}); every server process of a hall needs the same one: "
-                          "copy applicant.key (mode 0600) from the data folder of the hall's other processes")
+    missing = None if store is None else store.adopt_keys(personal)
+    if missing:
+        raise ServerError(f"{path} lacks the key {', '.join(missing)} that records of the database "
+                          f"({store and store.describe_database()}) are sealed with: restore applicant.key from the "
+                          "backup of this data folder, or copy the hall's newest one from its other server processes")
+    if missing is not None:
+        raise ServerError(f"{path} is not the applicant.key the database ({store and store.describe_database()}) was "
+                          "sealed with: restore applicant.key from the backup of this data folder, or copy it "
+                          "(mode 0600) from the data folder of the hall's other server processes")
     return personal
 
 

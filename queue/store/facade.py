@@ -31,6 +31,7 @@ from kiosq.queue.store.notifications import Notifications
 from kiosq.queue.store.people import Audit, AuditEntry, SessionRow, Users, Who
 from kiosq.queue.store.retention import Retention
 from kiosq.queue.store.schema import MIGRATIONS
+from kiosq.queue.store.sealed import LABELLED, Sealed, SealingKeys
 from kiosq.queue.store.terminals import Terminals
 from kiosq.queue.store.throttling import Throttle
 from kiosq.queue.store.tickets import Tickets
@@ -40,6 +41,11 @@ from kiosq.queue.store.views import Notification, StoredEvent
 DB_FILE = "kiosq.db"
 Clock = Callable[[], datetime]
 T = TypeVar("T")
+
+
+class _KeysRefused(Exception):
+    def __init__(self, missing: tuple[str, ...]) -> None:
+        self.missing = missing
 
 
 def utcnow() -> datetime:
@@ -80,6 +86,7 @@ class Store:
         self._users = Users(self.db, hall)
         self._audit = Audit(self.db)
         self._retention = Retention(self.db)
+        self._sealed = Sealed(self.db)
         self._day: date | None = None  # business day whose rollover is known to be done
         try:
             self.db.run(self._tickets.sync_windows, on_retry=lambda: None)
@@ -117,22 +124,50 @@ class Store:
     def schema_version(self) -> int:
         return self.db.schema_version()
 
-    def adopt_key_check(self, value: str, opens: Callable[[bytes], bool]) -> bool:
-        """Whether this process's applicant keys (their check value `value`) are the ones the
-        database goes with. A database that has no check value yet takes this one, if the keys
-        open its newest sealed applicant record (or it has none): a database from before the
-        check value, or a new hall."""
-        def adopt(_now: datetime) -> bool:
+    def adopt_keys(self, keys: SealingKeys) -> tuple[str, ...] | None:
+        """None when `keys` (the data folder's applicant key file) are the ones the database
+        goes with; else the key ids its sealed records are under that the file lacks (empty:
+        it is another hall's key file altogether). A database with no check value yet (a new
+        hall, or one from before it) takes this file's, if it opens the newest sealed record;
+        records sealed before key ids get their key's id in the same transaction, once."""
+        def adopt(_now: datetime) -> None:
             row = self.db.one("SELECT value FROM meta WHERE key = 'applicant_key_check'")
-            if row is not None:
-                return bool(row[0] == value)
-            newest = self.db.one("SELECT applicant FROM applications WHERE length(applicant) > 0 "
-                                 "ORDER BY seq DESC LIMIT 1")  # not one erased by the retention run
-            if newest is not None and not opens(bytes(newest[0])):
-                return False
-            self.db.execute("INSERT INTO meta VALUES ('applicant_key_check', ?)", (value,))
-            return True
-        return self._write(adopt)
+            if row is not None and not keys.matches_check(str(row[0])):
+                raise _KeysRefused(())
+            if self.db.one(f"SELECT 1 FROM meta WHERE key = '{LABELLED}'") is None:
+                newest = self._sealed.newest_unlabelled()
+                if newest is not None and keys.label_unlabelled(newest) is None:
+                    raise _KeysRefused(())
+                if self._sealed.label(keys.label_unlabelled):
+                    raise _KeysRefused(())
+                self.db.execute(f"INSERT INTO meta VALUES ('{LABELLED}', '1')")
+            missing = tuple(sorted(self._sealed.key_ids() - set(keys.key_ids)))
+            if missing:
+                raise _KeysRefused(missing)
+            self.db.execute("INSERT INTO meta VALUES ('applicant_key_check', ?) ON CONFLICT (key) DO UPDATE "
+                            "SET value = excluded.value", (keys.check_value(),))
+        try:
+            self._write(adopt)
+        except _KeysRefused as refused:
+            return refused.missing
+        return None
+
+    def holds_sealed_data(self) -> bool:
+        """Whether a server has sealed anything with, or checked, a key file on this database."""
+        return self.key_check() is not None or self._sealed.any()
+
+    def sealed_key_ids(self) -> set[str]:
+        """The key ids the sealed records are under."""
+        return self._sealed.key_ids()
+
+    def sealed_not_under(self, key_id: str) -> int:
+        """How many sealed values are under another key than `key_id`."""
+        return self._sealed.not_under(key_id)
+
+    def reseal_batch(self, key_id: str, reseal: Callable[[bytes], bytes | None], limit: int = 500) -> int:
+        """One transaction: up to `limit` sealed values under another key than `key_id`
+        sealed again by `reseal`; how many (0: none is left)."""
+        return self._write(lambda _now: self._sealed.reseal(key_id, reseal, limit))
 
     def key_check(self) -> str | None:
         """The applicant keys' check value the database goes with, if a server has started on it."""

@@ -6,7 +6,6 @@ import http.server
 import json
 import os
 import stat
-import subprocess
 import threading
 import time
 from pathlib import Path
@@ -15,7 +14,6 @@ import pytest
 import requests
 
 from kiosq.content.model import id_number_valid
-from tests.queue.conftest import KIOSQ, free_port
 
 pytestmark = pytest.mark.slow
 TIMEOUT = 10.0
@@ -148,26 +146,6 @@ def test_no_personal_data_in_clear_on_disk_or_in_the_log(hall_server, request):
     key = json.loads(key_file.read_text())
     stored = b"".join(f.read_bytes() for f in files if f.exists())
     assert search(files) == [] and key["seal"].encode() not in stored
-
-
-def test_a_server_whose_key_file_is_not_its_databases_refuses_to_start(hall_server):
-    """A second process of a hall with a key file of its own (or a restore that lost the
-    file) would seal records the others cannot open: the database keeps the keys' check
-    value, and such a process stops at once, saying which file to copy."""
-    srv = hall_server()
-    assert post(srv, "/api/applications", "terminal", application(*PEOPLE[0]), key="k-1").status_code == 201
-    srv.stop()
-    (srv.data_dir / "applicant.key").unlink()  # the next start makes a new one
-    database = ["--database", srv.database] if srv.database else []
-    done = subprocess.run([*KIOSQ, "server", "--port", str(free_port()), "--data-dir", str(srv.data_dir), *database],
-                          capture_output=True, text=True, timeout=60)
-    assert done.returncode == 1, done.stderr
-    assert "is not the key file this database's applications are sealed with" in done.stderr
-    assert "copy applicant.key" in done.stderr and "Traceback" not in done.stderr
-    doctor = subprocess.run([*KIOSQ, "doctor", "--server", "--data-dir", str(srv.data_dir), *database,
-                             "--url", "http://127.0.0.1:9"], capture_output=True, text=True, timeout=60)
-    keys = next(line for line in doctor.stdout.splitlines() if "keys" in line.split()[:2])
-    assert keys.startswith("FAIL") and "not the key file" in keys
 
 
 # -- the webhook ------------------------------------------------------------------------

@@ -436,23 +436,3 @@ def test_the_rollover_timer_closes_the_day(store, clock):
     assert [r[0] for r in store.db.rows("SELECT status FROM tickets")] == ["cancelled"]
     assert next_rollover(clock.now, store) == datetime(2026, 11, 24, 20, tzinfo=UTC)
 
-
-
-def test_applicant_keys_are_adopted_only_if_they_open_the_newest_record(store, tmp_path):
-    """A database from before the keys' check value (or a new one) takes the first server's
-    keys, if they open what is sealed in it; then only those keys are taken."""
-    from kiosq.queue.items import ItemCatalog
-    from kiosq.queue.personal import Personal
-
-    for name in ("right", "wrong"):
-        (tmp_path / name).mkdir()
-    right, wrong = Personal.in_dir(tmp_path / "right"), Personal.in_dir(tmp_path / "wrong")
-    item = ItemCatalog(store.data_dir).all()[0]
-    store.submit_application(item, terminal="T01", id_hash="h", sealed=right.seal({"applicant": {}}),
-                             fingerprint="f", provisional_no=None, caller="c", idempotency_key="k")
-    assert store.adopt_key_check(wrong.check_value(), wrong.opens) is False
-    assert store.key_check() is None  # nothing was adopted
-    assert store.adopt_key_check(right.check_value(), right.opens) is True
-    assert store.key_check() == right.check_value() != wrong.check_value()
-    assert store.adopt_key_check(right.check_value(), right.opens) is True
-    assert store.adopt_key_check(wrong.check_value(), lambda _blob: True) is False  # the check value decides now

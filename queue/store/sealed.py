@@ -1,0 +1,116 @@
+"""Every sealed column of the store, and what the applicant keys need of them: which key
+ids are in use, the records still under another key (for `rotate-key`), and labelling
+records sealed before key ids with their key's id.
+
+A sealed value starts with its key id (kiosq.base.keyring), so no column of its own says
+which key sealed it: `substr(column, 1, 9)` is the version byte and the id, in both SQLite
+and PostgreSQL. A new sealed column is one line in SEALED.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from kiosq.base import keyring
+from kiosq.queue.store.database import Database
+
+LABELLED = "sealed_key_ids"  # meta: every sealed value carries its key id (set once, at the first start)
+
+
+class SealingKeys(Protocol):
+    """What the store asks of a key file (queue/personal.py's Personal)."""
+
+    @property
+    def key_ids(self) -> tuple[str, ...]: ...
+
+    def check_value(self) -> str: ...
+
+    def matches_check(self, value: str) -> bool: ...
+
+    def label_unlabelled(self, blob: bytes) -> bytes | None: ...
+
+
+@dataclass(frozen=True)
+class SealedColumn:
+    table: str
+    key: str  # the row's own id
+    column: str
+
+    @property
+    def present(self) -> str:
+        """SQL: the row holds a sealed value (not NULL, not erased)."""
+        return f"{self.column} IS NOT NULL AND length({self.column}) > 0"
+
+
+SEALED = (SealedColumn("applications", "seq", "applicant"),)
+_HEAD = f"substr({{c}}, 1, {keyring.HEADER_BYTES})"
+
+
+class Sealed:
+    def __init__(self, db: Database, columns: tuple[SealedColumn, ...] = SEALED) -> None:
+        self.db, self.columns = db, columns
+
+    def any(self) -> bool:
+        return any(self.db.one(f"SELECT 1 FROM {c.table} WHERE {c.present} LIMIT 1")
+                   for c in self.columns)
+
+    def key_ids(self) -> set[str]:
+        """The key ids sealed values are under ("?" for one that carries none)."""
+        found: set[str] = set()
+        for c in self.columns:
+            for (head,) in self.db.rows(f"SELECT DISTINCT {_HEAD.format(c=c.column)} FROM {c.table} "
+                                        f"WHERE {c.present}"):
+                found.add(keyring.id_of(bytes(head) + bytes(keyring.NONCE_BYTES)) or "?")
+        return found
+
+    def not_under(self, key_id: str) -> int:
+        """How many sealed values are under another key than `key_id`."""
+        head = keyring.header(key_id)
+        return sum(self._count(c, head) for c in self.columns)
+
+    def _count(self, c: SealedColumn, head: bytes) -> int:
+        row = self.db.one(f"SELECT COUNT(*) FROM {c.table} WHERE {c.present} "
+                          f"AND {_HEAD.format(c=c.column)} <> ?", (head,))
+        return int(row[0]) if row else 0
+
+    def reseal(self, key_id: str, reseal: Callable[[bytes], bytes | None], limit: int) -> int:
+        """Seal again, under `key_id`, up to `limit` values that are under another key (in
+        the caller's transaction); how many."""
+        head, done = keyring.header(key_id), 0
+        for c in self.columns:
+            rows = self.db.rows(f"SELECT {c.key}, {c.column} FROM {c.table} WHERE {c.present} "
+                                f"AND {_HEAD.format(c=c.column)} <> ? ORDER BY {c.key} LIMIT ?", (head, limit - done))
+            for row_id, blob in rows:
+                new = reseal(bytes(blob))
+                if new is not None:
+                    self.db.execute(f"UPDATE {c.table} SET {c.column} = ? WHERE {c.key} = ?", (new, row_id))
+                    done += 1
+            if done >= limit:
+                break
+        return done
+
+    def newest_unlabelled(self) -> bytes | None:
+        """The newest value sealed before key ids (of the first column that has one)."""
+        for c in self.columns:
+            row = self.db.one(f"SELECT {c.column} FROM {c.table} WHERE {c.present} "
+                              f"ORDER BY {c.key} DESC LIMIT 1")
+            if row is not None:
+                return bytes(row[0])
+        return None
+
+    def label(self, label: Callable[[bytes], bytes | None]) -> int:
+        """Put its key's id in front of every value sealed before key ids (in the caller's
+        transaction, once: meta LABELLED says it is done); how many could not be labelled.
+        `label` returns the value as it is when it carries its key id already."""
+        unopened = 0
+        for c in self.columns:
+            for row_id, blob in self.db.rows(f"SELECT {c.key}, {c.column} FROM {c.table} "
+                                             f"WHERE {c.present}"):
+                new = label(bytes(blob))
+                if new is None:
+                    unopened += 1
+                elif new != bytes(blob):
+                    self.db.execute(f"UPDATE {c.table} SET {c.column} = ? WHERE {c.key} = ?", (new, row_id))
+        return unopened
