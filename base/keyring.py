@@ -63,8 +63,8 @@ def header(key: str) -> bytes:
 
 
 def id_of(blob: bytes) -> str | None:
-    """The key id a blob was sealed under; None for a blob without one."""
-    if len(blob) < HEADER_BYTES + NONCE_BYTES or blob[:1] != VERSION:
+    """The key id a blob (or its first HEADER_BYTES) was sealed under; None for one without."""
+    if len(blob) < HEADER_BYTES or blob[:1] != VERSION:
         return None
     return blob[1:HEADER_BYTES].hex()
 

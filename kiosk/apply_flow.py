@@ -46,6 +46,7 @@ class ApplyFlow(EventDispatcher):
     result = DictProperty()
     outbox_waiting = NumericProperty(0)
     outbox_refused = NumericProperty(0)
+    outbox_problem = StringProperty("")  # why the outbox cannot be opened (its key is lost): no filing here
 
     def __init__(self, app: KiosqApp, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -58,11 +59,17 @@ class ApplyFlow(EventDispatcher):
 
     def start_outbox(self, folder: Path) -> None:
         """Open the outbox in `folder` and its sender to the hall server."""
-        from kiosq.kiosk.outbox import Outbox
+        from kiosq.kiosk.outbox import Outbox, OutboxError
         from kiosq.kiosk.outbox_sender import Sender
 
         assert self.app.server is not None
-        self.outbox = Outbox(folder, self.app.kiosk_config.terminal_id)
+        try:
+            self.outbox = Outbox(folder, self.app.kiosk_config.terminal_id)
+        except OutboxError as exc:  # its key is lost: no filing until IT restores it, the rest of the kiosk runs
+            log.error("the outbox cannot be opened, filing is off: %s", exc)
+            self.outbox_problem = str(exc)
+            self.app.fleet.note_error(f"outbox: {exc}")
+            return
         self.sender = Sender(self.outbox, self.app.server, lambda *_: self.outbox_changed(),  # runs at once
                              on_refused=lambda *_: self.outbox_changed())
         self.outbox_changed()
@@ -85,6 +92,8 @@ class ApplyFlow(EventDispatcher):
     def open(self) -> None:
         from kiosq.kiosk.pinyin_input import warm_up
 
+        if self.outbox_problem:
+            return  # the tile says filing is paused
         warm_up()  # the pinyin index (0.5 s) built while the citizen chooses and places the card
         self.app.show("apply")
 
@@ -93,7 +102,8 @@ class ApplyFlow(EventDispatcher):
         from kiosq.kiosk.filing import fileable_here
 
         app = self.app
-        if app.server is None or app.guides is None or not fileable_here(app.guides.item(code)):
+        if (app.server is None or self.outbox_problem or app.guides is None
+                or not fileable_here(app.guides.item(code))):
             return
         self.item, self.card, self.typed = code, None, False
         self.entered, self.problems, self.focus, self.compose = {}, {}, "", ""

@@ -23,7 +23,12 @@ helpers as the server's.
 
 Personal data (the whole applicant and the form's values) is sealed with AES-256-GCM under
 `<data_dir>/outbox.key` (0600, made on first use, never in the database; the provisional
-number is the associated data, so a blob cannot be moved to another row). Once delivered,
+number is the associated data, so a blob cannot be moved to another row). The key file holds
+keys with ids (kiosq.base.keyring, the server's applicant.key has the same form): each blob
+starts with the id of its key, the newest key seals, and `kiosq kiosk rotate-outbox-key`
+adds a new one, seals every waiting application again, and drops the old once none is under
+it. A key file that is missing, or lacks a key in use, while sealed applications wait is an
+OutboxError (the kiosk shows it on the maintenance screen and stops filing), never a new key. Once delivered,
 the blob is deleted: only the item, the numbers, the dates and the server's answer stay, and
 those go after `KEEP_DAYS`. An application the server refuses (a 4xx that retrying cannot
 change: the catalog changed, the values do not pass any more) is kept as `refused`, with the
@@ -33,11 +38,9 @@ by itself.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import logging
-import os
 import re
 import sqlite3
 import stat
@@ -52,17 +55,17 @@ from typing import Any
 
 import sqlite_utils
 from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from kiosq.base import sqlite
-from kiosq.base.privacy import write_secret_file
+from kiosq.base import keyring, sqlite
+from kiosq.base.keyring import KeyRing, SealKey, UnknownKey
+from kiosq.base.privacy import replace_secret_file, write_secret_file
 
 log = logging.getLogger(__name__)
 
 DB_FILE = "outbox.db"
 KEY_FILE = "outbox.key"
-KEY_FORMAT = 1
-NONCE_BYTES = 12
+KEY_FORMAT = keyring.FORMAT
+LABELLED = "sealed_key_ids"  # meta: every sealed blob starts with its key id
 KEEP_DAYS = 30  # delivered rows (no personal data) and refused rows (sealed) are kept this long
 PREFIX_MAX = 24  # characters of the terminal id in a provisional number (the whole: 4 to 40)
 DETAIL_MAX = 500
@@ -93,7 +96,10 @@ MIGRATIONS: list[sqlite.Migration] = [
         # The day's last provisional number, per terminal day (local date).
         "CREATE TABLE counters (day TEXT PRIMARY KEY, n INTEGER NOT NULL)",
     ]),
+    # Key ids: blobs sealed before them get their key's id on the first open (Outbox._label).
+    ("key ids", ["CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"]),
 ]
+_HEAD = f"substr(sealed, 1, {keyring.HEADER_BYTES})"
 
 
 class OutboxError(Exception):
@@ -153,6 +159,7 @@ class Outbox:
         self.prefix = provisional_prefix(terminal_id)
         self.clock = clock
         self.path = self.data_dir / DB_FILE
+        self.key_path = self.data_dir / KEY_FILE
         self._lock = threading.RLock()
         self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         sqlite.create_private(self.path)
@@ -163,7 +170,10 @@ class Outbox:
             self.conn.execute("PRAGMA secure_delete = ON")  # a deleted blob is overwritten, not left in a free page
             self.db = sqlite_utils.Database(self.conn)
             sqlite.migrate(self.conn, MIGRATIONS, self.clock())
-            self._aead = AESGCM(self._key())
+            self._ring = KeyRing(self._read_keys())
+            self._signature = keyring.signature(self.key_path)
+            self._label()
+            self._check_keys()
             self.prune()
         except BaseException:
             self.conn.close()
@@ -300,13 +310,84 @@ class Outbox:
         row = self._row(provisional_no, "sealed")
         if row is None or row[0] is None:
             raise OutboxError(f"application {provisional_no} holds no personal data (unknown, or delivered)")
-        blob = row[0]
+        return json.loads(self._open(provisional_no, row[0]))
+
+    def _open(self, provisional_no: str, blob: bytes) -> bytes:
         try:
-            plain = self._aead.decrypt(blob[:NONCE_BYTES], blob[NONCE_BYTES:], self._aad(provisional_no))
+            try:
+                return self._ring.open(blob, self._aad(provisional_no))
+            except UnknownKey:
+                if not self._refresh():
+                    raise
+                return self._ring.open(blob, self._aad(provisional_no))
+        except UnknownKey as exc:
+            raise OutboxError(f"application {provisional_no} is sealed under key {exc.key_id}, which {self.key_path} "
+                              "does not hold; restore outbox.key from the terminal's backup") from None
         except InvalidTag:
-            raise OutboxError(f"application {provisional_no} does not open with {self.data_dir / KEY_FILE}; was the "
+            raise OutboxError(f"application {provisional_no} does not open with {self.key_path}; was the "
                               "key file replaced? Restore the one the outbox was written with") from None
-        return json.loads(plain)
+
+    # -- keys ----------------------------------------------------------------------
+
+    @property
+    def key_ids(self) -> tuple[str, ...]:
+        """The key file's keys, oldest first; the last seals."""
+        return self._ring.ids
+
+    def sealed_key_ids(self) -> set[str]:
+        with self._lock:
+            return {keyring.id_of(bytes(h)) or "?" for (h,) in self.conn.execute(
+                f"SELECT DISTINCT {_HEAD} FROM applications WHERE sealed IS NOT NULL")}
+
+    def sealed_not_under(self, key_id: str) -> int:
+        with self._lock:
+            return int(self.conn.execute(f"SELECT COUNT(*) FROM applications WHERE sealed IS NOT NULL AND {_HEAD} <> ?",
+                                         (keyring.header(key_id),)).fetchone()[0])
+
+    def rotate_key(self, batch: int = 100, batches: int | None = None) -> tuple[bool, int, int]:
+        """Start a rotation (a new newest key in outbox.key) unless one is under way, and seal
+        the waiting applications again under the newest key, `batch` per transaction, at most
+        `batches` batches (None: all); (started, sealed again, left under an older key).
+        Resumable: what is under the newest key already is passed over."""
+        self._refresh()
+        started = False
+        if self.sealed_not_under(self._ring.newest.id) == 0:
+            if len(self._ring.keys) > 1:
+                raise OutboxError(f"every waiting application is under key {self._ring.newest.id} already; drop the "
+                                  "older key first (`kiosq kiosk rotate-outbox-key --finish`)")
+            self._write_keys([*self._ring.keys, keyring.new_key(self.clock())])
+            started = True
+        done = n = 0
+        while batches is None or n < batches:
+            moved = self._reseal_batch(batch)
+            if not moved:
+                break
+            done, n = done + moved, n + 1
+        return started, done, self.sealed_not_under(self._ring.newest.id)
+
+    def finish_rotation(self) -> tuple[str, ...]:
+        """Drop every key but the newest, once no application is sealed under one; the ids dropped."""
+        self._refresh()
+        newest = self._ring.newest.id
+        older = self.sealed_key_ids() - {newest}
+        if older:
+            raise OutboxError(f"{self.sealed_not_under(newest)} waiting applications are still under key "
+                              f"{', '.join(sorted(older))}: run `kiosq kiosk rotate-outbox-key` again first")
+        dropped = self._ring.ids[:-1]
+        if dropped:
+            self._write_keys([self._ring.newest])
+        return dropped
+
+    def _reseal_batch(self, batch: int) -> int:
+        newest = self._ring.newest.id
+        with self._transaction():
+            rows = self.conn.execute(f"SELECT seq, provisional_no, sealed FROM applications WHERE sealed IS NOT NULL "
+                                     f"AND {_HEAD} <> ? ORDER BY seq LIMIT ?",
+                                     (keyring.header(newest), batch)).fetchall()
+            for seq, number, blob in rows:
+                self.conn.execute("UPDATE applications SET sealed = ? WHERE seq = ?",
+                                  (self._ring.seal(self._open(number, blob), self._aad(number)), seq))
+        return len(rows)
 
     # -- inside --------------------------------------------------------------------
 
@@ -330,35 +411,79 @@ class Outbox:
         return b"kiosq outbox v1 " + provisional_no.encode()
 
     def _seal(self, provisional_no: str, record: dict[str, Any]) -> bytes:
-        nonce = os.urandom(NONCE_BYTES)
+        self._refresh()
         plain = json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode()
-        return nonce + self._aead.encrypt(nonce, plain, self._aad(provisional_no))
+        return self._ring.seal(plain, self._aad(provisional_no))
 
-    def _key(self) -> bytes:
-        path = self.data_dir / KEY_FILE
+    def _refresh(self) -> bool:
+        """Re-read outbox.key if it changed (a rotation by `kiosq kiosk rotate-outbox-key`
+        while the kiosk runs); whether it did. A file unreadable now leaves the keys as they were."""
+        now = keyring.signature(self.key_path)
+        if now == self._signature:
+            return False
+        with self._lock:
+            try:
+                self._ring, self._signature = KeyRing(self._read_keys(create=False)), now
+            except OutboxError as exc:
+                log.warning("outbox.key changed but cannot be read (%s); keeping the keys read before", exc)
+                return False
+        return True
+
+    def _write_keys(self, keys: list[SealKey]) -> None:
+        data = json.dumps({"format": KEY_FORMAT, "cipher": "AES-256-GCM", "seal": keyring.dump_keys(keys)},
+                          indent=1).encode()
+        try:
+            replace_secret_file(self.key_path, data)
+        except OSError as exc:
+            raise OutboxError(f"cannot write the outbox key file {self.key_path} ({exc.strerror})") from None
+        with self._lock:
+            self._ring, self._signature = KeyRing(keys), keyring.signature(self.key_path)
+
+    def _label(self) -> None:
+        """Once: put its key's id in front of every blob sealed before key ids."""
+        with self._transaction():
+            if self.conn.execute("SELECT 1 FROM meta WHERE key = ?", (LABELLED,)).fetchone():
+                return
+            for seq, number, blob in self.conn.execute(
+                    "SELECT seq, provisional_no, sealed FROM applications WHERE sealed IS NOT NULL").fetchall():
+                found = self._ring.open_unlabelled(blob, self._aad(number))
+                if found is None:
+                    raise OutboxError(f"application {number} does not open with {self.key_path}; restore the "
+                                      "outbox.key the outbox was written with from the terminal's backup")
+                self.conn.execute("UPDATE applications SET sealed = ? WHERE seq = ?",
+                                  (keyring.header(found.id) + blob, seq))
+            self.conn.execute("INSERT INTO meta VALUES (?, '1')", (LABELLED,))
+
+    def _check_keys(self) -> None:
+        missing = sorted(self.sealed_key_ids() - set(self._ring.ids))
+        if missing:
+            raise OutboxError(f"{self.key_path} lacks the key {', '.join(missing)} that applications waiting in "
+                              f"{self.path} are sealed with; restore outbox.key from the terminal's backup")
+
+    def _read_keys(self, create: bool = True) -> list[SealKey]:
+        path = self.key_path
         if not path.exists():
             if self.conn.execute("SELECT 1 FROM applications WHERE sealed IS NOT NULL LIMIT 1").fetchone():
                 # A new key would make every waiting application unreadable: stop instead.
-                raise OutboxError(f"{path} is missing but {self.path} holds sealed applications; restore the key "
-                                  "file from the terminal's backup")
+                raise OutboxError(f"{path} is missing but {self.path} holds sealed applications; restore outbox.key "
+                                  "from the terminal's backup (no new key is made: it would open none of them)")
+            if not create:
+                raise OutboxError(f"{path} is missing")
             _create_key_file(path)
         try:
             mode = stat.S_IMODE(path.stat().st_mode)
             if mode & 0o077:
                 raise OutboxError(f"{path} can be read by others (mode {mode:o}); run `chmod 600 {path}`")
-            key = base64.b64decode(json.loads(path.read_text("ascii"))["key"], validate=True)
+            return keyring.parse_keys(json.loads(path.read_text("ascii")), "key")
         except OSError as exc:
             raise OutboxError(f"cannot read the outbox key file {path} ({exc.strerror})") from None
         except (ValueError, KeyError, TypeError):
             raise OutboxError(f"{path} is not a kiosq outbox key file; restore it from the terminal's backup") from None
-        if len(key) != 32:
-            raise OutboxError(f"{path} does not hold a 256-bit key; restore it from the terminal's backup")
-        return key
 
 
 def _create_key_file(path: Path) -> None:
-    data = json.dumps({"format": KEY_FORMAT, "cipher": "AES-256-GCM",
-                       "key": base64.b64encode(os.urandom(32)).decode()}).encode()
+    data = json.dumps({"format": KEY_FORMAT, "cipher": "AES-256-GCM", "seal": keyring.dump_keys([keyring.new_key()])},
+                      indent=1).encode()
     try:
         write_secret_file(path, data)  # two openers at once: one key, the other's link fails
     except OSError as exc:

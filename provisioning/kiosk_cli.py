@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from kiosq.kiosk.settings import KioskConfig
 
 
-@click.command(context_settings=CONTEXT)
+@click.group(invoke_without_command=True, context_settings=CONTEXT)
 @click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               envvar="KIOSQ_CONFIG", show_envvar=True,
               help="Terminal config file (docs/terminal-config.md); the options given here override it. "
@@ -59,6 +59,10 @@ def kiosk(ctx: click.Context, config_file: Path | None, catalog: Path | None, pr
     """
     given = {p.name for p in ctx.command.params
              if ctx.get_parameter_source(p.name) is click.core.ParameterSource.COMMANDLINE}
+    if ctx.invoked_subcommand is not None:
+        if given:
+            raise click.UsageError(f"options belong after the subcommand: kiosq kiosk {ctx.invoked_subcommand} ...")
+        return
     config = kiosk_config(config_file, {
         "catalog_db": catalog, "printer_uri": printer, "card_reader_uri": card_reader, "a4_printer_uri": a4_printer,
         "lang": lang, "elder": elder, "idle_timeout": idle,
@@ -145,3 +149,60 @@ def _feed_systemd(terminal_id: str) -> None:
     interval = sdnotify.watchdog_interval()
     if interval:
         Clock.schedule_interval(lambda _dt: sdnotify.notify_watchdog(), interval)
+
+
+@kiosk.command("rotate-outbox-key", context_settings=CONTEXT)
+@click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              envvar="KIOSQ_CONFIG", show_envvar=True,
+              help="Terminal config file: its [terminal] data_dir holds the outbox (else --data-dir).")
+@data_dir_option
+@click.option("--batch-size", default=100, show_default=True, type=click.IntRange(1, 100000),
+              help="Applications sealed again per transaction.")
+@click.option("--batches", type=click.IntRange(0), default=None,
+              help="Stop after this many batches (0: only add the new key); run again to continue. Default: all.")
+@click.option("--finish", is_flag=True, help="Drop the older keys from outbox.key, once no application is under one.")
+def rotate_outbox_key(config_file: Path | None, data_dir: Path, batch_size: int, batches: int | None,
+                      finish: bool) -> None:
+    """Make a new outbox key and seal the applications waiting in the outbox again under it.
+
+    The new key goes into DATA_DIR/outbox.key beside the old one (the newest seals, every
+    one opens); the kiosk may keep running (it re-reads the file when it changes). Stopped,
+    it continues when run again. When no waiting application is under the old key,
+    --finish drops it.
+
+    \b
+    Example:
+      kiosq kiosk rotate-outbox-key --config /etc/kiosq/terminal.toml
+      kiosq kiosk rotate-outbox-key --config /etc/kiosq/terminal.toml --finish
+    """
+    from kiosq.kiosk.outbox import Outbox, OutboxError
+
+    folder, terminal = data_dir, "T"
+    if config_file is not None:
+        from kiosq.kiosk.terminal_config import TerminalConfigError, read_terminal_config
+
+        try:
+            config = read_terminal_config(config_file).kiosk_config()
+        except TerminalConfigError as exc:
+            raise click.ClickException(exc.problems[-1]) from None
+        if config.data_dir is None:
+            raise click.ClickException(f"{config_file} names no [terminal] data_dir: pass --data-dir")
+        folder, terminal = Path(config.data_dir), config.terminal_id
+    try:
+        outbox = Outbox(folder, terminal)
+        try:
+            if finish:
+                dropped = outbox.finish_rotation()
+                click.echo(f"dropped {', '.join(dropped)} from {outbox.key_path}" if dropped else
+                           f"{outbox.key_path} holds only key {outbox.key_ids[-1]}: nothing to drop")
+                return
+            started, resealed, left = outbox.rotate_key(batch_size, batches)
+        finally:
+            outbox.close()
+    except OutboxError as exc:
+        raise click.ClickException(str(exc)) from None
+    if started:
+        click.echo(f"new key {outbox.key_ids[-1]} in {outbox.key_path}", err=True)
+    click.echo(f"sealed {resealed} waiting applications again under key {outbox.key_ids[-1]}; " + (
+        f"{left} are left: run it again to continue" if left else
+        "none is left: `kiosq kiosk rotate-outbox-key --finish` drops the old key"))

@@ -21,6 +21,7 @@ import base64
 import hashlib
 import hmac
 import json
+import logging
 import os
 import stat
 import threading
@@ -45,6 +46,7 @@ from kiosq.base.privacy import (
 KEY_FILE = "applicant.key"
 KEY_FORMAT = keyring.FORMAT
 _AAD = b"kiosq applicant v1"  # every sealed blob is an applicant record of this format
+log = logging.getLogger("kiosq.personal")
 
 __all__ = ["KeyFileError", "Personal", "mask_field_value", "mask_id_number", "mask_name", "mask_phone", "mask_text"]
 
@@ -132,8 +134,9 @@ class Personal:
                 seal, hash_key = _read_file(self.path)
             except KeyFileError:
                 return False
-            if hash_key != self._hash_key:
-                return False  # another hall's file: keep ours (the next start refuses it)
+            if hash_key != self._hash_key:  # another hall's file: keep ours (the next start refuses it)
+                log.warning("%s was replaced by another hall's key file; keeping the keys read before", self.path)
+                return False
             self._ring, self._signature = KeyRing(seal), now
             return True
 

@@ -55,7 +55,7 @@ class DetailScreen(Screen):
         self.ids.meta.text = meta_markup(item, app.msg)
         self.ids.body.text = body_markup(item, app.lang)
         # 在本机申报 only for an item this kiosk can file, and only with a server to file it with
-        wanted = app.server is not None and fileable_here(item)
+        wanted = app.server is not None and not app.apply.outbox_problem and fileable_here(item)
         actions, button = self.ids.actions, self._apply_button
         if wanted and button.parent is None:
             actions.add_widget(button, index=len(actions.children))  # next to 取号, at the left

@@ -16,6 +16,8 @@ def status_lines(app) -> dict[str, str]:
               if cfg.server_url else msg["maint_server_none"])
     if app.apply.outbox is not None:  # applications waiting for the server, and any it refused (for staff to see)
         server += "\n" + msg["maint_outbox"].format(n=app.apply.outbox_waiting, r=app.apply.outbox_refused)
+    if app.apply.outbox_problem:  # its key is lost: IT must restore outbox.key
+        server += "\n" + msg["maint_outbox_problem"].format(why=app.apply.outbox_problem)
     content = msg["maint_content"].format(path=app.guides.path if app.guides else "-",
                                           n=len(app.guides.items) if app.guides else 0)
     terminal = msg["maint_terminal"].format(id=cfg.terminal_id)
@@ -34,7 +36,7 @@ class MaintenanceScreen(Screen):
         app = App.get_running_app()
         app.bind(lang=self.refresh)
         app.fleet.bind(printer_state=self.refresh, server_state=self.refresh)
-        app.apply.bind(outbox_waiting=self.refresh, outbox_refused=self.refresh)
+        app.apply.bind(outbox_waiting=self.refresh, outbox_refused=self.refresh, outbox_problem=self.refresh)
         self.refresh()
 
     def on_pre_enter(self, *_args: object) -> None:

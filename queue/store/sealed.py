@@ -62,7 +62,7 @@ class Sealed:
         for c in self.columns:
             for (head,) in self.db.rows(f"SELECT DISTINCT {_HEAD.format(c=c.column)} FROM {c.table} "
                                         f"WHERE {c.present}"):
-                found.add(keyring.id_of(bytes(head) + bytes(keyring.NONCE_BYTES)) or "?")
+                found.add(keyring.id_of(bytes(head)) or "?")
         return found
 
     def not_under(self, key_id: str) -> int:

@@ -435,7 +435,7 @@ def test_files_are_owner_only_and_the_key_is_not_in_the_database(tmp_path):
     assert outbox.conn.execute("PRAGMA synchronous").fetchone()[0] == 2
     with closing(sqlite3.connect(outbox.path)) as other:
         assert other.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    key = json.loads((folder / KEY_FILE).read_text())["key"]
+    key = json.loads((folder / KEY_FILE).read_text())["seal"][-1]["key"]
     data = b"".join((folder / n).read_bytes() for n in ("outbox.db", "outbox.db-wal"))
     assert key.encode() not in data and base64.b64decode(key) not in data
     outbox.close()

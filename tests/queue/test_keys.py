@@ -44,7 +44,7 @@ def test_sealed_records_start_with_their_key_id_and_never_hold_the_key(tmp_path)
     data = json.loads((tmp_path / KEY_FILE).read_text())
     assert data["format"] == 2 and [k["id"] for k in data["seal"]] == [personal.key_id]
     assert personal.open(blob) == {"applicant": {"name": "测试"}}
-    assert personal.key_id not in repr(personal.keys[0]) or "hidden" in repr(personal.keys[0])
+    assert data["seal"][0]["key"] not in repr(personal) + repr(personal.keys[0]) and "hidden" in repr(personal)
 
 
 def test_keys_are_adopted_only_if_they_open_the_newest_record(store, tmp_path):
