@@ -218,3 +218,17 @@ def test_rotate_key_while_two_servers_run_then_finish(hall_server):
     (srv.data_dir / KEY_FILE).write_bytes(before)  # the backup from before the rotation
     done = start_fails(srv)
     assert done.returncode == 1 and f"lacks the key {first['key_id']}" in done.stderr, done.stderr
+
+
+def test_records_the_retention_run_erased_are_under_no_key(store, tmp_path):
+    """An erased application keeps an empty `applicant` (queue/store/retention.py): it neither
+    stops the start nor waits to be sealed again."""
+    personal = Personal.in_dir(tmp_path)
+    assert store.adopt_keys(personal) is None
+    file_records(store, personal, 3)
+    store.db.run(lambda: store.db.execute("UPDATE applications SET applicant = ? WHERE seq = (SELECT MIN(seq) "
+                                          "FROM applications)", (b"",)), on_retry=lambda: None)
+    assert store.adopt_keys(personal) is None and store.sealed_key_ids() == {personal.key_id}
+    rotated = key_rotation.rotate(store, personal)
+    assert rotated.resealed == 2 and rotated.left == 0
+    assert key_rotation.finish(store, personal) and store.adopt_keys(Personal.in_dir(tmp_path)) is None
