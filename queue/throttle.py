@@ -98,7 +98,12 @@ def throttled_terminals(store: Store) -> dict[str, Throttled]:
     return out
 
 
+def client_address(request: Request) -> str:
+    """The caller's address (uvicorn takes it from X-Forwarded-For when the hall's own proxy
+    on 127.0.0.1 sends the request); hash it before it is stored."""
+    return request.client.host if request.client else "unknown"
+
+
 def client_scope(personal: Personal, request: Request, prefix: str) -> str:
     # Addresses count as personal data: only a keyed hash is stored.
-    host = request.client.host if request.client else "unknown"
-    return f"{prefix}:" + personal.digest("client:" + host)[:32]
+    return f"{prefix}:" + personal.digest("client:" + client_address(request))[:32]

@@ -2,12 +2,12 @@
 list, views and actions, and the notification record.
 
 Personal data (ID number, name, phone, address and the form's values) is sealed before it
-reaches the store and opened only to check the last 4 digits of a lookup, to show it
-masked, or for staff of the item's windows on `/personal` (recorded in the history).
-Nothing here logs a request body, a lookup's digits or a client address.
+reaches the store and opened only to show it masked, to answer a replayed filing its lookup
+code, or for staff of the item's windows on `/personal` (recorded in the history). The
+lookup code is kept as a keyed hash (queue/lookup_code.py) and, sealed with the record, for
+replays. Nothing here logs a request body, a lookup code or a client address.
 """
 
-import hmac
 import json
 import logging
 from collections.abc import Callable, Coroutine
@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from kiosq.content.model import ItemGuide, id_number_valid
 from kiosq.queue import applications as rules
-from kiosq.queue import throttle
+from kiosq.queue import lookup_code, throttle
 from kiosq.queue.application_views import filed_view, open_record, public_view, staff_view, summary_view
 from kiosq.queue.auth import CallerUndocumented, optional_token, require_admin, require_terminal, who_of
 from kiosq.queue.context import Context, Ctx
@@ -30,10 +30,12 @@ from kiosq.queue.store import TRACKING_PREFIX, Token
 log = logging.getLogger("kiosq.applications")
 router = APIRouter(tags=["applications"])
 
-# Lookups: 5 wrong tries per tracking number, or per client address, in throttle.WINDOW.
+# Lookups by code: 5 wrong tries per client address and number in throttle.WINDOW (a
+# terminal token counts as its own address), so wrong guesses from one address never shut
+# out the right code from another. Guessing is hopeless anyway: 31^8 codes.
 WRONG_TRIES = 5
 CARD_LOOKUPS = 30  # lookups by ID number per terminal in the same window
-TERMINAL_WRONG_TRIES = 30  # wrong digits from one kiosk: many citizens share its address
+LOOKUP_KEY = "lookup_code"  # in the sealed record: the code, for a replay's answer
 NUMBER = r"^[A-Za-z0-9][A-Za-z0-9-]{3,39}$"
 
 
@@ -63,6 +65,11 @@ class LookupIn(_Body):
     id_number: Annotated[str, Field(min_length=1, max_length=18)]
 
 
+class CodeIn(_Body):
+    code: Annotated[str, Field(min_length=1, max_length=lookup_code.TYPED_MAX, description=(
+        "the lookup code (查询密码) on the receipt; case, spaces and dashes do not matter"))]
+
+
 class NoteIn(_Body):
     note: Annotated[str | None, Field(max_length=500, description="why: required to return or reject")] = None
 
@@ -77,6 +84,9 @@ class FiledOut(BaseModel):
     item_name: str
     department: str
     provisional_no: str | None
+    lookup_code: str | None = Field(description="the application's lookup code (8 characters), in this answer "
+                                                "only: print it on the receipt (null on a replay once the "
+                                                "personal data was erased)")
 
 
 class StepOut(BaseModel):
@@ -142,9 +152,10 @@ def checked_record(item: ItemGuide, body: ApplicationIn) -> dict[str, Any]:
                                                                 "provisional number)"}})
 async def file_application(body: ApplicationIn, token: CallerUndocumented, ctx: Ctx,
                            idempotency_key: Annotated[str | None, Header(max_length=200)] = None) -> JSONResponse:
-    """File an application at a terminal. Answers 201 with the tracking number and the
-    deadlines; a retry with the same Idempotency-Key, or the same provisional number, gets
-    the same answer with `Idempotent-Replayed: true`."""
+    """File an application at a terminal (terminal token). Answers 201 with the tracking
+    number, the deadlines and the `lookup_code` (shown nowhere else: the receipt prints it);
+    a retry with the same Idempotency-Key, or the same provisional number, gets the same
+    answer, the same code included, with `Idempotent-Replayed: true`."""
     require_terminal(token, f"applications are filed at a terminal, with a terminal token; "
                      f"{token.name!r} is a {token.role} token")
     if not idempotency_key:
@@ -155,12 +166,19 @@ async def file_application(body: ApplicationIn, token: CallerUndocumented, ctx: 
     personal = ctx.personal
     fingerprint = personal.digest("application:" + _canonical(
         {"item": item.code, "provisional_no": body.provisional_no, **record}))
+    new_code = lookup_code.new_code()
     filed, replayed = ctx.store.submit_application(
         item, terminal=token.name, id_hash=personal.id_hash(record["applicant"]["id_number"]),
-        sealed=personal.seal(record), fingerprint=fingerprint, provisional_no=body.provisional_no, caller=token.key,
-        idempotency_key=idempotency_key, notify=ctx.notify)
-    return JSONResponse(filed_view(ctx, filed), status_code=201,
-                        headers={"Idempotent-Replayed": "true"} if replayed else None)
+        sealed=personal.seal({**record, LOOKUP_KEY: new_code}), fingerprint=fingerprint,
+        provisional_no=body.provisional_no, caller=token.key, idempotency_key=idempotency_key, notify=ctx.notify,
+        lookup_hash=lookup_code.code_hash(personal, new_code))
+    code: str | None = new_code
+    if replayed:  # the first try's code, from its sealed record (None if filed before codes, or erased)
+        first = open_record(ctx, filed)
+        code = None if first is None else first.get(LOOKUP_KEY)
+    return JSONResponse({**filed_view(ctx, filed), "lookup_code": code}, status_code=201,
+                        headers={"Idempotent-Replayed": "true", "Cache-Control": "no-store"} if replayed
+                        else {"Cache-Control": "no-store"})
 
 
 # -- lookups -------------------------------------------------------------------------
@@ -255,42 +273,48 @@ def handled_application(ctx: Context, number: str, token: Token) -> rules.Applic
     return app
 
 
-def citizen_view(ctx: Context, number: str, id_last4: str, token: Token | None, request: Request) -> dict[str, Any]:
-    """The public view, for the last 4 characters of the applicant's ID number; throttled."""
-    app = ctx.store.application(number)
-    # Per number: 5 wrong tries. Per asker: 5 from one address, but a kiosk (its terminal
-    # token) is many citizens at one address, so it is counted by terminal, with more room.
-    number_scope = "no:" + (app.tracking_no if app else number.upper())
-    if token is not None and token.role == "terminal":
-        asker, asker_limit = "terminal:" + token.name, TERMINAL_WRONG_TRIES
-    else:
-        asker, asker_limit = throttle.client_scope(ctx.personal, request, "ip"), WRONG_TRIES
+NO_MATCH = ("no application matches this number and this lookup code; check both on the receipt "
+            "(the ID card finds your applications at a kiosk)")
+
+
+def code_scope(ctx: Context, request: Request, token: Token | None, number: str) -> str:
+    """What wrong codes count against: this asker (the client address, hashed, or a terminal
+    token: a kiosk is many citizens at one address) with this number."""
+    asker = "terminal:" + token.name if token is not None and token.role == "terminal" else (
+        "ip:" + throttle.client_address(request))
+    return "code:" + ctx.personal.digest(f"lookup|{asker}|{number}")[:32]
+
+
+@router.post("/api/applications/{number}/lookup", responses={200: {"model": ApplicationOut}})
+async def lookup_by_code(number: Number, body: CodeIn, request: Request, ctx: Ctx) -> JSONResponse:
+    """A citizen's progress lookup: the number and the lookup code on the receipt (no token
+    needed; a terminal token is fine and counts against its [terminals] lookups_per_minute).
+    A wrong code and an unknown number get the same 403; 5 wrong tries from one address (or
+    terminal) for one number in 10 minutes: 429 with Retry-After for that address and number
+    only. Applications filed before lookup codes have none: the ID card at a kiosk finds them."""
+    token = optional_token(request)
     throttle.limit_terminal_lookup(ctx.store, token)  # [terminals] lookups_per_minute
-    refuse_if_throttled(ctx, (number_scope,), WRONG_TRIES, "wrong tries for this number")
-    refuse_if_throttled(ctx, (asker,), asker_limit, "wrong tries")
-    record = open_record(ctx, app) if app is not None else None
-    given = id_last4.strip().upper().encode()
-    if app is None or record is None or not hmac.compare_digest(given, record["applicant"]["id_number"][-4:].encode()):
-        throttle.count_try(ctx.store, (number_scope, asker))
+    app = ctx.store.application(number)
+    scope = code_scope(ctx, request, token, app.tracking_no if app else number.upper())
+    refuse_if_throttled(ctx, (scope,), WRONG_TRIES, "wrong lookup codes for this number from here")
+    stored = None if app is None else ctx.store.application_lookup_hash(app.tracking_no)
+    if app is None or not lookup_code.matches(ctx.personal, body.code, stored):
+        throttle.count_try(ctx.store, (scope,))
         # The same answer for an unknown number: nobody can learn which numbers exist.
-        raise ApiError(403, "no_match", "no application matches this number and these digits; check the "
-                       "receipt and the last 4 characters of the ID number")
-    return public_view(ctx, app, record)
+        raise ApiError(403, "no_match", NO_MATCH)
+    return JSONResponse(public_view(ctx, app), headers={"Cache-Control": "no-store"})
 
 
 @router.get("/api/applications/{number}", responses={200: {"model": ApplicationOut}})
-async def get_application(number: Number, request: Request, ctx: Ctx,
-                          id_last4: Annotated[str | None, Query(max_length=8, description=(
-                              "the last 4 characters of the applicant's ID number"))] = None) -> JSONResponse:
-    """Progress of one application. Citizens give the last 4 characters of the ID number;
-    staff (a staff, supervisor or admin token) get the staff view without them."""
+async def get_application(number: Number, request: Request, ctx: Ctx) -> JSONResponse:
+    """The staff view of one application (a staff, supervisor or admin token or session).
+    Citizens look theirs up with the lookup code: POST /api/applications/{number}/lookup."""
     token = optional_token(request)
     if token is not None and token.role in rules.STAFF_ROLES:
         return JSONResponse(staff_view(ctx, handled_application(ctx, number, token)))
-    if not id_last4:
-        raise ApiError(403, "id_last4_required", "give the last 4 characters of the applicant's ID number "
-                       "(?id_last4=NNNN)")
-    return JSONResponse(citizen_view(ctx, number, id_last4, token, request))
+    raise ApiError(403, "lookup_code_required", "citizens look an application up with the lookup code on the "
+                   "receipt: POST /api/applications/{number}/lookup {\"code\": \"...\"}; staff send "
+                   "their token")
 
 
 @router.get("/api/applications/{number}/personal")
@@ -306,7 +330,8 @@ async def personal_data(number: Number, token: CallerUndocumented, request: Requ
                        "[retention] personal_days); its status and history stay")
     ctx.store.record_personal_access(app.tracking_no, token.name, who_of(request, token))
     log.info("personal data of %s opened by %s", app.tracking_no, token.name)
-    return JSONResponse({"tracking_no": app.tracking_no, **record}, headers={"Cache-Control": "no-store"})
+    shown = {k: v for k, v in record.items() if k != LOOKUP_KEY}  # the citizen's secret, not staff's
+    return JSONResponse({"tracking_no": app.tracking_no, **shown}, headers={"Cache-Control": "no-store"})
 
 
 ACTION_DOCS = {

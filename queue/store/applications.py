@@ -2,7 +2,8 @@
 number, each step of their life with its event (and its notification), and the lookups.
 
 Personal data is only in `applicant`, sealed before it gets here, and in `id_hash`, a keyed
-hash of the ID number for lookups by card. The rules are queue/applications.py's.
+hash of the ID number for lookups by card; the lookup code only as `lookup_hash`, its keyed
+hash (and, for a replay's answer, inside the sealed record). The rules are queue/applications.py's.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ class Applications:
 
     def submit(self, now: datetime, item: ItemGuide, *, terminal: str, id_hash: str, sealed: bytes, fingerprint: str,
                provisional_no: str | None, caller: str, idempotency_key: str,
-               notify: bool) -> tuple[Application, bool]:
+               notify: bool, lookup_hash: str | None = None) -> tuple[Application, bool]:
         """File an application; True when it is an earlier answer to the same key or
         provisional number (a replay must match `fingerprint`)."""
         fingerprint = f"application|{fingerprint}"
@@ -53,10 +54,12 @@ class Applications:
         self.db.execute(
             "INSERT INTO applications (tracking_no, provisional_no, day, item, item_name, department, service, "
             "status, submitted_at, clock_from, promised_days, legal_days, promised_date, legal_date, terminal, "
-            "id_hash, applicant, fingerprint) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "id_hash, applicant, fingerprint, lookup_hash) "
+            f"VALUES ({', '.join('?' * 19)})",
             (app.tracking_no, provisional_no, day.isoformat(), app.item, app.item_name, app.department,
              app.service, app.status, ts(now), day.isoformat(), app.promised_days, app.legal_days,
-             app.promised_date.isoformat(), app.legal_date.isoformat(), terminal, id_hash, sealed, fingerprint))
+             app.promised_date.isoformat(), app.legal_date.isoformat(), terminal, id_hash, sealed, fingerprint,
+             lookup_hash))
         self.idempotency.remember(caller, idempotency_key, fingerprint, REF + app.tracking_no, now)
         self._record_step(app, Step("submit", app.status, now, terminal, None), notify)
         return app, False
@@ -142,6 +145,11 @@ class Applications:
         if row is None:
             raise NotFound(f"no application {tracking_no}")
         return row[0], row[1]
+
+    def lookup_hash(self, tracking_no: str) -> str | None:
+        """The keyed hash of the application's lookup code (None: filed before lookup codes)."""
+        row = self.db.one("SELECT lookup_hash FROM applications WHERE tracking_no = ?", (tracking_no,))
+        return None if row is None else row[0]
 
     def steps(self, tracking_no: str) -> list[Step]:
         return [row_step(r) for r in self.db.rows(

@@ -331,14 +331,16 @@ class Store:
 
     def submit_application(self, item: ItemGuide, *, terminal: str, id_hash: str, sealed: bytes, fingerprint: str,
                            provisional_no: str | None, caller: str, idempotency_key: str,
-                           notify: bool = False) -> tuple[Application, bool]:
+                           notify: bool = False, lookup_hash: str | None = None) -> tuple[Application, bool]:
         """File an application for `item`; returns it and whether it is an earlier answer
         to the same Idempotency-Key or provisional number. `sealed` is the applicant record
         already encrypted, `id_hash` the keyed hash of the ID number, `fingerprint` a keyed
-        hash of the request body: a replay must match it."""
+        hash of the request body: a replay must match it; `lookup_hash` the keyed hash of
+        the application's lookup code (a replay keeps the first one)."""
         return self._change(lambda now, _day: self._applications.submit(
             now, item, terminal=terminal, id_hash=id_hash, sealed=sealed, fingerprint=fingerprint,
-            provisional_no=provisional_no, caller=caller, idempotency_key=idempotency_key, notify=notify))
+            provisional_no=provisional_no, caller=caller, idempotency_key=idempotency_key, notify=notify,
+            lookup_hash=lookup_hash))
 
     def act_on_application(self, number: str, action: str, actor: str, note: str | None = None, *,
                            by: Actor | None = None, notify: bool = False,
@@ -371,6 +373,10 @@ class Store:
     def applicant_record(self, tracking_no: str) -> tuple[str, bytes]:
         """The keyed hash of the ID number and the sealed applicant record."""
         return self._applications.applicant_record(tracking_no)
+
+    def application_lookup_hash(self, tracking_no: str) -> str | None:
+        """The keyed hash of an application's lookup code (None: filed before lookup codes)."""
+        return self._applications.lookup_hash(tracking_no)
 
     def application_steps(self, tracking_no: str) -> list[Step]:
         return self._applications.steps(tracking_no)

@@ -220,4 +220,9 @@ MIGRATIONS: list[Migration] = [
             SELECT RAISE(ABORT, 'the audit log is append-only');
         END""",
     ]),
+    # Lookup codes (#17): the keyed hash (HMAC) of each application's random lookup code,
+    # checked by POST /api/applications/{no}/lookup; NULL for applications filed before.
+    ("lookup codes", [
+        "ALTER TABLE applications ADD COLUMN lookup_hash TEXT",
+    ]),
 ]

@@ -219,4 +219,9 @@ MIGRATIONS_PG: list[Migration] = [
         """CREATE TRIGGER audit_append_only BEFORE UPDATE OR DELETE ON audit
             FOR EACH ROW EXECUTE FUNCTION audit_append_only()""",
     ]),
+    # Lookup codes (#17): the keyed hash (HMAC) of each application's random lookup code,
+    # checked by POST /api/applications/{no}/lookup; NULL for applications filed before.
+    ("lookup codes", [
+        "ALTER TABLE applications ADD COLUMN lookup_hash TEXT",
+    ]),
 ]

@@ -1,8 +1,10 @@
-/* An application's progress on a phone (/a/{number}, the QR code on the receipt): the
-   citizen types the last 4 characters of their ID number, the page asks
-   GET /api/applications/{number}?id_last4= and shows the state, the dates and the steps.
-   The digits are never stored or put in the address; wrong tries are counted and
-   throttled by the server, and its words are shown as they are. */
+/* An application's progress on a phone (/a/{number}, the QR code on the receipt). The
+   receipt's QR holds the lookup code in the address's fragment (/a/{number}#code=XXXXXXXX:
+   a fragment never reaches the server, its logs or a proxy), so the page asks at once, with
+   no typing: POST /api/applications/{number}/lookup {"code"}; without one the citizen types
+   the code printed as 查询密码 (case, spaces and dashes do not matter). The page shows the
+   state, the dates and the steps; the code is never stored or put in a query string; wrong
+   tries are counted and throttled by the server, and its words are shown as they are. */
 (function () {
   "use strict";
   const K = window.Kiosq;
@@ -32,22 +34,33 @@
     }));
   }
 
-  async function look(event) {
-    event.preventDefault();
-    const digits = $("last4").value.trim().toUpperCase();
+  async function ask(code) {
     $("error").textContent = "";
     try {
-      state.found = await K.api("/api/applications/" + encodeURIComponent(number) + "?id_last4=" + encodeURIComponent(digits));
-      $("last4").value = "";
+      state.found = await K.api("/api/applications/" + encodeURIComponent(number) + "/lookup",
+                                { method: "POST", body: { code } });
+      $("code").value = "";
     } catch (err) {
       state.found = null;
       $("error").textContent = err.code === "no_match" ? K.t("app.no_match") : err.message;
     }
+    $("ask").classList.toggle("hidden", !!state.found);
     render();
   }
 
-  $("ask").addEventListener("submit", look);
+  function fromFragment() {
+    const code = new URLSearchParams(location.hash.replace(/^#/, "")).get("code");
+    return code ? code.trim() : "";
+  }
+
+  $("ask").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const code = $("code").value.replace(/[\s-]/g, "").toUpperCase();
+    if (code) ask(code);
+  });
   $("lang-toggle").addEventListener("click", () => K.toggleLang());
   document.addEventListener("kiosq:lang", render);
   render();
+  const given = fromFragment();
+  if (given) ask(given);
 })();

@@ -60,6 +60,11 @@ def file(client, tokens, key, terminal="terminal", **kwargs):
     return client.post("/api/applications", json=body(**kwargs), headers=auth(tokens[terminal], key))
 
 
+def look(client, number, code, headers=None):
+    """A citizen's lookup with the receipt's code."""
+    return client.post(f"/api/applications/{number}/lookup", json={"code": code}, headers=headers)
+
+
 def act(client, tokens, number, action, role="staff", note=None):
     return client.post(f"/api/applications/{number}/{action}", json={"note": note} if note else None,
                        headers=auth(tokens[role]))
@@ -106,7 +111,8 @@ def test_file_an_application(client, tokens):
     # 2027 holidays are built in; a hall adds them).
     assert out == {"tracking_no": "SQ20261123-0001", "status": "submitted", "promised_date": "2026-12-21",
                    "legal_date": "2027-02-15", "submitted_at": "2026-11-23T10:00:00+08:00", "item": "GA-SFZ-002",
-                   "item_name": "居民身份证换领", "department": "公安局", "provisional_no": None}
+                   "item_name": "居民身份证换领", "department": "公安局", "provisional_no": None,
+                   "lookup_code": out["lookup_code"]}
     assert "Idempotent-Replayed" not in r.headers
     assert file(client, tokens, "k2", id_number=ID2, name=NAME2).json()["tracking_no"] == "SQ20261123-0002"
 
@@ -142,7 +148,7 @@ def test_a_provisional_number_is_filed_exactly_once(client, tokens, store):
     clash = file(client, tokens, "outbox-2", provisional_no="P-T01-000042", id_number=ID2, name=NAME2)
     assert clash.status_code == 409 and clash.json()["error"] == "idempotency_conflict"
     # The provisional number finds it, as the tracking number does.
-    looked = client.get("/api/applications/P-T01-000042?id_last4=0010").json()
+    looked = look(client, "P-T01-000042", first.json()["lookup_code"]).json()
     assert looked["tracking_no"] == first.json()["tracking_no"] and looked["provisional_no"] == "P-T01-000042"
     like_tracking = file(client, tokens, "outbox-3", provisional_no="SQ20261123-0009")
     assert like_tracking.status_code == 422
@@ -187,58 +193,83 @@ def test_unknown_and_unfileable_items(client, tokens):
 # -- lookups --------------------------------------------------------------------------
 
 
-def test_lookup_with_the_last_four_digits(client, tokens):
-    number = file(client, tokens, "l1").json()["tracking_no"]
-    out = client.get(f"/api/applications/{number}?id_last4=0010").json()
-    assert out["applicant"] == {"name": "测*一", "id_number": "999***********0010"}
-    assert [(h["action"], h["status"]) for h in out["history"]] == [("submit", "submitted")]
-    assert "by" not in out["history"][0] and "values" not in out and PHONE1 not in json.dumps(out)
-    x = file(client, tokens, "l2", id_number=ID3, name="测试三").json()["tracking_no"]
-    assert client.get(f"/api/applications/{x}?id_last4=019x").status_code == 200  # X in either case
-    missing = client.get(f"/api/applications/{number}")
-    assert missing.status_code == 403 and missing.json()["error"] == "id_last4_required"
-    wrong = client.get(f"/api/applications/{number}?id_last4=1234")
-    unknown = client.get("/api/applications/SQ20990101-0001?id_last4=0010")
-    # An unknown number answers exactly as wrong digits do: numbers cannot be enumerated.
+def test_lookup_with_the_code(client, tokens, store):
+    r = file(client, tokens, "l1")
+    number, code = r.json()["tracking_no"], r.json()["lookup_code"]
+    assert len(code) == 8 and set(code) <= set("23456789ABCDEFGHJKMNPQRSTUVWXYZ")
+    assert r.headers["Cache-Control"] == "no-store"
+    out = look(client, number, code)
+    assert out.status_code == 200 and out.headers["Cache-Control"] == "no-store"
+    body_ = out.json()
+    assert body_["applicant"] == {"name": "测*一", "id_number": "999***********0010"}
+    assert [(h["action"], h["status"]) for h in body_["history"]] == [("submit", "submitted")]
+    assert "by" not in body_["history"][0] and "values" not in body_ and PHONE1 not in json.dumps(body_)
+    assert code not in json.dumps(body_)
+    # Case, spaces and dashes do not matter.
+    assert look(client, number, f" {code[:4].lower()}-{code[4:]} ").status_code == 200
+    # The last 4 of the ID number are no secret any more: the GET asks for the code.
+    for path in (f"/api/applications/{number}", f"/api/applications/{number}?id_last4=0010"):
+        gone = client.get(path)
+        assert gone.status_code == 403 and gone.json()["error"] == "lookup_code_required"
+    wrong = look(client, number, "ABCD2345" if code != "ABCD2345" else "ABCD2346")
+    unknown = look(client, "SQ20990101-0001", code)
+    # An unknown number answers exactly as a wrong code does: numbers cannot be enumerated.
     assert wrong.status_code == unknown.status_code == 403
-    assert wrong.json() == unknown.json() and wrong.json()["error"] == "no_match"
+    assert wrong.json() == unknown.json() and wrong.json()["error"] == "no_match" and wrong.text == unknown.text
+    assert look(client, number, "").status_code == 422  # no code at all: a reason, not a 500
+    # Only its keyed hash is in the database; the staff views and the events never show it.
+    stored = store.application_lookup_hash(number)
+    assert stored and code not in stored and len(stored) == 64
+    staff = client.get(f"/api/applications/{number}", headers=auth(tokens["staff"]))
+    personal = client.get(f"/api/applications/{number}/personal", headers=auth(tokens["staff"]))
+    listing = client.get("/api/applications", headers=auth(tokens["staff"]))
+    for shown in (staff, personal, listing):
+        assert shown.status_code == 200 and code not in shown.text and "lookup_code" not in shown.text
+    assert not any(code in json.dumps(e.data) for e in store.events_after(0))
 
 
-def test_wrong_tries_are_throttled_per_number(client, tokens, clock):
-    number = file(client, tokens, "t1").json()["tracking_no"]
+def test_a_replay_answers_the_same_code(client, tokens):
+    first = file(client, tokens, "rp1")
+    again = file(client, tokens, "rp1")
+    assert again.status_code == 201 and again.headers["Idempotent-Replayed"] == "true"
+    assert again.json() == first.json() and again.json()["lookup_code"] == first.json()["lookup_code"]
+    other = file(client, tokens, "rp2", id_number=ID2, name=NAME2)
+    assert other.json()["lookup_code"] != first.json()["lookup_code"]  # 1 in 31^8 to be equal
+
+
+def test_wrong_codes_are_throttled_per_address_and_number(client, tokens, clock, store):
+    filed = [file(client, tokens, f"t{i}").json() for i in range(2)]
+    (number, code), (other, other_code) = [(f["tracking_no"], f["lookup_code"]) for f in filed]
+    wrong = "ABCD2345" if code != "ABCD2345" else "ABCD2346"
     for _ in range(5):
-        assert client.get(f"/api/applications/{number}?id_last4=9999").status_code == 403
-    blocked = client.get(f"/api/applications/{number}?id_last4=0010")  # even the right digits
+        assert look(client, number, wrong).status_code == 403
+    blocked = look(client, number, code)  # even the right code, from this address
     assert blocked.status_code == 429 and blocked.json()["error"] == "too_many_tries"
     assert int(blocked.headers["Retry-After"]) == 600 and "try again after 10:10" in blocked.json()["detail"]
+    # Another number from this address, and this number from another address: not locked out.
+    assert look(client, other, other_code).status_code == 200
+    with TestClient(client.app, client=("198.51.100.7", 40000)) as elsewhere:
+        assert look(elsewhere, number, code).status_code == 200
     clock.advance(minutes=9, seconds=59)
-    assert client.get(f"/api/applications/{number}?id_last4=0010").status_code == 429
+    assert look(client, number, code).status_code == 429
     clock.advance(seconds=1)
-    assert client.get(f"/api/applications/{number}?id_last4=0010").status_code == 200
-
-
-def test_wrong_tries_are_throttled_per_client_across_numbers(client, tokens, store):
-    numbers = [file(client, tokens, f"c{i}").json()["tracking_no"] for i in range(3)]
-    for i in range(5):
-        client.get(f"/api/applications/{numbers[i % 2]}?id_last4=9999")
-    # The third number was never tried, but this client has used up its wrong tries.
-    assert client.get(f"/api/applications/{numbers[2]}?id_last4=0010").status_code == 429
-    # The throttle keeps a keyed hash of the address, not the address.
+    assert look(client, number, code).status_code == 200
+    # The throttle keeps a keyed hash of the address and number, neither in clear.
     scopes = [s for (s,) in store.db.rows("SELECT DISTINCT scope FROM throttle")]
-    assert not any("testclient" in s for s in scopes)
+    assert not any("testclient" in s or number in s for s in scopes)
 
 
 def test_a_kiosk_is_counted_by_terminal_not_by_its_address(client, tokens):
-    """Citizens at one kiosk share its address: five strangers' wrong tries there must not
-    lock the next citizen out (per number the limit stays 5; per terminal it is 30)."""
-    numbers = [file(client, tokens, f"k{i}").json()["tracking_no"] for i in range(3)]
+    """Citizens at one kiosk share its address: a stranger's wrong tries there lock out only
+    that number at that kiosk, never the next citizen's number."""
+    filed = [file(client, tokens, f"k{i}").json() for i in range(2)]
     kiosk = auth(tokens["terminal"])
-    for i in range(6):
-        assert client.get(f"/api/applications/{numbers[i % 2]}?id_last4=9999", headers=kiosk).status_code in (403, 429)
-    assert client.get(f"/api/applications/{numbers[2]}?id_last4=0010", headers=kiosk).status_code == 200
-    for i in range(30):
-        client.get(f"/api/applications/NOPE-{i:04d}?id_last4=9999", headers=kiosk)
-    assert client.get(f"/api/applications/{numbers[2]}?id_last4=0010", headers=kiosk).status_code == 429
+    for _ in range(6):
+        assert look(client, filed[0]["tracking_no"], "ABCD2345", kiosk).status_code in (403, 429)
+    assert look(client, filed[0]["tracking_no"], filed[0]["lookup_code"], kiosk).status_code == 429
+    assert look(client, filed[1]["tracking_no"], filed[1]["lookup_code"], kiosk).status_code == 200
+    # The same address without the terminal token is another asker.
+    assert look(client, filed[0]["tracking_no"], filed[0]["lookup_code"]).status_code == 200
 
 
 def test_lookup_by_card_lists_a_persons_applications(client, tokens):
@@ -274,7 +305,8 @@ def test_lookups_by_card_are_throttled_per_terminal(client, tokens):
 
 
 def test_accept_review_complete(client, tokens):
-    number = file(client, tokens, "s1").json()["tracking_no"]
+    filed = file(client, tokens, "s1").json()
+    number, code = filed["tracking_no"], filed["lookup_code"]
     for action, status in (("accept", "accepted"), ("review", "in_review"), ("complete", "completed")):
         r = act(client, tokens, number, action, note="ok" if action == "complete" else None)
         assert r.status_code == 200 and r.json()["status"] == status
@@ -285,7 +317,7 @@ def test_accept_review_complete(client, tokens):
     again = act(client, tokens, number, "accept")
     assert again.status_code == 409 and again.json()["error"] == "invalid_transition"
     assert again.json()["status"] == "completed" and "completed" in again.json()["detail"]
-    public = client.get(f"/api/applications/{number}?id_last4=0010").json()
+    public = look(client, number, code).json()
     assert [h["status"] for h in public["history"]] == ["submitted", "accepted", "in_review", "completed"]
     assert public["history"][-1]["note"] == "ok" and "张敏" not in json.dumps(public)
 
@@ -298,7 +330,8 @@ def test_bad_transitions_name_the_state(client, tokens):
 
 
 def test_return_for_more_material_restarts_the_clock(client, tokens, clock):
-    number = file(client, tokens, "r1").json()["tracking_no"]
+    filed = file(client, tokens, "r1").json()
+    number, code = filed["tracking_no"], filed["lookup_code"]
     act(client, tokens, number, "accept")
     no_note = act(client, tokens, number, "return")
     assert no_note.status_code == 422 and no_note.json()["error"] == "note_required"
@@ -307,18 +340,19 @@ def test_return_for_more_material_restarts_the_clock(client, tokens, clock):
     clock.advance(days=7)  # Monday 30 Nov: the citizen brings the material
     back = act(client, tokens, number, "accept").json()
     assert (back["status"], back["clock_from"], back["promised_date"]) == ("accepted", "2026-11-30", "2026-12-28")
-    public = client.get(f"/api/applications/{number}?id_last4=0010").json()
+    public = look(client, number, code).json()
     assert public["history"][2]["note"] == "请补充户口簿复印件" and public["promised_date"] == "2026-12-28"
 
 
 def test_a_window_cannot_reject_on_its_own(client, tokens):
-    number = file(client, tokens, "j1").json()["tracking_no"]
+    filed = file(client, tokens, "j1").json()
+    number, code = filed["tracking_no"], filed["lookup_code"]
     act(client, tokens, number, "accept")
     assert act(client, tokens, number, "reject").status_code == 422  # a ground is needed
     r = act(client, tokens, number, "reject", note="不符合换领条件")
     assert r.status_code == 200 and r.json()["status"] == "accepted"
     assert r.json()["rejection_pending"]["by"] == "张敏" and r.json()["rejection_pending"]["note"] == "不符合换领条件"
-    public = client.get(f"/api/applications/{number}?id_last4=0010").json()
+    public = look(client, number, code).json()
     assert public["status"] == "accepted" and public["rejection_pending"] is True
     assert [h["action"] for h in public["history"]] == ["submit", "accept"]  # the request is internal
     # Nothing else moves while the request waits; staff cannot decide it.
@@ -423,7 +457,8 @@ def test_an_on_the_spot_item_is_near_on_its_day(client, tokens, clock):
 
 
 def test_staff_detail_is_masked_and_personal_data_opens_on_record(client, tokens):
-    number = file(client, tokens, "v1").json()["tracking_no"]
+    filed = file(client, tokens, "v1").json()
+    number, code = filed["tracking_no"], filed["lookup_code"]
     detail = client.get(f"/api/applications/{number}", headers=auth(tokens["staff"])).json()
     assert detail["values"]["id_number"] == "999***********0010" and detail["values"]["phone"] == "138****5678"
     assert detail["values"]["applicant_name"] == "测*一" and detail["values"]["reason"] == "expired"
@@ -434,7 +469,7 @@ def test_staff_detail_is_masked_and_personal_data_opens_on_record(client, tokens
     assert client.get(f"/api/applications/{number}/personal", headers=auth(tokens["terminal"])).status_code == 403
     history = client.get(f"/api/applications/{number}", headers=auth(tokens["staff"])).json()["history"]
     assert history[-1]["action"] == "view_personal" and history[-1]["by"] == "张敏"
-    public = client.get(f"/api/applications/{number}?id_last4=0010").json()
+    public = look(client, number, code).json()
     assert [h["action"] for h in public["history"]] == ["submit"]
 
 
