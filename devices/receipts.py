@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Literal
+from urllib.parse import quote
 
 from PIL import Image
 
@@ -191,14 +192,17 @@ WORDS = {
            "notice": "过号请重新取号。请留意叫号屏幕和语音提示，本号当日有效。",
            "receipt": "申请受理回执", "tracking": "受理编号：", "item": "办理事项：", "applicant": "申请人：",
            "id": "证件号码：", "filed": "提交时间：", "promised": "承诺办结：",
-           "scan_app": "扫码或凭受理编号和身份证号后四位查询办理进度。", "keep": "请妥善保管本回执。",
+           "code": "查询密码：", "scan_app": "扫码或凭受理编号和查询密码查询办理进度。",
+           "no_code": "可凭身份证在自助终端查询办理进度。", "keep": "请妥善保管本回执。",
            "printed": "打印时间 {t}", "heading": "【{h}】"},
     "en": {"your_number": "Your number", "ahead": "{n} people ahead of you", "next": "You are next: watch the display",
            "eta": "Estimated wait: about {m} min", "issued": "Issued {t}", "scan": "Scan to follow your number",
            "notice": "If you miss your call, please take a new ticket. Valid today only.",
            "receipt": "Application receipt", "tracking": "Tracking no.: ", "item": "Item: ", "applicant": "Applicant: ",
            "id": "ID number: ", "filed": "Filed: ", "promised": "Promised by: ",
-           "scan_app": "Scan, or use the tracking number and the last 4 digits of your ID, to check progress.",
+           "code": "Lookup code: ",
+           "scan_app": "Scan, or use the tracking number and the lookup code, to check progress.",
+           "no_code": "Check progress at a kiosk with your ID card.",
            "keep": "Please keep this receipt.", "printed": "Printed {t}", "heading": "[{h}]"},
 }
 TIME_FORMAT = "%Y-%m-%d %H:%M"
@@ -224,7 +228,9 @@ class QueueTicket:
 
 @dataclass(frozen=True)
 class ApplicationFiled:
-    """What an application receipt shows; from POST /api/applications and the card read."""
+    """What an application receipt shows; from POST /api/applications and the card read.
+    `lookup_code` is the answer's (None: filed while the server was away, the code is not
+    known yet); `server_url` the hall server's address for the QR code's progress page."""
 
     hall: str
     tracking_no: str
@@ -232,8 +238,23 @@ class ApplicationFiled:
     id_number: str  # printed masked
     filed_at: datetime
     promised_date: date | None
-    query_url: str
+    server_url: str
+    lookup_code: str | None = None
     applicant: str = ""
+
+    @property
+    def query_url(self) -> str:
+        """The progress page, the code in the fragment (a browser never sends it to the
+        server, nor does it land in a log): {server}/a/{no}#code={code}. Empty without a code."""
+        if not self.lookup_code or not self.server_url:
+            return ""
+        page = f"{self.server_url.rstrip('/')}/a/{quote(self.tracking_no, safe='')}"
+        return f"{page}#code={quote(self.lookup_code, safe='')}"
+
+
+def printed_code(code: str) -> str:
+    """A lookup code as printed: ABCD-EFGH, easier to read out and type (dashes do not matter)."""
+    return f"{code[:4]}-{code[4:]}" if len(code) == 8 else code
 
 
 def ticket_slip(ticket: QueueTicket, paper: Paper = PAPER_58, *, lang: str = "zh",
@@ -270,7 +291,14 @@ def application_receipt(filed: ApplicationFiled, paper: Paper = PAPER_58, *, lan
     slip.hanging(w["filed"], filed.filed_at.strftime(TIME_FORMAT))
     if filed.promised_date is not None:
         slip.hanging(w["promised"], filed.promised_date.isoformat())
-    slip.feed(1).qr(filed.query_url).paragraph(w["scan_app"]).rule().paragraph(w["keep"])
+    if filed.lookup_code:
+        slip.hanging(w["code"], printed_code(filed.lookup_code), bold=True)
+        if filed.server_url:
+            slip.feed(1).qr(filed.query_url)
+        slip.paragraph(w["scan_app"])
+    else:  # filed while the server was away: no code yet, the ID card finds it at a kiosk
+        slip.paragraph(w["no_code"])
+    slip.rule().paragraph(w["keep"])
     return slip.cut().build()
 
 

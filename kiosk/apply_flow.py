@@ -20,6 +20,7 @@ from kiosq.kiosk.background import in_background
 
 if TYPE_CHECKING:
     from kiosq.content.model import FormField
+    from kiosq.devices.receipts import ApplicationFiled
     from kiosq.kiosk.app import KiosqApp
     from kiosq.kiosk.outbox import Outbox
     from kiosq.kiosk.outbox_sender import Sender
@@ -274,23 +275,32 @@ class Filing:
         number = filed.get("tracking_no") or submitted.provisional_no
         refused = submitted.refused.detail or submitted.refused.code if submitted.refused else ""
         promised = filed.get("promised_date")
-        query_url = f"{(self.server_url or '').rstrip('/')}/a/{number}"
-        key = self._print_receipt(number, promised, query_url)
+        receipt = self._receipt(number, promised, submitted.lookup_code)
+        key = self._print_receipt(receipt)
+        # The code is in the result only while this session lasts (ApplyFlow.forget wipes it):
+        # the done screen's QR when no receipt could be printed.
         return {"number": number, "delivered": bool(filed), "provisional_no": submitted.provisional_no,
                 "promised_date": promised or "", "promised_days": item.promised_days, "print_key": key,
-                "query_url": query_url, "refused": refused}
+                "query_url": receipt.query_url, "lookup_code": receipt.lookup_code or "", "refused": refused}
 
-    def _print_receipt(self, number: str, promised: str | None, query_url: str) -> str:
+    def _receipt(self, number: str, promised: str | None, code: str | None) -> ApplicationFiled:
+        """What the receipt shows. Without a code (filed while the server was away) it has
+        no QR and sends the citizen to a kiosk's ID-card lookup."""
+        from kiosq.devices.receipts import ApplicationFiled
+
+        item, lang = self.item, self.lang
+        return ApplicationFiled(hall=self.hall, tracking_no=number, item=item.name if lang == "zh" else item.name_en,
+                                id_number=self.person["id_number"], filed_at=datetime.now(),
+                                promised_date=date.fromisoformat(promised) if promised else None,
+                                server_url=self.server_url or "", lookup_code=code, applicant=self.person["name"])
+
+    def _print_receipt(self, receipt: ApplicationFiled) -> str:
         """The receipt's printing; its message key."""
-        from kiosq.devices.receipts import ApplicationFiled, application_receipt
+        from kiosq.devices.receipts import application_receipt
         from kiosq.kiosk.printing import print_bytes
 
-        printer, item, lang = self.printer, self.item, self.lang
+        printer, lang = self.printer, self.lang
         if printer is None:
             return "print_missing"
-        receipt = ApplicationFiled(hall=self.hall, tracking_no=number, item=item.name if lang == "zh" else item.name_en,
-                                   id_number=self.person["id_number"], filed_at=datetime.now(),
-                                   promised_date=date.fromisoformat(promised) if promised else None,
-                                   query_url=query_url, applicant=self.person["name"])
         return print_bytes(printer, lambda p: application_receipt(receipt, p.paper, lang=lang),
-                           f"receipt for {item.code}")
+                           f"receipt for {self.item.code}")

@@ -11,8 +11,8 @@ A ticket is asked for with an Idempotency-Key that the caller creates once per c
 key with the same ticket, so a retry never issues a second one. Applications work the same
 way, with the key kept in the terminal's outbox (kiosk/outbox.py).
 
-Requests about applications carry personal data (an ID number, a name, a phone, the last 4
-characters of an ID number): none of it goes into an exception's text or a log line.
+Requests about applications carry personal data (an ID number, a name, a phone) and lookup
+codes: none of it goes into an exception's text or a log line.
 """
 
 from __future__ import annotations
@@ -179,7 +179,8 @@ class HallClient:
         receipt already carries, if any. The same key (or provisional number) with the same
         body returns the same application. Returns the server's 201 body {tracking_no,
         status, promised_date, legal_date, submitted_at, item, item_name, department,
-        provisional_no}. Sent once: kiosk/outbox.py's Sender does the retrying."""
+        provisional_no, lookup_code}: the lookup code for the receipt, never to be stored.
+        Sent once: kiosk/outbox.py's Sender does the retrying."""
         body: dict[str, Any] = {"item": item, "applicant": applicant, "values": values}
         if provisional_no is not None:
             body["provisional_no"] = provisional_no
@@ -191,16 +192,12 @@ class HallClient:
         A 429 (too many lookups at this terminal) is a ServerRefused with `retry_after`."""
         return self._request("POST", "/api/applications/lookup", json={"id_number": id_number})["applications"]
 
-    def application(self, number: str, id_last4: str) -> dict[str, Any]:
-        """GET /api/applications/{number}?id_last4=: one application's status and history
-        by its tracking number or the provisional number on an offline receipt. Wrong
-        digits or an unknown number: ServerRefused 403 (code "no_match"); too many wrong
-        tries: ServerRefused 429 with `retry_after` seconds."""
-        try:
-            return self._request("GET", f"/api/applications/{quote(number, safe='')}", params={"id_last4": id_last4})
-        except ServerUnreachable as exc:
-            # requests' own error (the cause) quotes the URL, digits and all: drop it.
-            raise ServerUnreachable(str(exc)) from None
+    def application(self, number: str, code: str) -> dict[str, Any]:
+        """POST /api/applications/{number}/lookup {code}: one application's status and
+        history by its tracking number (or the provisional number on an offline receipt) and
+        the lookup code on the receipt. A wrong code or an unknown number: ServerRefused 403
+        (code "no_match"); too many wrong tries: ServerRefused 429 with `retry_after` seconds."""
+        return self._request("POST", f"/api/applications/{quote(number, safe='')}/lookup", json={"code": code})
 
     def _request(self, method: str, path: str, **kwargs: Any) -> Any:
         headers = dict(kwargs.pop("headers", None) or {})

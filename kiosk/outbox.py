@@ -209,8 +209,10 @@ class Outbox:
         return Pending(number, key, item, _utc(now))
 
     def mark_delivered(self, provisional_no: str, filed: dict[str, Any]) -> bool:
-        """Record the server's answer and delete the personal data; False if the row was
-        not pending (already recorded by another sender, or refused)."""
+        """Record the server's answer (less its lookup code: the citizen's secret, never on
+        the kiosk's disk) and delete the personal data; False if the row was not pending
+        (already recorded by another sender, or refused)."""
+        filed = {k: v for k, v in filed.items() if k != "lookup_code"}
         with self._transaction():
             done = self.conn.execute(
                 "UPDATE applications SET state = ?, sealed = NULL, tracking_no = ?, filed = ?, delivered_at = ? "

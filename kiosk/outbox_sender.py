@@ -1,6 +1,11 @@
 """The outbox's sender: a daemon thread that delivers the applications waiting in the
 terminal's outbox (kiosk/outbox.py) to the hall server, in order and exactly once (each
 with its Idempotency-Key and provisional number), and `submit()`, the one way a kiosk files.
+
+The server's answer carries the application's lookup code (查询密码) once. The sender hands
+it, in memory only, to the `submit()` waiting for that application, for its receipt; an
+application delivered later (the server was away while the citizen stood there) gets a code
+nobody keeps: its receipt sent the citizen to the kiosk's ID-card lookup instead.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,11 +37,13 @@ TERMINAL_STATUSES = (401, 403)
 class Submitted:
     """What the receipt shows: `filed` (the server's answer, with the tracking number) when
     it was delivered in time, else only the provisional number; `refused` when the server
-    said no at once (the citizen is told, nothing is printed as filed)."""
+    said no at once (the citizen is told, nothing is printed as filed); `lookup_code` when
+    delivered in time (for the receipt only: the outbox does not keep it)."""
 
     provisional_no: str
     filed: dict[str, Any] | None
     refused: Refused | None = None
+    lookup_code: str | None = None
 
     @property
     def delivered(self) -> bool:
@@ -71,6 +79,9 @@ class Sender:
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._settled = threading.Condition()  # notified whenever an application's row changes
+        # Lookup codes for the submit() calls waiting: provisional number -> code (None: not yet).
+        self._codes: dict[str, str | None] = {}
+        self._codes_lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="kiosq-outbox-sender", daemon=True)
         self._thread.start()
 
@@ -102,6 +113,22 @@ class Sender:
                 if left <= 0 or self.outbox.attempts(provisional_no) > tried:
                     return False
                 self._settled.wait(left)
+
+    @contextmanager
+    def expecting_code(self) -> Iterator[Callable[[str], None]]:
+        """Around adding an application to the outbox: `expect(provisional_no)` inside, so
+        that its lookup code is kept (in memory) even if it is delivered at once."""
+        def expect(number: str) -> None:
+            self._codes.setdefault(number, None)
+
+        with self._codes_lock:
+            yield expect
+
+    def take_code(self, provisional_no: str) -> str | None:
+        """The lookup code of an expected application, if it was delivered; either way it
+        is no longer expected, so a later delivery's code is not kept."""
+        with self._codes_lock:
+            return self._codes.pop(provisional_no, None)
 
     # -- the thread --------------------------------------------------------------------
 
@@ -163,6 +190,11 @@ class Sender:
             return self._failed(number, str(exc), UNREACHABLE)
         except ServerError as exc:
             return self._failed(number, str(exc), FAILED)
+        code = filed.get("lookup_code")
+        filed = {k: v for k, v in filed.items() if k != "lookup_code"}
+        with self._codes_lock:  # before the row says delivered: submit() then finds the code
+            if number in self._codes and isinstance(code, str):
+                self._codes[number] = code
         self.outbox.mark_delivered(number, filed)
         self.last_error = ""
         self._changed()
@@ -208,8 +240,12 @@ def submit(outbox: Outbox, sender: Sender, item: str, applicant: dict[str, Any],
     """File an application the one way there is: into the outbox (on the disk when this
     returns), kick the sender, and wait up to `wait` seconds for the server's answer.
     Blocks: call it from a worker thread (kiosk.background.in_background)."""
-    pending = outbox.add(item, applicant, values)
+    with sender.expecting_code() as expect:
+        pending = outbox.add(item, applicant, values)
+        expect(pending.provisional_no)
     sender.kick()
     sender.wait(pending.provisional_no, wait, attempts=0)
     number = pending.provisional_no
-    return Submitted(number, outbox.result(number), outbox.refusal(number))
+    code = sender.take_code(number)
+    filed = outbox.result(number)
+    return Submitted(number, filed, outbox.refusal(number), code if filed is not None else None)

@@ -1,5 +1,5 @@
-"""Looking up an application's progress at the kiosk (进度查询): by its number and the last
-4 characters of the applicant's ID number, or by the ID card itself. State in Kivy
+"""Looking up an application's progress at the kiosk (进度查询): by its number and the lookup
+code (查询密码) on the receipt, or by the ID card itself. State in Kivy
 properties the progress screens bind to (`app.progress.x`); lookups run off the UI thread."""
 
 from __future__ import annotations
@@ -16,16 +16,16 @@ from kiosq.kiosk.hall_client import ServerError, ServerRefused
 if TYPE_CHECKING:
     from kiosq.kiosk.app import KiosqApp
 
-NUMBER_MAX, LAST4 = 40, 4
+NUMBER_MAX, CODE_MAX = 40, 8  # a lookup code: 8 letters and digits (dashes not typed)
 
 
 class ProgressFlow(EventDispatcher):
-    """The two typed inputs and which is being typed ("number" or "last4"), the lookup in
+    """The two typed inputs and which is being typed ("number" or "code"), the lookup in
     flight, what the screen says, and the applications found (personal: wiped with the
     session)."""
 
     number = StringProperty("")
-    last4 = StringProperty("")
+    code = StringProperty("")
     focus = StringProperty("number")
     busy = BooleanProperty(False)
     message = StringProperty("")
@@ -36,22 +36,22 @@ class ProgressFlow(EventDispatcher):
         self.app = app
 
     def open(self) -> None:
-        self.number = self.last4 = self.message = ""
+        self.number = self.code = self.message = ""
         self.focus, self.results = "number", []
         self.app.card_state = "waiting" if self.app.cards is not None else "no_reader"
         self.app.show("progress")
 
     def key(self, key: str) -> None:
         """A key on the screen's keyboard, into the focused input."""
-        name = "last4" if self.focus == "last4" else "number"
+        name = "code" if self.focus == "code" else "number"
         text = getattr(self, name)
         if key == "backspace":
             text = text[:-1]
         elif key == "clear":
             text = ""
         elif len(key) == 1 and (key.isalnum() or (key == "-" and name == "number")):
-            limit = LAST4 if name == "last4" else NUMBER_MAX
-            if len(text) < limit and (name == "number" or key.isdigit() or key.upper() == "X"):  # 4 of an ID
+            limit = CODE_MAX if name == "code" else NUMBER_MAX
+            if len(text) < limit:
                 text += key.upper()
         elif key == "space":
             return
@@ -60,15 +60,15 @@ class ProgressFlow(EventDispatcher):
             self.message = ""
 
     def search(self) -> None:
-        """Look the typed number up, with the last 4 of the ID number."""
+        """Look the typed number up, with the lookup code."""
         server = self.app.server
         if server is None or self.busy:
             return
-        number, last4 = self.number.strip(), self.last4.strip()
-        if not number or len(last4) != LAST4:
+        number, code = self.number.strip(), self.code.strip()
+        if not number or len(code) != CODE_MAX:
             self.message = self.app.msg["progress_wrong"]
             return
-        self._lookup(lambda: [server.application(number, last4)])
+        self._lookup(lambda: [server.application(number, code)])
 
     def by_card(self, id_number: str) -> None:
         """Look up the applications of the card placed on the reader."""
@@ -92,7 +92,7 @@ class ProgressFlow(EventDispatcher):
         self.message = "" if found["applications"] else self.app.msg["progress_none"]
         if found["applications"]:
             self.results = found["applications"]
-            self.last4 = ""
+            self.code = ""
             self.app.show("progress_result")
 
     def in_session(self) -> bool:
@@ -100,7 +100,7 @@ class ProgressFlow(EventDispatcher):
 
     def forget(self) -> None:
         """What was typed and found: gone."""
-        self.number = self.last4 = self.message = ""
+        self.number = self.code = self.message = ""
         self.results = []
 
 

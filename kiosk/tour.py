@@ -227,7 +227,7 @@ def _visit_applications(app, shoot) -> list[Path]:
     app.go_home()
     _pump(3)
     _tap(app.manager.get_screen("home").ids.progress_tile)
-    app.progress.number, app.progress.focus = number, "last4"
+    app.progress.number, app.progress.focus = number, "code"
     _pump(3)
     shots.append(shoot("progress"))
     card = app.cards.present()

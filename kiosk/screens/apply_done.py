@@ -8,6 +8,8 @@ from kivy.app import App
 from kivy.properties import BooleanProperty
 from kivy.uix.screenmanager import Screen
 
+from kiosq.devices.receipts import printed_code
+
 PRINT_OK = ("print_done", "print_done_near_end")
 NO_SLIP_WHY = {"print_paper_out": "ticket_why_paper"}
 
@@ -39,5 +41,7 @@ class ApplyDoneScreen(Screen):
             self.ids.receipt.text, self.ids.qr.data = msg["apply_done_receipt"], ""
         else:
             why = msg[NO_SLIP_WHY.get(result.get("print_key", ""), "ticket_why_printer")]
-            self.ids.receipt.text = msg["apply_done_no_receipt"].format(why=why)
+            code = result.get("lookup_code", "")
+            self.ids.receipt.text = msg["apply_done_no_receipt"].format(why=why) + (
+                "\n" + msg["apply_done_code"].format(code=printed_code(code)) if code else "")
             self.ids.qr.data = result.get("query_url", "")

@@ -38,8 +38,8 @@ TICKET = QueueTicket(hall="杭州市上城区市民中心 24小时自助服务�
                      eta_minutes=15, issued_at=datetime(2026, 11, 23, 10, 2), follow_url="https://hall.example/t/8f3a2c")
 FILED = ApplicationFiled(hall="杭州市上城区市民中心", tracking_no="SQ20261123000042", item="住房公积金租房提取",
                          id_number="110105194912311234", filed_at=datetime(2026, 11, 23, 10, 15),
-                         promised_date=date(2026, 11, 30), query_url="https://hall.example/a/SQ20261123000042",
-                         applicant="张三")
+                         promised_date=date(2026, 11, 30), server_url="https://hall.example/",
+                         lookup_code="K7MW2QXR", applicant="张三")
 
 
 @pytest.fixture(scope="module")
@@ -184,9 +184,25 @@ def test_application_receipt_masks_the_id(size):
     assert "受理编号：SQ20261123000042" in text.replace("\n          ", "")
     assert "办理事项：住房公积金租房提取" in text and "承诺办结：2026-11-30" in text
     assert "提交时间：2026-11-23 10:15" in text
-    assert qr_payloads(elements) == ["https://hall.example/a/SQ20261123000042"]
+    # The lookup code, printed and in the QR's fragment (never its query): the page reads it.
+    assert "查询密码：K7MW-2QXR" in text and "扫码或凭受理编号和查询密码查询办理进度。" in text.replace("\n", "")
+    assert qr_payloads(elements) == ["https://hall.example/a/SQ20261123000042#code=K7MW2QXR"]
+    assert "身份证号后" not in text
     tracking = next(e for e in elements if isinstance(e, Line) and "SQ2026" in e.text)
     assert tracking.bold
+
+
+def test_a_receipt_without_a_code_sends_the_citizen_to_the_kiosk():
+    """Filed while the server was away: the code is not known yet, so no code and no QR;
+    the ID card finds the application at a kiosk once the outbox has sent it."""
+    from dataclasses import replace
+
+    elements = check_slip(application_receipt(replace(FILED, tracking_no="P-T01-000042", lookup_code=None)), PAPER_58)
+    text = "\n".join(text_lines(elements))
+    assert qr_payloads(elements) == [] and "查询密码" not in text
+    assert "可凭身份证在自助终端查询办理进度。" in text.replace("\n", "")
+    english = "\n".join(text_lines(decode(application_receipt(FILED, lang="en"))))
+    assert "Lookup code: K7MW-2QXR" in english and "last 4" not in english
 
 
 @pytest.mark.parametrize("size", PAPERS, ids=["58mm", "80mm"])

@@ -48,6 +48,11 @@ def fresh(app, card_sim):
     return app
 
 
+def look(server, number: str, code: str) -> requests.Response:
+    """A citizen's lookup on a phone: the number and the receipt's lookup code."""
+    return requests.post(f"{server.url}/api/applications/{number}/lookup", json={"code": code}, timeout=5)
+
+
 def lift(app, card_sim) -> None:
     """Take the card off the reader, and wait until the kiosk's reader has seen it gone (a
     card placed again is then a new placement, read again)."""
@@ -190,8 +195,7 @@ def test_without_a_card_the_identity_is_typed_with_pinyin_and_the_keypad(fresh, 
     assert "测*五" in shown and number not in shown and "999***********" + number[-4:] in shown
     tap(screen(fresh, "apply_review").ids.submit_button)
     assert pump_until(lambda: fresh.manager.current == "apply_done", timeout=15), fresh.apply.error
-    got = requests.get(f"{server.url}/api/applications/{fresh.apply.result['number']}",
-                       params={"id_last4": number[-4:]}, timeout=5)
+    got = look(server, fresh.apply.result["number"], fresh.apply.result["lookup_code"])
     assert got.status_code == 200 and got.json()["applicant"]["name"] == "测*五"
 
 
@@ -235,39 +239,48 @@ def test_file_with_the_id_card_get_a_receipt_and_the_server_has_it(fresh, card_s
     assert result["delivered"] and result["number"].startswith("SQ")
     assert screen(fresh, "apply_done").ids.number.text == result["number"]
     screenshot("apply-done")
-    # the receipt: the tracking number, the masked ID, a QR
+    # the receipt: the tracking number, the masked ID, the lookup code, and the QR with the
+    # progress page's address, the code in its fragment
     job = printer_sim.wait_for_jobs(jobs + 1)[-1]
     printed = "\n".join(job.lines)
     assert result["number"] in printed and "999***********0010" in printed and CARD.id_number not in printed
-    assert job.qr_payloads and result["number"] in job.qr_payloads[0]
-    # the server has it, for this person
-    got = requests.get(f"{server.url}/api/applications/{result['number']}", params={"id_last4": "0010"}, timeout=5)
+    code = result["lookup_code"]
+    assert len(code) == 8 and f"查询密码：{code[:4]}-{code[4:]}" in printed and "身份证号后" not in printed
+    assert job.qr_payloads == [f"{server.url}/a/{result['number']}#code={code}"]
+    # the server has it, for this person, with that code
+    got = look(server, result["number"], code)
     assert got.status_code == 200 and got.json()["item"] == ITEM and got.json()["status"] == "submitted"
-    # done ends the session: nothing personal stays
+    # the outbox's record keeps the server's answer, never the code
+    outbox_files = b"".join(p.read_bytes() for p in fresh.apply.outbox.path.parent.glob("outbox*"))
+    assert code.encode() not in outbox_files
+    # done ends the session: nothing personal stays, nor the code
     tap(screen(fresh, "apply_done").ids.done_button)
     assert fresh.manager.current == "home" and fresh.apply.card is None and not fresh.apply.entered
+    assert not fresh.apply.result
 
 
-def test_progress_by_number_and_last_four(fresh, card_sim, server):
+def test_progress_by_number_and_lookup_code(fresh, card_sim, server):
     file_with_card(fresh, card_sim)
     fill_sw006(fresh)
     tap(screen(fresh, "apply_form").ids.next_button)
     tap(screen(fresh, "apply_review").ids.submit_button)
     assert pump_until(lambda: fresh.manager.current == "apply_done", timeout=15)
-    number = fresh.apply.result["number"]
+    number, code = fresh.apply.result["number"], fresh.apply.result["lookup_code"]  # as on the receipt
     fresh.session.wipe()
     lift(fresh, card_sim)
     tap(screen(fresh, "home").ids.progress_tile)
     page = screen(fresh, "progress")
     type_on(page.ids.keyboard, number.lower())
     assert fresh.progress.number == number
-    tap(page.ids.last4)
-    type_on(page.ids.keyboard, "0011")  # wrong
+    tap(page.ids.code)
+    wrong_last = "2" if code[-1] != "2" else "3"
+    type_on(page.ids.keyboard, code[:7].lower() + wrong_last)  # one character wrong
+    assert fresh.progress.code == code[:7] + wrong_last
     tap(page.ids.search_button)
     assert pump_until(lambda: not fresh.progress.busy, timeout=10)
     assert fresh.manager.current == "progress" and "不对" in page.ids.message.text
     tap(page.ids.keyboard.keys["backspace"])
-    type_on(page.ids.keyboard, "0")
+    type_on(page.ids.keyboard, code[-1].lower())
     tap(page.ids.search_button)
     assert pump_until(lambda: fresh.manager.current == "progress_result", timeout=10), fresh.progress.message
     shown = "\n".join(texts(fresh))
@@ -292,6 +305,7 @@ def test_progress_by_placing_the_card(fresh, card_sim):
 
 
 def test_server_away_the_application_waits_in_the_outbox_and_arrives_once(fresh, card_sim, printer_sim, server):
+    jobs = len(printer_sim.jobs)
     server.stop()
     try:
         file_with_card(fresh, card_sim)
@@ -302,6 +316,11 @@ def test_server_away_the_application_waits_in_the_outbox_and_arrives_once(fresh,
         result = fresh.apply.result
         assert not result["delivered"] and result["number"] == result["provisional_no"]
         assert "恢复后自动送达" in screen(fresh, "apply_done").ids.offline.text
+        # no code yet: the receipt has none and no QR, and sends the citizen to the ID-card lookup
+        job = printer_sim.wait_for_jobs(jobs + 1)[-1]
+        assert result["number"] in "\n".join(job.lines) and job.qr_payloads == []
+        assert "查询密码" not in "\n".join(job.lines) and "可凭身份证在自助终端查询" in "".join(job.lines)
+        assert result["lookup_code"] == "" and result["query_url"] == ""
         assert fresh.apply.outbox.pending_count() >= 1
         assert pump_until(lambda: fresh.apply.outbox_waiting >= 1, timeout=5)  # the maintenance screen's count
         from kiosq.kiosk.screens.maintenance import status_lines
@@ -312,9 +331,11 @@ def test_server_away_the_application_waits_in_the_outbox_and_arrives_once(fresh,
         server.start()
     fresh.apply.sender.kick()
     assert pump_until(lambda: fresh.apply.outbox.pending_count() == 0 and fresh.apply.outbox_waiting == 0, timeout=30)
-    got = requests.get(f"{server.url}/api/applications/{result['provisional_no']}", params={"id_last4": "0010"},
-                       timeout=5)
+    got = requests.get(f"{server.url}/api/applications/{result['provisional_no']}", timeout=5,
+                       headers={"Authorization": f"Bearer {server.token('admin', 'boss')}"})
     assert got.status_code == 200 and got.json()["tracking_no"].startswith("SQ")
+    # the sender had nobody waiting for this code: it kept it nowhere
+    assert not fresh.apply.sender._codes
 
 
 def test_paper_out_shows_a_qr_to_photograph(fresh, card_sim, printer_sim):
@@ -328,7 +349,10 @@ def test_paper_out_shows_a_qr_to_photograph(fresh, card_sim, printer_sim):
     assert pump_until(lambda: fresh.manager.current == "apply_done", timeout=15)
     assert "回执未能打印" in screen(fresh, "apply_done").ids.receipt.text
     codes = [c.text for c in zxingcpp.read_barcodes(window_image())]
-    assert codes == [fresh.apply.result["query_url"]] and fresh.apply.result["number"] in codes[0]
+    result = fresh.apply.result
+    assert codes == [result["query_url"]] and codes[0].endswith(f"/a/{result['number']}#code={result['lookup_code']}")
+    code = result["lookup_code"]
+    assert f"查询密码：{code[:4]}-{code[4:]}" in screen(fresh, "apply_done").ids.receipt.text
 
 
 @pytest.mark.parametrize("elder", [False, True], ids=["standard", "elder"])
