@@ -53,6 +53,16 @@ def get(srv, path, role=None):
     return requests.get(srv.url + path, headers=headers, timeout=TIMEOUT)
 
 
+def lookup(srv, number, code, role=None, address=None):
+    """A citizen's lookup with the receipt's code (from `address`: the hall's proxy's
+    X-Forwarded-For, which the server believes from 127.0.0.1)."""
+    headers = {"Authorization": f"Bearer {srv.tokens[role]}"} if role else {}
+    if address:
+        headers["X-Forwarded-For"] = address
+    return requests.post(f"{srv.url}/api/applications/{number}/lookup", json={"code": code}, headers=headers,
+                         timeout=TIMEOUT)
+
+
 def wait_for(check, timeout=TIMEOUT, what="condition"):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -72,7 +82,7 @@ def test_an_acknowledged_application_survives_kill_9(hall_server):
     filed = r.json()
     srv.kill()
     srv.start()
-    after = get(srv, f"/api/applications/{filed['tracking_no']}?id_last4={id_number[-4:]}")
+    after = lookup(srv, filed["tracking_no"], filed["lookup_code"])
     assert after.status_code == 200 and after.json()["status"] == "submitted"
     assert after.json()["promised_date"] == filed["promised_date"]
     # The outbox retries after the crash, with the same key or only the provisional number.
@@ -101,14 +111,18 @@ def database_files(srv, request) -> list[Path]:
 
 def test_no_personal_data_in_clear_on_disk_or_in_the_log(hall_server, request):
     srv = hall_server()
-    numbers = []
+    numbers, codes = [], []
     for i, (id_number, name, phone) in enumerate(PEOPLE):
         r = post(srv, "/api/applications", "terminal", application(id_number, name, phone), key=f"pd-{i}")
         assert r.status_code == 201
         numbers.append(r.json()["tracking_no"])
+        codes.append(r.json()["lookup_code"])
+        # A replay answers the same code (sealed with the record, not kept in clear).
+        again = post(srv, "/api/applications", "terminal", application(id_number, name, phone), key=f"pd-{i}")
+        assert again.json()["lookup_code"] == codes[-1] and again.headers["Idempotent-Replayed"] == "true"
         # Every path that touches the data: lookups right and wrong, by card, staff views, actions.
-        assert get(srv, f"/api/applications/{numbers[-1]}?id_last4={id_number[-4:]}").status_code == 200
-        assert get(srv, f"/api/applications/{numbers[-1]}?id_last4=0000").status_code == 403
+        assert lookup(srv, numbers[-1], codes[-1].lower()).status_code == 200
+        assert lookup(srv, numbers[-1], "ABCD2345").status_code == 403
         assert post(srv, "/api/applications/lookup", "terminal", {"id_number": id_number}).status_code == 200
         assert post(srv, f"/api/applications/{numbers[-1]}/accept", "staff").status_code == 200
         assert get(srv, f"/api/applications/{numbers[-1]}/personal", "admin").json()["applicant"]["phone"] == phone
@@ -123,6 +137,10 @@ def test_no_personal_data_in_clear_on_disk_or_in_the_log(hall_server, request):
         assert files[1].stat().st_size > 0  # the server still runs: the rows are (also) in the WAL
 
     def secrets():
+        for code in codes:  # a lookup code, however it might be written
+            yield "lookup code", code.encode()
+            yield "lookup code", f"{code[:4]}-{code[4:]}".encode()
+            yield "lookup code", code.lower().encode()
         for id_number, name, phone in PEOPLE:
             yield id_number, id_number.encode()
             yield id_number, id_number[:17].encode()  # without the check digit
@@ -316,7 +334,7 @@ def test_the_data_folder_keeps_its_key_between_starts(hall_server):
     srv.stop()
     srv.start()
     assert (srv.data_dir / "applicant.key").read_bytes() == key_before
-    assert get(srv, f"/api/applications/{number}?id_last4={id_number[-4:]}").json()["applicant"]["name"] == "测*四"
+    assert lookup(srv, number, filed.json()["lookup_code"]).json()["applicant"]["name"] == "测*四"
     os.chmod(srv.data_dir / "applicant.key", 0o644)
     srv.stop()
     with pytest.raises(pytest.fail.Exception) as failed:  # start() fails: the server refused to start
@@ -345,3 +363,44 @@ def test_numbers_typed_into_a_note_are_masked_before_they_are_stored_or_sent(hal
     assert id_number not in sent and "6222021234567890" not in sent and card not in sent
     stored = b"".join(f.read_bytes() for f in database_files(srv, request) if f.exists())
     assert id_number.encode() not in stored and card.encode() not in stored and b"3456 7890" not in stored
+
+
+def test_the_lookup_code_over_http(hall_server):
+    """POST /api/applications/{no}/lookup on a real server: anyone with the code (no token, a
+    terminal's, a staff token alike), a bad token refused; a wrong code and an unknown number
+    answer the same bytes; wrong codes from one address lock out that address for that number
+    only (429 with Retry-After), never the right code from another address or another number."""
+    srv = hall_server()
+    filed = [post(srv, "/api/applications", "terminal", application(*who), key=f"lc-{i}").json()
+             for i, who in enumerate(PEOPLE[:2])]
+    (number, code), (other, other_code) = [(f["tracking_no"], f["lookup_code"]) for f in filed]
+    for role in (None, "terminal", "staff"):
+        r = lookup(srv, number, code, role)
+        assert r.status_code == 200 and r.json()["tracking_no"] == number, (role, r.text)
+        assert r.json()["applicant"]["name"] == "欧**试" and code not in r.text
+    bad = requests.post(f"{srv.url}/api/applications/{number}/lookup", json={"code": code}, timeout=TIMEOUT,
+                        headers={"Authorization": "Bearer not-a-token"})
+    assert bad.status_code == 401
+    # The code is in the 201 only: the staff's views of it do not show it.
+    for path in (f"/api/applications/{number}", "/api/applications"):
+        shown = get(srv, path, "admin")
+        assert shown.status_code == 200 and code not in shown.text and "lookup_code" not in shown.text
+    assert code not in get(srv, f"/api/applications/{number}/personal", "admin").text
+    # No public GET any more; the last 4 of the ID number open nothing.
+    for path in (f"/api/applications/{number}", f"/api/applications/{number}?id_last4={PEOPLE[0][0][-4:]}"):
+        refused = get(srv, path)
+        assert refused.status_code == 403 and refused.json()["error"] == "lookup_code_required"
+    wrong_code = "ABCD2345" if code != "ABCD2345" else "ABCD2346"
+    wrong = lookup(srv, number, wrong_code, address="203.0.113.9")
+    unknown = lookup(srv, "SQ20990101-0001", code, address="203.0.113.9")
+    assert wrong.status_code == unknown.status_code == 403 and wrong.content == unknown.content
+    assert wrong.json()["error"] == "no_match"
+    # Throttling per address and number.
+    for _ in range(4):  # with the one above: 5 wrong codes from 203.0.113.9 for this number
+        assert lookup(srv, number, wrong_code, address="203.0.113.9").status_code == 403
+    locked = lookup(srv, number, code, address="203.0.113.9")
+    assert locked.status_code == 429 and locked.json()["error"] == "too_many_tries"
+    assert 0 < int(locked.headers["Retry-After"]) <= 600
+    assert lookup(srv, number, code, address="198.51.100.20").status_code == 200  # the citizen's own phone
+    assert lookup(srv, other, other_code, address="203.0.113.9").status_code == 200  # another number
+    assert lookup(srv, number, code, "terminal").status_code == 200  # a kiosk counts as its own asker

@@ -20,7 +20,7 @@ import sqlite3
 import threading
 import time
 import uuid
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -507,25 +507,62 @@ def test_screenshots_of_the_applications_console_and_dashboard(srv, open_page):
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5_000, path
 
 
-def test_the_receipt_qr_page_shows_progress_after_the_last_four(srv, open_page):
-    """/a/{number} (the QR code on the kiosk's receipt): wrong digits are refused in words,
-    the right ones show the state and steps; the page never shows the full ID number."""
+def printed_receipt_qr(srv, filed: dict, person) -> str:
+    """What the kiosk's receipt printer is sent for this application (devices/receipts.py,
+    as kiosk/apply_flow.py builds it), decoded back from the ESC/POS bytes: the QR's text."""
+    from kiosq.devices.escpos_decode import decode, qr_payloads
+    from kiosq.devices.receipts import ApplicationFiled, application_receipt
+
+    receipt = ApplicationFiled(hall="测试大厅", tracking_no=filed["tracking_no"], item=filed["item_name"],
+                               id_number=person.id_number, filed_at=datetime(2026, 11, 23, 10, 0),
+                               promised_date=date.fromisoformat(filed["promised_date"]), server_url=srv.url,
+                               lookup_code=filed["lookup_code"], applicant=person.name)
+    (payload,) = qr_payloads(decode(application_receipt(receipt)))
+    return payload
+
+
+def test_the_receipts_qr_opens_the_progress_page_with_no_typing(srv, open_page):
+    """Issue #17's Done-when: the printed receipt's QR (decoded from the printer's bytes)
+    opens /a/{number}#code=... on a phone, which shows the state at once; the code is in
+    the fragment, so no request the page makes carries it in its address."""
     api = Api(srv)
     person = TEST_IDENTITIES[1]
     filed = file_application(api, pick_item(api, promised_zero=False), person)
     api.json("POST", f"/api/applications/{filed['tracking_no']}/accept", {}, role="admin")
-    page = open_page(f"{srv.url}/a/{filed['tracking_no']}", width=390, height=844)
-    assert page.locator("#number").inner_text() == filed["tracking_no"]
-    page.fill("#last4", "0000" if not person.id_number.endswith("0000") else "1111")
-    page.click("#ask button")
-    expect(page.locator("#error")).not_to_be_empty()  # (wait_for_function would be eval'd: the CSP forbids it)
-    assert "不对" in page.locator("#error").inner_text() and page.locator("#result").is_hidden()
-    page.fill("#last4", person.id_number[-4:])
-    page.click("#ask button")
+    url = printed_receipt_qr(srv, filed, person)
+    assert url == f"{srv.url}/a/{filed['tracking_no']}#code={filed['lookup_code']}" and "?" not in url
+    page = open_page(width=390, height=844)  # a phone that scanned it
+    asked: list[str] = []
+    page.on("request", lambda r: asked.append(r.url))
+    page.goto(url, wait_until="load")
     page.wait_for_selector("#result:not(.hidden)")
-    assert page.locator("#state").inner_text() == "已受理"
+    assert page.locator("#state").inner_text() == "已受理" and page.locator("#ask").is_hidden()
+    assert page.locator("#number").inner_text() == filed["tracking_no"]
     assert filed["promised_date"] in page.locator("#dates").inner_text()
     assert [li.inner_text()[-3:] for li in page.locator("#history li").all()][-1] == "已受理"
-    assert person.id_number not in page.content() and page.locator("#last4").input_value() == ""
+    assert person.id_number not in page.content()
+    assert not any(filed["lookup_code"] in u for u in asked)
+    no_script_errors(page)
     settle(page)
     page.screenshot(path=str(artifacts() / "application-progress-zh.png"))
+
+
+def test_the_progress_page_asks_for_the_code_without_one(srv, open_page):
+    """/a/{number} without the fragment (the number typed in): a field for the code; a wrong
+    one is refused in words, the right one in any case with dashes and spaces shows the state."""
+    api = Api(srv)
+    person = TEST_IDENTITIES[2]
+    filed = file_application(api, pick_item(api, promised_zero=False), person)
+    code = filed["lookup_code"]
+    page = open_page(f"{srv.url}/a/{filed['tracking_no']}", width=390, height=844)
+    assert page.locator("#number").inner_text() == filed["tracking_no"] and page.locator("#code").is_visible()
+    assert page.locator("#last4").count() == 0
+    page.fill("#code", "ABCD2345" if code != "ABCD2345" else "ABCD2346")
+    page.click("#ask button")
+    expect(page.locator("#error")).not_to_be_empty()  # (wait_for_function would be eval'd: the CSP forbids it)
+    assert "查询密码不对" in page.locator("#error").inner_text() and page.locator("#result").is_hidden()
+    page.fill("#code", f" {code[:4].lower()}-{code[4:]} ")
+    page.click("#ask button")
+    page.wait_for_selector("#result:not(.hidden)")
+    assert page.locator("#state").inner_text() == "已提交" and page.locator("#code").input_value() == ""
+    assert person.id_number not in page.content() and code not in page.content()
