@@ -1,12 +1,20 @@
-"""The live event stream: the `Notifier` that wakes streams when the store commits, and
-the Server-Sent Events written from the store's event log."""
+"""The live event streams: the `Notifier` that wakes streams when the store commits, and
+the Server-Sent Events written from the store's event log for each audience: the hall's
+displays (public), signed-in staff (what the role may see), one ticket's phone."""
 
 import asyncio
-from collections.abc import AsyncIterator
+import json
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import suppress
+from typing import Any, TypeVar
 
+from kiosq.queue import applications as rules
+from kiosq.queue import engine
+from kiosq.queue.config import Window
+from kiosq.queue.engine import Ticket
 from kiosq.queue.errors import ApiError
-from kiosq.queue.store import Store, StoredEvent
+from kiosq.queue.store import Store, StoredEvent, Token
+from kiosq.queue.store.events import is_public
 
 SSE_RETRY_MS = 2000
 SSE_BATCH = 500
@@ -16,6 +24,7 @@ MAX_EVENT_ID = 2**63 - 1  # SQLite's largest integer
 
 
 SHARED_READ_SECONDS = 0.05  # how long streams at one cursor share a read of the log
+T = TypeVar("T")
 
 
 class Notifier:
@@ -26,10 +35,10 @@ class Notifier:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._event = asyncio.Event()
         self.closing = False  # the server is shutting down: streams end, clients reconnect
-        # cursor -> (wake count, loop time, the events after it): every display woken by a
+        # (what, cursor) -> (wake count, loop time, the read): every display woken by a
         # commit is at the same cursor, and 200 of them would otherwise read the same rows
         # 200 times (on PostgreSQL a round trip each, while the next request waits).
-        self._reads: dict[int, tuple[int, float, list[StoredEvent]]] = {}
+        self._reads: dict[tuple[str, int], tuple[int, float, Any]] = {}
         self._wakes = 0
 
     def close(self) -> None:
@@ -57,20 +66,37 @@ class Notifier:
         self._event.set()
         self._event = asyncio.Event()
 
-    def events_after(self, store: Store, cursor: int, now: float) -> list[StoredEvent]:
-        """store.events_after(cursor), shared by the streams at that cursor until the next
-        wake or for SHARED_READ_SECONDS (a commit of another process that sends no wake is
-        seen at a later poll, as before)."""
-        hit = self._reads.get(cursor)
+    def shared(self, key: tuple[str, int], now: float, read: Callable[[], T]) -> T:
+        """read(), shared by the streams asking for the same `key` until the next wake or
+        for SHARED_READ_SECONDS (a commit of another process that sends no wake is seen at
+        a later poll, as before)."""
+        hit = self._reads.get(key)
         if hit is not None and hit[0] == self._wakes and now - hit[1] < SHARED_READ_SECONDS:
-            return hit[2]
-        batch = store.events_after(cursor, SSE_BATCH)
+            value: T = hit[2]
+            return value
+        value = read()
         if len(self._reads) > 256:  # streams far behind each other: keep it small
             self._reads.clear()
-        self._reads[cursor] = (self._wakes, now, batch)
-        return batch
+        self._reads[key] = (self._wakes, now, value)
+        return value
 
-    async def wait(self, timeout: float) -> None:
+    def events_after(self, store: Store, cursor: int, now: float) -> list[StoredEvent]:
+        """Every event after `cursor` (with its ticket's id), shared."""
+        return self.shared(("all", cursor), now, lambda: store.events_with_tickets_after(cursor, SSE_BATCH))
+
+    def public_events_after(self, store: Store, cursor: int, now: float) -> list[StoredEvent]:
+        """The public events after `cursor` (today's only), shared."""
+        return self.shared(("public", cursor), now, lambda: store.public_events_after(cursor, SSE_BATCH))
+
+    @property
+    def wakes(self) -> int:
+        return self._wakes
+
+    async def wait(self, timeout: float, seen: int | None = None) -> None:
+        """Until the next commit (or `timeout`); at once if there was one since `seen`
+        (`wakes` before the stream read the log: a commit while it was sending)."""
+        if seen is not None and seen != self._wakes:
+            return
         with suppress(TimeoutError):
             await asyncio.wait_for(self._event.wait(), timeout)
 
@@ -90,21 +116,117 @@ def start_cursor(store: Store, raw: str | int | None) -> int:
     return min(value, store.last_event_id())
 
 
-async def stream(store: Store, notifier: Notifier, cursor: int, heartbeat_seconds: float) -> AsyncIterator[bytes]:
-    """The events after `cursor` as SSE, then each new one as it is committed."""
+def public_cursor(store: Store, raw: str | int | None) -> int:
+    """Where GET /api/events starts: as `start_cursor`, but never before today's business
+    day (an older id, 0 included, starts at the day's first event)."""
+    return max(start_cursor(store, raw), store.event_day_floor())
+
+
+def visible_to(token: Token, windows: Mapping[int, Window]) -> Callable[[StoredEvent], bool]:
+    """What a staff, supervisor or admin sees on GET /api/staff/events: the public events;
+    the applications of the services it handles (as its application list); terminals,
+    content and anything else: admins only."""
+    services = rules.services_of(token, windows)  # None: all of them
+    admin = token.role == "admin"
+
+    def keep(ev: StoredEvent) -> bool:
+        if is_public(ev.type):
+            return True
+        if ev.type.startswith("application."):
+            return services is None or json.loads(ev.data)["application"]["service"] in services
+        return admin
+    return keep
+
+
+Read = Callable[[int, float], list[StoredEvent]]  # (cursor, loop time) -> the events after the cursor
+
+
+def _sse(ev: StoredEvent) -> str:
+    return f"id: {ev.id}\nevent: {ev.type}\ndata: {ev.data}\n\n"  # data is one line of JSON
+
+
+async def stream(notifier: Notifier, cursor: int, heartbeat_seconds: float, read: Read,
+                 keep: Callable[[StoredEvent], bool] | None = None) -> AsyncIterator[bytes]:
+    """The events after `cursor` that `read` gives and `keep` lets through, as SSE, then
+    each new one as it is committed."""
     yield f": kiosq events after {cursor}\nretry: {SSE_RETRY_MS}\n\n".encode()
     loop = asyncio.get_running_loop()
     last_sent = loop.time()
     while not notifier.closing:
-        batch = notifier.events_after(store, cursor, loop.time())
-        if batch:
-            # Event data is one line of JSON (json.dumps escapes newlines).
-            yield "".join(f"id: {ev.id}\nevent: {ev.type}\ndata: {ev.data}\n\n" for ev in batch).encode()
-            cursor, last_sent = batch[-1].id, loop.time()
+        seen = notifier.wakes
+        batch = read(cursor, loop.time())
+        sent = batch if keep is None else [ev for ev in batch if keep(ev)]
+        if sent:
+            yield "".join(map(_sse, sent)).encode()
+            last_sent = loop.time()
         elif loop.time() - last_sent >= heartbeat_seconds:
             # A comment on a quiet stream, so that proxies and displays know it is alive.
             yield b": ping\n\n"
             last_sent = loop.time()
+        if batch:
+            cursor = batch[-1].id
         if len(batch) < SSE_BATCH:
             # Woken by a commit in this process; the timeout also picks up other writers.
-            await notifier.wait(timeout=min(SSE_POLL_SECONDS, heartbeat_seconds))
+            await notifier.wait(min(SSE_POLL_SECONDS, heartbeat_seconds), seen)
+
+
+# -- one ticket, for the phone that follows it (/t/{id}) ----------------------------------
+
+FINAL = (engine.DONE, engine.CANCELLED)  # the ticket's stream ends with these
+
+
+def place_in_line(store: Store, notifier: Notifier, ticket_id: str, known: dict[str, Any],
+                  now: float) -> dict[str, Any] | None:
+    """The ticket's status, window, people ahead, position and estimated wait, as GET
+    /api/tickets/{id} says them, from one read of the line that every following phone
+    shares; `known` is the ticket as its last event left it. None while the log has not
+    yet told this stream why the ticket left the line."""
+    line = notifier.shared(("line", 0), now, store.waiting_line)
+    place = line.get(ticket_id)
+    if place is None:
+        if known["status"] == engine.WAITING:
+            return None
+        return {"status": known["status"], "window": known["window"], "ahead": 0, "position": None,
+                "eta_minutes": None}
+    service, ahead = place
+    conf = store.hall.services.get(service)
+    open_windows = notifier.shared(("open", 0), now, store.open_windows)
+    eta = None if conf is None else engine.eta_minutes(ahead, conf, open_windows.get(service, 0))
+    return {"status": engine.WAITING, "window": None, "ahead": ahead, "position": ahead + 1, "eta_minutes": eta}
+
+
+async def ticket_stream(store: Store, notifier: Notifier, ticket: Ticket, cursor: int,
+                        heartbeat_seconds: float) -> AsyncIterator[bytes]:
+    """`ticket`'s events after `cursor` (of today at most), then each new one and a
+    `ticket.position` event whenever its place in line changes; ends after the ticket is
+    finished or cancelled."""
+    yield f": kiosq ticket {ticket.label} events after {cursor}\nretry: {SSE_RETRY_MS}\n\n".encode()
+    loop = asyncio.get_running_loop()
+    seen, live = notifier.wakes, store.last_event_id()  # the log is read from here on; the replay stops here
+    own = [ev for ev in store.ticket_events_after(ticket.id, cursor) if ev.id <= live]
+    known: dict[str, Any] = {"status": ticket.status, "window": ticket.window}
+    placed, last_sent, full = None, loop.time(), False
+    while True:
+        chunks = [_sse(ev) for ev in own]
+        if own:
+            data = json.loads(own[-1].data)["ticket"]
+            known = {"status": data["status"], "window": data["window"]}
+        place = place_in_line(store, notifier, ticket.id, known, loop.time())
+        if place is not None and place != placed:
+            chunks.append(f"id: {live}\nevent: ticket.position\ndata: {json.dumps(place)}\n\n")
+            placed = place
+        if chunks:
+            yield "".join(chunks).encode()
+            last_sent = loop.time()
+        elif loop.time() - last_sent >= heartbeat_seconds:
+            yield b": ping\n\n"
+            last_sent = loop.time()
+        if known["status"] in FINAL or notifier.closing:
+            return
+        if not full:
+            await notifier.wait(min(SSE_POLL_SECONDS, heartbeat_seconds), seen)
+        seen = notifier.wakes
+        batch = notifier.events_after(store, live, loop.time())
+        own, full = [ev for ev in batch if ev.ticket == ticket.id], len(batch) == SSE_BATCH
+        if batch:
+            live = batch[-1].id

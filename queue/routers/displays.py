@@ -1,16 +1,15 @@
-"""What the hall's displays show: the snapshot, the notice, the spoken calls and the live
-event stream."""
+"""What the hall's displays show: the snapshot, the notice and the spoken calls (the live
+event streams are in routers/streams.py)."""
 
 import json
 import logging
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query
-from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
+from fastapi import APIRouter, Query
+from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from kiosq.queue import events as sse
 from kiosq.queue.auth import Caller, require_admin
 from kiosq.queue.context import Ctx
 from kiosq.queue.errors import ApiError, ErrorOut
@@ -65,23 +64,3 @@ async def announcement(number: Annotated[str, Query(pattern=r"^[A-Z]{1,3}[0-9]{1
         log.error("announcement failed: %s", exc)
         raise ApiError(503, "voice_unavailable", f"speech synthesis failed: {exc}") from None
     return FileResponse(path, media_type="audio/wav", headers={"Cache-Control": "public, max-age=86400"})
-
-
-async def event_cursor(ctx: Ctx, last_event_id: Annotated[str | None, Header()] = None,
-                       since: Annotated[int | None, Query(description="replay events after this id")] = None) -> int:
-    """Where a stream starts; checked before the stream opens, so a bad id is a 400."""
-    return sse.start_cursor(ctx.store, last_event_id if last_event_id is not None else since)
-
-
-@router.get("/api/events", tags=["events"], response_class=StreamingResponse, responses={200: {
-    "description": "Server-Sent Events: `id:` the event id, `event:` its type, `data:` JSON",
-    "content": {"text/event-stream": {"schema": {"type": "string"}}}}})
-async def events(cursor: Annotated[int, Depends(event_cursor)], ctx: Ctx) -> StreamingResponse:
-    """Every change as it happens. Without `Last-Event-ID` (or `?since=ID`) the stream
-    starts now; with it, everything after that id is replayed from the event log first."""
-    # Written out by hand rather than with FastAPI's EventSourceResponse, whose own
-    # keep-alive task logs a traceback when a client disconnects (FastAPI #15725);
-    # displays reconnect all the time.
-    stream = sse.stream(ctx.store, ctx.notifier, cursor, ctx.heartbeat_seconds)
-    return StreamingResponse(stream, media_type="text/event-stream",
-                             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})

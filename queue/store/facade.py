@@ -285,6 +285,10 @@ class Store:
         """People who will be called before this ticket in its service's queue."""
         return self._tickets.ahead(ticket)
 
+    def waiting_line(self) -> dict[str, tuple[str, int]]:
+        """Today's waiting tickets by id: (service, how many are ahead), all in one read."""
+        return self._tickets.waiting_line(self.today())
+
     def open_windows(self) -> dict[str, int]:
         """For each service, how many windows serving it are open (not paused)."""
         return self._tickets.open_windows()
@@ -322,6 +326,21 @@ class Store:
 
     def events_after(self, event_id: int, limit: int = 500) -> list[StoredEvent]:
         return self._events.after(event_id, limit)
+
+    def events_with_tickets_after(self, event_id: int, limit: int = 500) -> list[StoredEvent]:
+        return self._events.with_tickets_after(event_id, limit)
+
+    def public_events_after(self, event_id: int, limit: int = 500) -> list[StoredEvent]:
+        """What GET /api/events may replay: today's ticket, window and notice events."""
+        return self._events.public_after(event_id, self.today(), limit)
+
+    def ticket_events_after(self, ticket_id: str, event_id: int) -> list[StoredEvent]:
+        """One ticket's events after `event_id`, of today's business day at most."""
+        return self._events.of_ticket_after(ticket_id, max(event_id, self.event_day_floor()))
+
+    def event_day_floor(self) -> int:
+        """The last event id before today's business day: a replay starts after it at the earliest."""
+        return self._events.day_floor(self.today())
 
     def record_event(self, kind: str, data: dict[str, Any]) -> None:
         """An event that belongs to no ticket (content.published, ...), for the live pages."""

@@ -220,6 +220,18 @@ class Tickets:
             counts[service] = n
         return counts
 
+    def waiting_line(self, day: date) -> dict[str, tuple[str, int]]:
+        """Every waiting ticket of `day` by id: its service and how many will be called
+        before it (what `ahead` says of each, in one read for all of them)."""
+        line: dict[str, tuple[str, int]] = {}
+        places: dict[str, int] = {}
+        for ticket_id, service in self.db.rows(
+                "SELECT id, service FROM tickets WHERE day = ? AND status = 'waiting' ORDER BY service, rank DESC, seq",
+                (day.isoformat(),)):
+            line[ticket_id] = (service, places.get(service, 0))
+            places[service] = line[ticket_id][1] + 1
+        return line
+
     def of_day(self, day: date) -> list[Ticket]:
         return [row_ticket(r) for r in self.db.rows(f"SELECT {TICKET_COLUMNS} FROM tickets WHERE day = ? ORDER BY seq",
                                                     (day.isoformat(),))]

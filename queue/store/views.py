@@ -34,6 +34,7 @@ class StoredEvent:
     id: int
     type: str
     data: str  # JSON, as sent to SSE clients
+    ticket: str | None = None  # the ticket's id (its holder's secret, never sent), where read
 
 
 def ts(value: datetime | None) -> str | None:
