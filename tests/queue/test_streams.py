@@ -436,3 +436,15 @@ def test_no_public_endpoint_shows_an_applicants_tracking_number_item_or_name(liv
             assert "RS-SY-001" not in text and filed["department"] not in text, (route, status, text)
     events = json.loads(after["/api/events"][1])
     assert any(e.get("ticket") for e in events)  # the replay was read, and it has the hall's calls
+
+
+def test_the_shared_waiting_line_counts_ahead_as_each_ticket_does(store):
+    """The line every phone reads (one query) says what Store.ahead says of each ticket."""
+    for service, priority in [("A", "normal"), ("A", "elderly"), ("B", "normal"), ("A", "green"),
+                              ("A", "normal"), ("B", "appointment"), ("A", "elderly")]:
+        store.issue_ticket(service, priority)
+    store.call_next(1)
+    line = store.waiting_line()
+    waiting = [t for t in store.tickets_of_day() if t.status == "waiting"]
+    assert len(line) == len(waiting) == 6
+    assert {t.id: (t.service, store.ahead(t)) for t in waiting} == line
