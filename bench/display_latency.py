@@ -7,6 +7,8 @@ sent, and from the moment its response came back. Prints p50, p99 and max over a
 (call, stream) pairs, and any call a stream never received. Run from the repository root:
 
     .venv/bin/python bench/display_latency.py            # 200 streams, 50 calls, 3 runs
+    .venv/bin/python bench/display_latency.py --phones 1800   # and 1,800 phones, each on its
+                                                          # ticket's stream (issue 17's Figures)
     .venv/bin/python bench/display_latency.py --database auto --processes 2   # calls on one process,
                                                           # the streams on the other (PostgreSQL)
 
@@ -15,8 +17,15 @@ With `--processes 2` (a database several processes share: `--database URL` whose
 stream reads the second (more: the streams spread over the others): an event crosses from
 one process to another through the database (LISTEN/NOTIFY as the wake-up).
 
+With `--phones N`, N tickets are issued first, in turn in each service of the hall, and each
+is followed by a phone on its own stream (GET /api/tickets/{id}/events, as the follow page
+does); the calls (at the general window, which serves every service) then call those
+tickets, and for each call the arrival of `ticket.called` at the called ticket's phone is
+timed as well. Every call also moves the place in line of every phone in its service: those
+phones get a `ticket.position` event each.
+
 The streams are asyncio connections in this one process, so the figures include the time
-this process needs to read 200 sockets; the server and the clients share 2 cores.
+this process needs to read every socket; the server and the clients share 2 cores.
 """
 
 import argparse
@@ -70,6 +79,37 @@ class Stream:
             self.writer.close()
 
 
+class Phone:
+    """One phone following its ticket; records when its ticket was called."""
+
+    def __init__(self, ticket_id: str, number: str) -> None:
+        self.ticket_id, self.number = ticket_id, number
+        self.called: float | None = None
+        self.positions = 0
+        self.ready = asyncio.Event()
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def run(self, port: int) -> None:
+        reader, self.writer = await asyncio.open_connection(HOST, port)
+        self.writer.write(f"GET /api/tickets/{self.ticket_id}/events HTTP/1.1\r\nHost: {HOST}:{port}\r\n"
+                          "Accept: text/event-stream\r\n\r\n".encode())
+        await self.writer.drain()
+        status = await reader.readline()
+        if b" 200 " not in status:
+            raise BenchError(f"ticket stream refused: {status!r}")
+        while line := await reader.readline():
+            if line.startswith(b": kiosq ticket"):
+                self.ready.set()
+            elif line.startswith(b"event: ticket.called"):
+                self.called = self.called or time.perf_counter()
+            elif line.startswith(b"event: ticket.position"):
+                self.positions += 1
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
 def post(conn: http.client.HTTPConnection, path: str, token: str,
          body: dict[str, Any] | None = None) -> dict[str, Any]:
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json",
@@ -82,9 +122,11 @@ def post(conn: http.client.HTTPConnection, path: str, token: str,
     return data
 
 
-def call_one(conn: http.client.HTTPConnection, terminal: str, staff: str) -> tuple[str, float, float]:
-    """Issue a ticket and call it at WINDOW; the called number and when the call was sent/answered."""
-    post(conn, "/api/tickets", terminal, {"service": SERVICE})
+def call_one(conn: http.client.HTTPConnection, terminal: str | None, staff: str) -> tuple[str, float, float]:
+    """Issue a ticket (unless `terminal` is None: the phones' tickets wait already) and call
+    the next at WINDOW; the called number and when the call was sent/answered."""
+    if terminal is not None:
+        post(conn, "/api/tickets", terminal, {"service": SERVICE})
     sent = time.perf_counter()
     answer = post(conn, f"/api/windows/{WINDOW}/call-next", staff)
     return answer["ticket"]["number"], sent, time.perf_counter()
@@ -94,7 +136,10 @@ async def run_once(args: argparse.Namespace) -> dict[str, Any]:
     if args.database:
         empty_database(args.database)
     with tempfile.TemporaryDirectory(prefix="kiosq-display-bench-") as tmp:
-        servers = [Server(Path(tmp), [str(args.kiosq)], args.hall, args.database) for _ in range(args.processes)]
+        # Room for every stream, and the calls' connection, under --max-connections.
+        options = ["--max-connections", str(max(2000, args.clients + args.phones + 16))]
+        servers = [Server(Path(tmp), [str(args.kiosq)], args.hall, args.database, options)
+                   for _ in range(args.processes)]
         terminal = servers[0].token("terminal", "bench-terminal")
         staff = servers[0].token("staff", "bench-staff", str(WINDOW))
         with contextlib.ExitStack() as running:
@@ -102,29 +147,52 @@ async def run_once(args: argparse.Namespace) -> dict[str, Any]:
                 running.enter_context(server)
             # The calls go to the first process; the streams read the others, if any.
             readers = servers[1:] or servers
+            phones = [Phone(*t) for t in issue_tickets(servers[0].port, servers[0].token("admin", "bench-admin"),
+                                                       args.phones)]
             streams = [Stream() for _ in range(args.clients)]
             tasks = [asyncio.create_task(s.run(readers[i % len(readers)].port)) for i, s in enumerate(streams)]
+            tasks += [asyncio.create_task(p.run(readers[i % len(readers)].port)) for i, p in enumerate(phones)]
+            clients: list[Stream | Phone] = [*streams, *phones]
             try:
-                await asyncio.wait_for(asyncio.gather(*(s.ready.wait() for s in streams)), timeout=30)
-                return await measure(args, streams, servers[0].port, terminal, staff)
+                await asyncio.wait_for(asyncio.gather(*(c.ready.wait() for c in clients)), timeout=60)
+                return await measure(args, streams, phones, servers[0].port, terminal, staff)
             finally:
-                for s in streams:
-                    s.close()
+                for c in clients:
+                    c.close()
                 for t in tasks:
                     t.cancel()
                 await asyncio.gather(*tasks, return_exceptions=True)
 
 
-async def measure(args: argparse.Namespace, streams: list[Stream], port: int, terminal: str,
+def issue_tickets(port: int, token: str, n: int) -> list[tuple[str, str]]:
+    """n tickets, in turn in each service; their ids (the phones' secrets) and numbers."""
+    conn = http.client.HTTPConnection(HOST, port, timeout=10)
+    try:
+        conn.request("GET", "/api/services")
+        services = [s["code"] for s in json.loads(conn.getresponse().read())]
+        made = [post(conn, "/api/tickets", token, {"service": services[i % len(services)]}) for i in range(n)]
+        return [(t["id"], t["number"]) for t in made]
+    finally:
+        conn.close()
+
+
+async def measure(args: argparse.Namespace, streams: list[Stream], phones: list[Phone], port: int, terminal: str,
                   staff: str) -> dict[str, Any]:
     loop = asyncio.get_running_loop()
     conn = http.client.HTTPConnection(HOST, port, timeout=10)
     from_sent, from_answer, missing = [], [], 0
+    phone_sent, phone_answer, phone_missing = [], [], 0
     try:
+        by_number = {p.number: p for p in phones}
         for _ in range(args.calls):
-            number, sent, answered = await loop.run_in_executor(None, call_one, conn, terminal, staff)
+            number, sent, answered = await loop.run_in_executor(None, call_one, conn,
+                                                                None if phones else terminal, staff)
+            phone = by_number.get(number) if phones else None
+            if phones and phone is None:
+                raise BenchError(f"the call called {number}, which no phone follows")
             deadline = time.perf_counter() + args.timeout
-            while time.perf_counter() < deadline and not all(number in s.arrivals for s in streams):
+            while time.perf_counter() < deadline and not (all(number in s.arrivals for s in streams)
+                                                          and (phone is None or phone.called)):
                 await asyncio.sleep(0.002)
             for s in streams:
                 if number in s.arrivals:
@@ -132,11 +200,26 @@ async def measure(args: argparse.Namespace, streams: list[Stream], port: int, te
                     from_answer.append((s.arrivals[number] - answered) * 1000)
                 else:
                     missing += 1
+            if phone is not None and phone.called:
+                phone_sent.append((phone.called - sent) * 1000)
+                phone_answer.append((phone.called - answered) * 1000)
+            elif phone is not None:
+                phone_missing += 1
             await asyncio.sleep(args.gap)
     finally:
         conn.close()
-    return {"deliveries": len(from_sent), "missing": missing, "from_sent": figures(from_sent),
-            "from_answer": figures(from_answer)}
+    result = {"deliveries": len(from_sent), "missing": missing + phone_missing, "from_sent": figures(from_sent),
+              "from_answer": figures(from_answer)}
+    if phones:
+        result["phones"] = {"deliveries": len(phone_sent), "missing": phone_missing,
+                            "from_sent": figures(phone_sent), "from_answer": figures(phone_answer),
+                            "position_events": sum(p.positions for p in phones)}
+    return result
+
+
+def medians(runs: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    return {kind: {q: statistics.median(r[kind][q] for r in runs) for q in ("p50", "p99", "max")}
+            for kind in ("from_answer", "from_sent")}
 
 
 def figures(ms: list[float]) -> dict[str, Any]:
@@ -152,6 +235,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                                      epilog="Example: .venv/bin/python bench/display_latency.py "
                                             "--clients 200 --calls 50")
     parser.add_argument("--clients", type=int, default=200, help="event streams (default 200)")
+    parser.add_argument("--phones", type=int, default=0,
+                        help="phones, each following one ticket on its own stream (default 0; issue 17: 1800)")
     parser.add_argument("--calls", type=int, default=50, help="calls per run (default 50)")
     parser.add_argument("--runs", type=int, default=3, help="runs; medians are reported (default 3)")
     parser.add_argument("--gap", type=float, default=0.05, help="seconds between calls (default 0.05)")
@@ -165,6 +250,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="server processes; with 2 or more the streams read other processes than the caller's")
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     args = parser.parse_args(argv)
+    if args.phones and args.phones < args.calls:
+        parser.error("--phones must be at least --calls: each call calls a phone's ticket")
     if not 1 <= args.processes <= 8:
         parser.error("--processes takes 1 to 8")
     if args.processes > 1 and args.database is None:
@@ -187,18 +274,20 @@ def report(args: argparse.Namespace) -> int:
         runs.append(result)
         print(f"run {i + 1}/{args.runs}: {result['deliveries']} deliveries, missing {result['missing']}, "
               f"from response p50 {result['from_answer']['p50']} ms p99 {result['from_answer']['p99']} ms, "
-              f"from request p50 {result['from_sent']['p50']} ms p99 {result['from_sent']['p99']} ms",
-              file=sys.stderr)
-    summary = {"machine": machine_info(), "clients": args.clients, "calls": args.calls, "runs": runs,
-                "database": "PostgreSQL" if args.database else "SQLite", "processes": args.processes,
-                "median": {kind: {q: statistics.median(r[kind][q] for r in runs) for q in ("p50", "p99", "max")}
-                           for kind in ("from_answer", "from_sent")},
-                "missing": sum(r["missing"] for r in runs)}
+              f"from request p50 {result['from_sent']['p50']} ms p99 {result['from_sent']['p99']} ms"
+              + (f"; called phone from response p50 {result['phones']['from_answer']['p50']} ms "
+                 f"p99 {result['phones']['from_answer']['p99']} ms" if args.phones else ""), file=sys.stderr)
+    summary = {"machine": machine_info(), "clients": args.clients, "phones": args.phones, "calls": args.calls,
+               "runs": runs, "database": "PostgreSQL" if args.database else "SQLite", "processes": args.processes,
+               "median": medians(runs), "missing": sum(r["missing"] for r in runs)}
+    if args.phones:
+        summary["phones_median"] = medians([r["phones"] for r in runs])
     if args.json:
         print(json.dumps(summary, ensure_ascii=False))
     else:
         m = summary["median"]
-        print(f"kiosq display latency: {args.clients} SSE clients, {args.calls} calls x {args.runs} runs")
+        phones = f" and {args.phones} phones" if args.phones else ""
+        print(f"kiosq display latency: {args.clients} SSE clients{phones}, {args.calls} calls x {args.runs} runs")
         print(f"machine  {summary['machine']}")
         print(f"database {summary['database']}, {args.processes} process(es)"
               + (": calls on the first, streams on the others" if args.processes > 1 else ""))
@@ -206,8 +295,15 @@ def report(args: argparse.Namespace) -> int:
               f"max {m['from_answer']['max']} ms (medians of runs)")
         print(f"from call-next request to event:  p50 {m['from_sent']['p50']} ms, p99 {m['from_sent']['p99']} ms, "
               f"max {m['from_sent']['max']} ms")
+        if args.phones:
+            pm = summary["phones_median"]
+            print(f"at the called ticket's phone ({args.phones} phones on their tickets' streams): from response "
+                  f"p50 {pm['from_answer']['p50']} ms, p99 {pm['from_answer']['p99']} ms, max "
+                  f"{pm['from_answer']['max']} ms; from request p99 {pm['from_sent']['p99']} ms")
         print(f"missing deliveries: {summary['missing']}")
         met = m["from_answer"]["p99"] <= 100 and not summary["missing"]
+        if args.phones:
+            met = met and summary["phones_median"]["from_answer"]["p99"] <= 100
         print("target: p99 <= 100 ms: " + ("MET" if met else "NOT MET"))
     return 0 if not summary["missing"] else 1
 

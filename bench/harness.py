@@ -113,8 +113,9 @@ class Server:
     started again on the same port and data. As a context manager it is always stopped."""
 
     def __init__(self, data_dir: Path, kiosq: Sequence[str] | None = None, hall: Path | None = None,
-                 database: str | None = None) -> None:
+                 database: str | None = None, options: Sequence[str] = ()) -> None:
         self.data_dir, self.hall, self.database = data_dir, hall or _unlimited_hall(data_dir), database
+        self.options = list(options)  # more `kiosq server` options, e.g. --max-connections
         self.kiosq = list(kiosq) if kiosq else kiosq_command()
         self.port = free_port()
         self.url = f"http://{HOST}:{self.port}"
@@ -159,7 +160,8 @@ class Server:
     def start(self, timeout: float = 30.0) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log_file:
-            self.proc = subprocess.Popen(self.command("--host", HOST, "--port", str(self.port)), stdout=log_file,
+            self.proc = subprocess.Popen(self.command("--host", HOST, "--port", str(self.port), *self.options),
+                                         stdout=log_file,
                                          stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         try:
             self._wait_healthy(self.proc, timeout)
