@@ -15,7 +15,7 @@
   const params = new URLSearchParams(location.search);
   // person: who the session cookie is; me: the same once known to be an admin
   const state = { person: null, me: null, stats: null, display: null, chart: "", stream: null,
-                  apps: null, notifications: null };
+                  reloading: null, apps: null, notifications: null };
   window.KiosqAdmin = state;
 
   const fmt = (v) => (v === null || v === undefined ? "—" : String(v));
@@ -234,9 +234,10 @@
     $("dashboard").classList.remove("hidden");
     tell({ what: "signed-in", me, lastEventId: display.last_event_id, offsetMinutes: K.offsetMinutes(display.now) });
     if (!state.stream) {
-      state.stream = K.stream(display.last_event_id, reload, (ok) => { document.body.dataset.connected = String(ok); },
+      state.stream = K.stream("/api/staff/events", display.last_event_id, reload,
+                              (ok) => { document.body.dataset.connected = String(ok); },
                               [...K.eventTypes, ...K.applicationEvents]);
-      setInterval(reload, 30000);
+      if (!state.reloading) state.reloading = setInterval(reload, 30000);
     }
   }
 
@@ -246,6 +247,8 @@
   function signedOut(message, ok) {
     const was = state.me;
     Object.assign(state, { me: null, person: null });
+    // The staff stream is the person's: a new sign-in opens a new one.
+    if (state.stream) { state.stream.close(); state.stream = null; }
     $("who").textContent = "";
     $("sign-out").classList.add("hidden");
     showSignIn(message, ok);

@@ -266,12 +266,16 @@
     return me ? K.t("signin.signed_in_as", { name: me.name, login: me.login, role: K.t("role." + me.role) }) : "";
   };
 
-  /* The event stream from `since` on. EventSource reconnects by itself and sends
-     Last-Event-ID, so the server replays what happened while the page was cut off
-     (a server restart included). onState(true|false) reports the connection; `types`
+  /* The event stream at `url` (/api/events for the displays, /api/staff/events for the
+     signed-in pages, /api/tickets/{id}/events for a phone), from `since` on (null: from
+     now). EventSource reconnects by itself and sends Last-Event-ID, so the server replays
+     what happened while the page was cut off (a server restart included); the staff
+     stream sends the session cookie. onState(true|false) reports the connection; `types`
      (default K.eventTypes) are the event types to listen to. */
-  K.stream = function (since, onEvent, onState, types) {
-    const source = new EventSource("/api/events?since=" + encodeURIComponent(since));
+  K.stream = function (url, since, onEvent, onState, types) {
+    const from = since === null || since === undefined ? "" : (url.includes("?") ? "&" : "?") + "since=" +
+      encodeURIComponent(since);
+    const source = new EventSource(url + from);
     for (const type of types || K.eventTypes) {
       source.addEventListener(type, (msg) => {
         let data;

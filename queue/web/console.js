@@ -133,7 +133,8 @@
     tell("signed-in", { me, window: state.window });
     if (!state.stream) {
       const health = await K.api("/api/health");
-      state.stream = K.stream(health.last_event_id, onEvent, (ok) => { document.body.dataset.connected = String(ok); },
+      state.stream = K.stream("/api/staff/events", health.last_event_id, onEvent,
+                              (ok) => { document.body.dataset.connected = String(ok); },
                               [...K.eventTypes, ...K.applicationEvents]);
     }
   }
@@ -145,6 +146,8 @@
   function signedOut(message, ok) {
     const was = state.me;
     state.me = null; state.person = null;
+    // The staff stream is the person's: a new sign-in opens a new one.
+    if (state.stream) { state.stream.close(); state.stream = null; }
     $("sign-out").classList.add("hidden");
     $("who").textContent = "";
     showSignIn(message, ok);

@@ -10,7 +10,7 @@
   const K = window.Kiosq;
   const $ = (id) => document.getElementById(id);
   const REFRESH_MS = 10000;
-  const state = { on: false, streaming: false, timer: null, fleet: null, content: null, armed: null };
+  const state = { on: false, stream: null, timer: null, fleet: null, content: null, armed: null };
   window.KiosqFleet = state;
 
   K.addMessages({
@@ -247,13 +247,14 @@
     if (e.detail.what === "signed-out") {
       state.on = false;
       clearTimeout(state.timer);
+      if (state.stream) { state.stream.close(); state.stream = null; }  // the next person opens their own
       return;
     }
     if (e.detail.what !== "signed-in" || state.on) return;  // started already
     state.on = true;
-    if (!state.streaming) {
-      state.streaming = true;
-      K.stream(e.detail.lastEventId, K.debounce(refresh, 300), null, K.fleetEvents);
+    if (!state.stream) {
+      state.stream = K.stream("/api/staff/events", e.detail.lastEventId, K.debounce(refresh, 300), null,
+                              K.fleetEvents);
     }
     // Every 10 s, or twice per online window where the hall sets a shorter one.
     const tick = () => refresh().finally(() => {

@@ -1,12 +1,13 @@
 /* Follow a ticket on a phone (/t/{id}, the QR code on the slip): people ahead, the
    estimated wait, and the call when it comes. The id in the address is the secret;
-   events carry only numbers, so the page listens for its number and asks again. */
+   its own event stream (/api/tickets/{id}/events) tells it its changes and its place in line. */
 (function () {
   "use strict";
   const K = window.Kiosq;
   const id = decodeURIComponent(location.pathname.split("/").pop());
   const $ = (name) => document.getElementById(name);
-  const state = { ticket: null };
+  const state = { ticket: null, source: null };
+  const FINAL = ["done", "cancelled"];
   window.KiosqFollow = state;
 
   function render() {
@@ -29,31 +30,40 @@
     $("status").textContent = K.t(words[t.status] || "follow.gone");
   }
 
-  async function refresh() {
-    try {
-      const before = state.ticket && state.ticket.status;
-      state.ticket = await K.api("/api/tickets/" + encodeURIComponent(id));
-      if (before === "waiting" && state.ticket.status === "called" && navigator.vibrate) navigator.vibrate([300, 100, 300]);
-      render();
-    } catch (err) {
-      if (err.status === 404) { $("status").textContent = K.t("follow.not_found"); $("waiting-figures").classList.add("hidden"); }
-      else $("status").textContent = err.message;
-    }
+  function changed(before) {
+    const t = state.ticket;
+    if (before === "waiting" && t.status === "called" && navigator.vibrate) navigator.vibrate([300, 100, 300]);
+    render();
   }
-  const refreshSoon = K.debounce(refresh, 250);
 
+  /* The ticket's own stream: its changes (status, window) and `ticket.position` (ahead,
+     eta) whenever someone ahead is called. It ends once the ticket is done or cancelled. */
   function onEvent(type, data) {
     const t = state.ticket;
-    // Our number moved, or someone ahead in our service's queue did.
-    if (!t || !data.ticket || data.ticket.number === t.number || data.ticket.service === t.service ||
-        type === "window.paused" || type === "window.resumed") refreshSoon();
+    const before = t.status;
+    if (type === "ticket.position") Object.assign(t, data);
+    else if (data.ticket) Object.assign(t, data.ticket);
+    changed(before);
+    if (FINAL.includes(t.status) && state.source) { state.source.close(); state.source = null; }
   }
 
   async function start() {
-    const health = await K.api("/api/health").catch(() => ({ last_event_id: 0 }));
-    await refresh();
-    K.stream(health.last_event_id, (type, data) => onEvent(type, data),
-             (ok) => { document.body.dataset.connected = String(ok); if (ok) refreshSoon(); });
+    let since = null;
+    try {
+      since = (await K.api("/api/health")).last_event_id;  // changes from here on are replayed to the stream
+      state.ticket = await K.api("/api/tickets/" + encodeURIComponent(id));
+    } catch (err) {
+      if (err.status === 404) { $("status").textContent = K.t("follow.not_found"); $("waiting-figures").classList.add("hidden"); }
+      else $("status").textContent = err.message;
+      if (err.status === 404) return;
+      setTimeout(start, 2000);  // the server may be starting: try again
+      return;
+    }
+    render();
+    if (FINAL.includes(state.ticket.status)) return;
+    state.source = K.stream("/api/tickets/" + encodeURIComponent(id) + "/events", since, onEvent,
+                            (ok) => { document.body.dataset.connected = String(ok); },
+                            [...K.eventTypes, "ticket.position"]);
   }
 
   $("lang-toggle").addEventListener("click", () => K.toggleLang());

@@ -193,7 +193,7 @@
     state.current = state.recent[0] || null;
     renderAll();
     setupVoice(snap.voice);
-    K.stream(snap.last_event_id, onEvent, onState);
+    K.stream("/api/events", snap.last_event_id, onEvent, onState);
   }
 
   const showClock = () => { $("clock").textContent = K.clockText(Date.now() + state.offset, state.zone); };

@@ -31,7 +31,7 @@
         state.window = snap.windows.find((w) => w.number === number) || null;
         if (!state.window) { $("number").textContent = "?"; $("state").textContent = "no window " + number; return; }
         render();
-        K.stream(snap.last_event_id, onEvent, (ok) => { document.body.dataset.connected = String(ok); });
+        K.stream("/api/events", snap.last_event_id, onEvent, (ok) => { document.body.dataset.connected = String(ok); });
         return;
       } catch (err) {
         await new Promise((r) => setTimeout(r, 2000));
