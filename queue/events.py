@@ -97,8 +97,11 @@ class Notifier:
         (`wakes` before the stream read the log: a commit while it was sending)."""
         if seen is not None and seen != self._wakes:
             return
+        # asyncio.timeout, not wait_for: wait_for makes a task per call, and a commit wakes
+        # every stream (2,000 tasks per call with the phones of issue 17).
         with suppress(TimeoutError):
-            await asyncio.wait_for(self._event.wait(), timeout)
+            async with asyncio.timeout(timeout):
+                await self._event.wait()
 
 
 def start_cursor(store: Store, raw: str | int | None) -> int:
