@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 from kiosq.queue import applications as rules
 from kiosq.queue import engine
-from kiosq.queue.config import Window
+from kiosq.queue.config import Hall, Window
 from kiosq.queue.engine import Ticket
 from kiosq.queue.errors import ApiError
 from kiosq.queue.store import Store, StoredEvent, Token
@@ -40,6 +40,7 @@ class Notifier:
         # 200 times (on PostgreSQL a round trip each, while the next request waits).
         self._reads: dict[tuple[str, int], tuple[int, float, Any]] = {}
         self._wakes = 0
+        self.services = ServiceWakes(self)  # the phones' streams wait on their service
 
     def close(self) -> None:
         """Called from the signal handler: wake the loop through its self-pipe."""
@@ -175,6 +176,72 @@ async def stream(notifier: Notifier, cursor: int, heartbeat_seconds: float, read
 
 # -- one ticket, for the phone that follows it (/t/{id}) ----------------------------------
 
+
+def touched_services(batch: list[StoredEvent], hall: Hall) -> set[str]:
+    """The services whose waiting line (or estimate) these events may have changed: a
+    ticket's service (for a transfer the new one: the old line lost the ticket when it was
+    called), the services of a paused or resumed window."""
+    touched: set[str] = set()
+    for ev in batch:
+        if ev.type.startswith("ticket."):
+            ticket = json.loads(ev.data)["ticket"]
+            touched.add(ticket["service"])
+        elif ev.type.startswith("window."):
+            window = hall.windows.get(json.loads(ev.data)["window"])
+            touched.update(window.services if window else hall.services)
+    return touched
+
+
+class ServiceWakes:
+    """Wakes a phone's stream only when a commit touched its ticket's service: one task
+    reads each commit's events (the read the other streams share) and wakes those
+    services' streams, so 1,800 phones are not all woken by every call."""
+
+    def __init__(self, notifier: Notifier) -> None:
+        self.notifier = notifier
+        self._events: dict[str, asyncio.Event] = {}
+        self._counts: dict[str, int] = {}  # service -> how often it was touched
+        self._task: asyncio.Task[None] | None = None
+
+    def count(self, service: str) -> int:
+        return self._counts.get(service, 0)
+
+    def start(self, store: Store) -> None:
+        """From a stream, on the loop: the reader task, unless it runs (it reads from now on)."""
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._run(store, store.last_event_id()),
+                                                                name="kiosq-service-wakes")
+
+    async def wait(self, service: str, timeout: float, seen: int) -> None:
+        """Until `service` is touched (or `timeout`); at once if it was since `seen`."""
+        if self._counts.get(service, 0) != seen or self.notifier.closing:
+            return
+        event = self._events.setdefault(service, asyncio.Event())
+        with suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                await event.wait()
+
+    def _touch(self, services: set[str]) -> None:
+        for service in services:
+            self._counts[service] = self._counts.get(service, 0) + 1
+            event = self._events.pop(service, None)
+            if event is not None:
+                event.set()
+
+    async def _run(self, store: Store, cursor: int) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while not self.notifier.closing:
+                seen = self.notifier.wakes
+                batch = self.notifier.events_after(store, cursor, loop.time())
+                if batch:
+                    cursor = batch[-1].id
+                    self._touch(touched_services(batch, store.hall))
+                if len(batch) < SSE_BATCH:
+                    await self.notifier.wait(SSE_POLL_SECONDS, seen)
+        finally:
+            self._touch(set(self._events))  # shutting down: the streams end now
+
 FINAL = (engine.DONE, engine.CANCELLED)  # the ticket's stream ends with these
 
 
@@ -205,15 +272,17 @@ async def ticket_stream(store: Store, notifier: Notifier, ticket: Ticket, cursor
     finished or cancelled."""
     yield f": kiosq ticket {ticket.label} events after {cursor}\nretry: {SSE_RETRY_MS}\n\n".encode()
     loop = asyncio.get_running_loop()
-    seen, live = notifier.wakes, store.last_event_id()  # the log is read from here on; the replay stops here
+    wakes = notifier.services
+    wakes.start(store)
+    seen, live = wakes.count(ticket.service), store.last_event_id()  # read on from here; the replay stops here
     own = [ev for ev in store.ticket_events_after(ticket.id, cursor) if ev.id <= live]
-    known: dict[str, Any] = {"status": ticket.status, "window": ticket.window}
+    known: dict[str, Any] = {"status": ticket.status, "window": ticket.window, "service": ticket.service}
     placed, last_sent, full = None, loop.time(), False
     while True:
         chunks = [_sse(ev) for ev in own]
         if own:
             data = json.loads(own[-1].data)["ticket"]
-            known = {"status": data["status"], "window": data["window"]}
+            known = {"status": data["status"], "window": data["window"], "service": data["service"]}
         place = place_in_line(store, notifier, ticket.id, known, loop.time())
         if place is not None and place != placed:
             chunks.append(f"id: {live}\nevent: ticket.position\ndata: {json.dumps(place)}\n\n")
@@ -227,8 +296,8 @@ async def ticket_stream(store: Store, notifier: Notifier, ticket: Ticket, cursor
         if known["status"] in FINAL or notifier.closing:
             return
         if not full:
-            await notifier.wait(min(SSE_POLL_SECONDS, heartbeat_seconds), seen)
-        seen = notifier.wakes
+            await wakes.wait(known["service"], min(SSE_POLL_SECONDS, heartbeat_seconds), seen)
+        seen = wakes.count(known["service"])
         batch = notifier.events_after(store, live, loop.time())
         own, full = [ev for ev in batch if ev.ticket == ticket.id], len(batch) == SSE_BATCH
         if batch:

@@ -448,3 +448,24 @@ def test_the_shared_waiting_line_counts_ahead_as_each_ticket_does(store):
     waiting = [t for t in store.tickets_of_day() if t.status == "waiting"]
     assert len(line) == len(waiting) == 6
     assert {t.id: (t.service, store.ahead(t)) for t in waiting} == line
+
+
+def test_a_ticket_stream_hears_of_a_transfer_into_its_service_and_a_paused_window(live):
+    """A transfer names only the new service, a pause only the window: both still reach
+    the phones whose place or estimate they change."""
+    other = live.issue("A")
+    mine = live.issue("B")
+    stream = Stream(live.port, f"/api/tickets/{mine['id']}/events")
+    try:
+        assert stream.next_event().data["ahead"] == 0
+        assert live.act(2, "call-next")["ticket"]["number"] == other["number"]  # window 2: A before B
+        r = live.post("/api/windows/2/transfer", "admin", {"service": "B"})
+        assert r.status_code == 200, r.text
+        moved = stream.next_event()  # the transferred ticket keeps its place: ahead of this one
+        assert (moved.event, moved.data["ahead"]) == ("ticket.position", 1)
+        eta = moved.data["eta_minutes"]
+        live.act(3, "pause")  # window 3 serves B only: fewer windows, a longer wait
+        paused = stream.next_event()
+        assert paused.event == "ticket.position" and paused.data["ahead"] == 1 and paused.data["eta_minutes"] > eta
+    finally:
+        stream.close()
