@@ -53,9 +53,12 @@
       since = (await K.api("/api/health")).last_event_id;  // changes from here on are replayed to the stream
       state.ticket = await K.api("/api/tickets/" + encodeURIComponent(id));
     } catch (err) {
-      if (err.status === 404) { $("status").textContent = K.t("follow.not_found"); $("waiting-figures").classList.add("hidden"); }
-      else $("status").textContent = err.message;
-      if (err.status === 404) return;
+      if (err.status === 404) {
+        $("status").textContent = K.t("follow.not_found");
+        $("waiting-figures").classList.add("hidden");
+        return;
+      }
+      $("status").textContent = err.message;
       setTimeout(start, 2000);  // the server may be starting: try again
       return;
     }
