@@ -303,4 +303,4 @@ class Filing:
         if printer is None:
             return "print_missing"
         return print_bytes(printer, lambda p: application_receipt(receipt, p.paper, lang=lang),
-                           f"receipt for {self.item.code}")
+                           f"receipt for {self.item.code}", private=True)

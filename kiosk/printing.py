@@ -30,7 +30,11 @@ _last: dict[str, bytes | None] = {"slip": None}
 
 
 def last_slip() -> bytes | None:
-    """The bytes of the last slip this kiosk printed (kept in memory only), or None."""
+    """The bytes of the last slip this kiosk printed (kept in memory only) for the maintenance
+    screen's preview, or None. A slip for a citizen (ticket, receipt) is never kept: it holds
+    their tracking number, masked name, lookup code or the ticket's secret id, and the session's
+    end wipes all of that; printing one clears the preview, so an older slip never stands in
+    for it."""
     with _last_lock:
         return _last["slip"]
 
@@ -49,9 +53,11 @@ def print_guide(printer: Printer | None, item: ItemGuide, lang: str) -> str:
                        f"guide slip for {item.code}")
 
 
-def print_bytes(printer: Printer | None, build: Callable[[Printer], bytes], what: str) -> str:
+def print_bytes(printer: Printer | None, build: Callable[[Printer], bytes], what: str, *,
+                private: bool = False) -> str:
     """Build a slip for `printer` and print it; the message key of what happened. Blocks:
-    call it from a worker. Never raises: a device fault must never take the kiosk down."""
+    call it from a worker. Never raises: a device fault must never take the kiosk down.
+    `private`: the slip is a citizen's (see last_slip) and is not kept for the preview."""
     if printer is None:
         return "print_missing"
     try:
@@ -64,7 +70,7 @@ def print_bytes(printer: Printer | None, build: Callable[[Printer], bytes], what
         log.exception("%s failed", what)
         return "print_failed"
     with _last_lock:
-        _last["slip"] = slip
+        _last["slip"] = None if private else slip
     return "print_done_near_end" if status.paper == "near_end" else "print_done"
 
 

@@ -103,6 +103,6 @@ def issue_and_print(client: HallClient, printer: Printer | None, service: dict[s
         return Issued(None, error=str(exc) or type(exc).__name__, kind=failure_kind(exc))
     name = service.get("name_en" if lang == "en" else "name") or service["code"]
     key_ = print_bytes(printer, lambda p: ticket_slip(slip_ticket(ticket, hall, name), p.paper, lang=lang),
-                       f"ticket slip {ticket.get('number')}")
+                       f"ticket slip {ticket.get('number')}", private=True)
     return Issued(ticket, print_key=key_)
 

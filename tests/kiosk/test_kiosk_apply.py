@@ -257,6 +257,10 @@ def test_file_with_the_id_card_get_a_receipt_and_the_server_has_it(fresh, card_s
     tap(screen(fresh, "apply_done").ids.done_button)
     assert fresh.manager.current == "home" and fresh.apply.card is None and not fresh.apply.entered
     assert not fresh.apply.result
+    # nor does the maintenance screen's preview of the last slip: a receipt is not kept for it
+    from kiosq.kiosk.printing import last_slip
+    kept = last_slip() or b""
+    assert code.encode() not in kept and result["number"].encode() not in kept
 
 
 def test_progress_by_number_and_lookup_code(fresh, card_sim, server):
