@@ -3,8 +3,10 @@
    a fragment never reaches the server, its logs or a proxy), so the page asks at once, with
    no typing: POST /api/applications/{number}/lookup {"code"}; without one the citizen types
    the code printed as 查询密码 (case, spaces and dashes do not matter). The page shows the
-   state, the dates and the steps; the code is never stored or put in a query string; wrong
-   tries are counted and throttled by the server, and its words are shown as they are. */
+   state, the dates and the steps; the code is never stored or put in a query string, and the
+   fragment is taken out of the address once read (history.replaceState), so the phone's
+   history, a shared screen or a copied link do not carry it on; wrong tries are counted and
+   throttled by the server, and its words are shown as they are. */
 (function () {
   "use strict";
   const K = window.Kiosq;
@@ -50,6 +52,7 @@
 
   function fromFragment() {
     const code = new URLSearchParams(location.hash.replace(/^#/, "")).get("code");
+    if (location.hash) history.replaceState(null, "", location.pathname + location.search);
     return code ? code.trim() : "";
   }
 

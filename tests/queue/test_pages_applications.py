@@ -542,6 +542,9 @@ def test_the_receipts_qr_opens_the_progress_page_with_no_typing(srv, open_page):
     assert [li.inner_text()[-3:] for li in page.locator("#history li").all()][-1] == "已受理"
     assert person.id_number not in page.content()
     assert not any(filed["lookup_code"] in u for u in asked)
+    # the code is out of the address once read: the phone's history and a copied link lose it
+    assert page.url == f"{srv.url}/a/{filed['tracking_no']}"
+    assert filed["lookup_code"] not in page.evaluate("location.href")
     no_script_errors(page)
     settle(page)
     page.screenshot(path=str(artifacts() / "application-progress-zh.png"))
