@@ -8,6 +8,7 @@ wrong role and an admin; a terminal refused a priority the hall file does not gi
 fleet view, and a staff token unaffected."""
 
 import json
+import re
 import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -85,8 +86,20 @@ def check_erased(srv, closed: str, still_open: str) -> None:
     assert (figures["submitted"], figures["completed"], figures["open"]) == (2, 1, 1)
 
 
+def steady_hall_file(data_dir: Path) -> None:
+    """DATA_DIR/hall.toml: the built-in hall with its rollover hour 12 hours away from now,
+    as the test server runs it (ServerProcess.steady_hall), so that the command and the
+    server count the same business day at any hour (with the built-in 04:00, from 04:00 to
+    12:00 the command's day was today and the server's yesterday: it ran again)."""
+    hour = (datetime.now(load_hall().tz).hour + 12) % 24
+    text = re.sub(r"(?m)^rollover_hour\s*=.*$", f"rollover_hour = {hour}", DEFAULT_HALL.read_text("utf-8"))
+    data_dir.mkdir(parents=True, exist_ok=True)
+    (data_dir / "hall.toml").write_text(text, "utf-8")
+
+
 def test_kiosq_server_retention_erases_what_is_past_the_hall_s_days(hall_server, tmp_path, database):
     data_dir = tmp_path / "hall"
+    steady_hall_file(data_dir)
     closed, still_open = file_long_ago(data_dir, database, days=200)
     dry = retention_cli(data_dir, database.url, "--dry-run")
     assert dry["dry_run"] is True and dry["applications_erased"] == 1 and dry["personal_days"] == 180
