@@ -86,6 +86,7 @@ def _context(store: Store, heartbeat_seconds: float, voice: Voice | None, items:
     data_dir = store.data_dir
     items = items or ItemCatalog(data_dir)
     personal = personal or Personal.in_dir(data_dir)
+    store.seal_notes_with(personal)  # staff notes are sealed like the applicant's record
     sender = WebhookSender(store, personal, store.hall.notify) if store.hall.notify.webhook_url else None
     return Context(store=store, items=items, personal=personal, rollout=Rollout(data_dir, items), notifier=notifier,
                    voice=voice, sender=sender, heartbeat_seconds=heartbeat_seconds, public_url=public_url)

@@ -21,7 +21,15 @@ from kiosq.queue.store.errors import IdempotencyConflict, NotFound
 from kiosq.queue.store.events import Events
 from kiosq.queue.store.idempotency import Idempotency
 from kiosq.queue.store.notifications import Notifications
-from kiosq.queue.store.views import APPLICATION_COLUMNS, application_event_data, row_application, row_step, ts
+from kiosq.queue.store.sealed import Notes
+from kiosq.queue.store.views import (
+    APPLICATION_COLUMNS,
+    STEP_COLUMNS,
+    application_event_data,
+    row_application,
+    row_step,
+    ts,
+)
 
 TRACKING_PREFIX = "SQ"
 REF = "application:"  # what an idempotency key made, for an application
@@ -29,9 +37,9 @@ REF = "application:"  # what an idempotency key made, for an application
 
 class Applications:
     def __init__(self, db: Database, hall: Hall, events: Events, idempotency: Idempotency,
-                 notifications: Notifications) -> None:
+                 notifications: Notifications, notes: Notes) -> None:
         self.db, self.hall, self.events = db, hall, events
-        self.idempotency, self.notifications = idempotency, notifications
+        self.idempotency, self.notifications, self.notes = idempotency, notifications, notes
 
     # -- writing (inside a change) -----------------------------------------------------
 
@@ -99,16 +107,19 @@ class Applications:
         rej = new.rejection
         self.db.execute(
             "UPDATE applications SET status = ?, clock_from = ?, promised_date = ?, legal_date = ?, "
-            "finished_at = ?, rejection_by = ?, rejection_at = ?, rejection_note = ? WHERE tracking_no = ?",
+            "finished_at = ?, rejection_by = ?, rejection_at = ?, rejection_note = NULL, rejection_sealed = ? "
+            "WHERE tracking_no = ?",
             (new.status, new.clock_from.isoformat(), new.promised_date.isoformat(), new.legal_date.isoformat(),
-             ts(new.finished_at), rej and rej.by, rej and ts(rej.at), rej and rej.note, new.tracking_no))
+             ts(new.finished_at), rej and rej.by, rej and ts(rej.at),
+             self.notes.seal(rej.note or None) if rej else None, new.tracking_no))
         self._record_step(new, step, notify)
         return new, step
 
     def _record_step(self, app: Application, step: Step, notify: bool) -> None:
-        self.db.execute("INSERT INTO application_steps (tracking_no, action, status, at, actor, note) "
+        self.db.execute("INSERT INTO application_steps (tracking_no, action, status, at, actor, sealed_note) "
                         "VALUES (?, ?, ?, ?, ?, ?)",
-                        (app.tracking_no, step.action, step.status, ts(step.at), step.actor, step.note))
+                        (app.tracking_no, step.action, step.status, ts(step.at), step.actor,
+                         self.notes.seal(step.note)))
         data = application_event_data(app, step)
         kind = "application.submitted" if step.action == "submit" else "application.changed"
         self.events.append(Event(kind, None, None), step.at, {"application": data})
@@ -137,7 +148,7 @@ class Applications:
         row = self.db.one(f"SELECT {APPLICATION_COLUMNS} FROM applications WHERE tracking_no = ?", (number,))
         if row is None:
             row = self.db.one(f"SELECT {APPLICATION_COLUMNS} FROM applications WHERE provisional_no = ?", (number,))
-        return None if row is None else row_application(row)
+        return None if row is None else row_application(row, self.notes.open)
 
     def applicant_record(self, tracking_no: str) -> tuple[str, bytes]:
         """The keyed hash of the ID number and the sealed applicant record."""
@@ -152,13 +163,13 @@ class Applications:
         return None if row is None else row[0]
 
     def steps(self, tracking_no: str) -> list[Step]:
-        return [row_step(r) for r in self.db.rows(
-            "SELECT action, status, at, actor, note FROM application_steps WHERE tracking_no = ? ORDER BY id",
+        return [row_step(r, self.notes.open) for r in self.db.rows(
+            f"SELECT {STEP_COLUMNS} FROM application_steps WHERE tracking_no = ? ORDER BY id",
             (tracking_no,))]
 
     def of_person(self, id_hash: str, limit: int = 50) -> list[Application]:
         """A person's applications (by the keyed hash of the ID number), newest first."""
-        return [row_application(r) for r in self.db.rows(
+        return [row_application(r, self.notes.open) for r in self.db.rows(
             f"SELECT {APPLICATION_COLUMNS} FROM applications WHERE id_hash = ? ORDER BY seq DESC LIMIT ?",
             (id_hash, limit))]
 
@@ -174,10 +185,10 @@ class Applications:
         sql = f"SELECT {APPLICATION_COLUMNS} FROM applications"
         if where:
             sql += " WHERE " + " AND ".join(where)
-        return [row_application(r) for r in self.db.rows(sql + " ORDER BY seq", args)]
+        return [row_application(r, self.notes.open) for r in self.db.rows(sql + " ORDER BY seq", args)]
 
     def filed(self, first: date, last: date) -> list[Application]:
         """Applications filed on the hall's local dates `first` to `last`, inclusive."""
-        return [row_application(r) for r in self.db.rows(
+        return [row_application(r, self.notes.open) for r in self.db.rows(
             f"SELECT {APPLICATION_COLUMNS} FROM applications WHERE day BETWEEN ? AND ? ORDER BY seq",
             (first.isoformat(), last.isoformat()))]

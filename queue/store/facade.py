@@ -31,7 +31,7 @@ from kiosq.queue.store.notifications import Notifications
 from kiosq.queue.store.people import Audit, AuditEntry, SessionRow, Users, Who
 from kiosq.queue.store.retention import Retention
 from kiosq.queue.store.schema import MIGRATIONS
-from kiosq.queue.store.sealed import LABELLED, Sealed, SealingKeys
+from kiosq.queue.store.sealed import LABELLED, Notes, RecordKeys, Sealed, SealingKeys
 from kiosq.queue.store.terminals import Terminals
 from kiosq.queue.store.throttling import Throttle
 from kiosq.queue.store.tickets import Tickets
@@ -78,8 +78,10 @@ class Store:
         self._events = Events(self.db, hall)
         self._idempotency = Idempotency(self.db)
         self._tickets = Tickets(self.db, hall, self._events, self._idempotency, new_secret)
-        self._notifications = Notifications(self.db)
-        self._applications = Applications(self.db, hall, self._events, self._idempotency, self._notifications)
+        self._notes = Notes()  # staff notes are sealed: seal_notes_with gives it the keys
+        self._notifications = Notifications(self.db, self._notes)
+        self._applications = Applications(self.db, hall, self._events, self._idempotency, self._notifications,
+                                          self._notes)
         self._tokens = Tokens(self.db, hall)
         self._terminals = Terminals(self.db, self._events, self._tokens)
         self._throttle = Throttle(self.db)
@@ -151,6 +153,16 @@ class Store:
         except _KeysRefused as refused:
             return refused.missing
         return None
+
+    def seal_notes_with(self, keys: RecordKeys, batch: int = 500) -> int:
+        """Seal staff notes with `keys` (the applicant keys) from now on, and the notes a
+        database from before sealed notes kept in clear, a transaction per `batch`; how many
+        of those. A store with no keys refuses to write or read a note."""
+        self._notes.keys = keys
+        moved = 0
+        while n := self._write(lambda _now: self._notes.move_clear(self.db, batch)):
+            moved += n
+        return moved
 
     def holds_sealed_data(self) -> bool:
         """Whether a server has sealed anything with, or checked, a key file on this database."""

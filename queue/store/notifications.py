@@ -8,23 +8,27 @@ from datetime import datetime
 from typing import Any
 
 from kiosq.queue.store.database import Database
+from kiosq.queue.store.sealed import Notes
 from kiosq.queue.store.views import NOTIFICATION_COLUMNS, Notification, dt, row_notification, ts
 
 
 class Notifications:
-    def __init__(self, db: Database) -> None:
-        self.db = db
+    def __init__(self, db: Database, notes: Notes) -> None:
+        self.db, self.notes = db, notes
 
     def queue(self, tracking_no: str, status: str, payload: dict[str, Any], at: datetime) -> None:
-        """Inside the change that caused it: due at once."""
-        self.db.execute("INSERT INTO notifications (tracking_no, status, payload, next_at, created_at) "
-                        "VALUES (?, ?, ?, ?, ?)",
-                        (tracking_no, status, json.dumps(payload, ensure_ascii=False), ts(at), ts(at)))
+        """Inside the change that caused it: due at once. The payload's note is kept sealed
+        in a column of its own (the payload says null), and put back when it is read."""
+        note = payload.get("note")
+        self.db.execute("INSERT INTO notifications (tracking_no, status, payload, next_at, created_at, sealed_note) "
+                        "VALUES (?, ?, ?, ?, ?, ?)",
+                        (tracking_no, status, json.dumps({**payload, "note": None} if note else payload,
+                                                         ensure_ascii=False), ts(at), ts(at), self.notes.seal(note)))
 
     def due(self, now: datetime, limit: int = 20) -> list[Notification]:
         """Queued notifications whose time has come; one application's go out in order, so a
         later one waits while an earlier one is being retried."""
-        return [row_notification(r) for r in self.db.rows(
+        return [row_notification(r, self.notes.open) for r in self.db.rows(
             f"SELECT {NOTIFICATION_COLUMNS} FROM notifications AS n WHERE state = 'queued' AND next_at <= ? "
             "AND NOT EXISTS (SELECT 1 FROM notifications AS o WHERE o.tracking_no = n.tracking_no "
             "AND o.state = 'queued' AND o.id < n.id) ORDER BY next_at, id LIMIT ?", (ts(now), limit))]
@@ -56,5 +60,5 @@ class Notifications:
         """The newest notifications first."""
         where = "WHERE state = ?" if state else ""
         args: tuple[Any, ...] = (state, limit) if state else (limit,)
-        return [row_notification(r) for r in self.db.rows(
+        return [row_notification(r, self.notes.open) for r in self.db.rows(
             f"SELECT {NOTIFICATION_COLUMNS} FROM notifications {where} ORDER BY id DESC LIMIT ?", args)]

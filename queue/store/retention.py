@@ -5,7 +5,8 @@ day's run, claimed in meta inside the write lock so that one process of a hall d
 An erased application keeps its figures and its anonymous history (item, service, status,
 times, each step's action and time). What goes: the sealed applicant record and the keyed
 hashes of its ID number and body (these columns are NOT NULL: they become empty), and the
-notes staff wrote on it (NULL), which may name the citizen; its settled notifications,
+notes staff wrote on it (sealed, or clear from before notes were sealed: NULL), which may
+name the citizen; its settled notifications,
 whose payloads quote those notes, are deleted. An empty `applicant` is what marks it erased.
 """
 
@@ -63,9 +64,9 @@ class Retention:
         if not numbers:
             return 0
         some = f"tracking_no IN ({', '.join('?' * len(numbers))})"
-        self.db.execute(f"UPDATE applications SET applicant = ?, id_hash = '', fingerprint = '', rejection_note = NULL "
-                        f"WHERE {some}", (b"", *numbers))
-        self.db.execute(f"UPDATE application_steps SET note = NULL WHERE {some}", numbers)
+        self.db.execute(f"UPDATE applications SET applicant = ?, id_hash = '', fingerprint = '', "
+                        f"rejection_note = NULL, rejection_sealed = NULL WHERE {some}", (b"", *numbers))
+        self.db.execute(f"UPDATE application_steps SET note = NULL, sealed_note = NULL WHERE {some}", numbers)
         self.db.execute(f"DELETE FROM notifications WHERE state <> 'queued' AND {some}", numbers)
         return len(numbers)
 

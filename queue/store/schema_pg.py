@@ -224,4 +224,12 @@ MIGRATIONS_PG: list[Migration] = [
     ("lookup codes", [
         "ALTER TABLE applications ADD COLUMN lookup_hash TEXT",
     ]),
+    # Sealed notes (#17): staff notes are personal data, sealed like the applicant record
+    # (queue/store/sealed.py). The clear columns stay for the notes of before, which the
+    # server seals at its start and empties (Store.seal_notes_with).
+    ("sealed notes", [
+        "ALTER TABLE applications ADD COLUMN rejection_sealed BYTEA",
+        "ALTER TABLE application_steps ADD COLUMN sealed_note BYTEA",
+        "ALTER TABLE notifications ADD COLUMN sealed_note BYTEA",
+    ]),
 ]

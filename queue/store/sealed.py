@@ -5,16 +5,22 @@ records sealed before key ids with their key's id.
 A sealed value starts with its key id (kiosq.base.keyring), so no column of its own says
 which key sealed it: `substr(column, 1, 9)` is the version byte and the id, in both SQLite
 and PostgreSQL. A new sealed column is one line in SEALED.
+
+Staff notes (补正, 驳回) are personal data too: `Notes` seals each as the record
+{"note": text} under the same keys, in columns of their own beside the clear ones
+databases from before kept (`move_clear` seals those, once, at the server's start).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from kiosq.base import keyring
 from kiosq.queue.store.database import Database
+from kiosq.queue.store.errors import StoreError
 
 LABELLED = "sealed_key_ids"  # meta: every sealed value carries its key id (set once, at the first start)
 
@@ -32,6 +38,14 @@ class SealingKeys(Protocol):
     def label_unlabelled(self, blob: bytes) -> bytes | None: ...
 
 
+class RecordKeys(Protocol):
+    """What sealing a note asks of the key file (Personal has it)."""
+
+    def seal(self, record: dict[str, Any]) -> bytes: ...
+
+    def open(self, blob: bytes) -> dict[str, Any]: ...
+
+
 @dataclass(frozen=True)
 class SealedColumn:
     table: str
@@ -44,7 +58,13 @@ class SealedColumn:
         return f"{self.column} IS NOT NULL AND length({self.column}) > 0"
 
 
-SEALED = (SealedColumn("applications", "seq", "applicant"),)
+SEALED = (SealedColumn("applications", "seq", "applicant"),
+          SealedColumn("applications", "seq", "rejection_sealed"),
+          SealedColumn("application_steps", "id", "sealed_note"),
+          SealedColumn("notifications", "id", "sealed_note"))
+# The clear column a database from before sealed notes kept each note in, by sealed column.
+CLEAR_NOTES = {("applications", "rejection_sealed"): "rejection_note",
+               ("application_steps", "sealed_note"): "note"}
 _HEAD = f"substr({{c}}, 1, {keyring.HEADER_BYTES})"
 
 
@@ -114,3 +134,52 @@ class Sealed:
                 elif new != bytes(blob):
                     self.db.execute(f"UPDATE {c.table} SET {c.column} = ? WHERE {c.key} = ?", (new, row_id))
         return unopened
+
+
+class NotesUnsealable(StoreError):
+    """A note to write or read, and no applicant keys given to the store (a tool's store)."""
+
+
+class Notes:
+    """Staff notes sealed as {"note": text} under the applicant keys, once the store has
+    them (Store.seal_notes_with): None stays None, an empty value is an erased note."""
+
+    def __init__(self) -> None:
+        self.keys: RecordKeys | None = None
+
+    def _need(self) -> RecordKeys:
+        if self.keys is None:
+            raise NotesUnsealable("staff notes are sealed with the applicant keys, which this store was not "
+                                  "given (Store.seal_notes_with)")
+        return self.keys
+
+    def seal(self, text: str | None) -> bytes | None:
+        return None if text is None else self._need().seal({"note": text})
+
+    def open(self, blob: bytes | memoryview | None) -> str | None:
+        if blob is None or len(blob) == 0:
+            return None
+        return str(self._need().open(bytes(blob))["note"])
+
+    def move_clear(self, db: Database, limit: int) -> int:
+        """Seal up to `limit` notes still kept in clear (in the caller's transaction) and
+        empty their clear column; how many (0: none is left)."""
+        done = 0
+        for (table, column), clear in CLEAR_NOTES.items():
+            key = "seq" if table == "applications" else "id"
+            for row_id, text in db.rows(f"SELECT {key}, {clear} FROM {table} WHERE {clear} IS NOT NULL "
+                                        f"ORDER BY {key} LIMIT ?", (limit - done,)):
+                db.execute(f"UPDATE {table} SET {column} = ?, {clear} = NULL WHERE {key} = ?",
+                           (self.seal(str(text)), row_id))
+                done += 1
+            if done >= limit:
+                return done
+        # A webhook's payload quoted the note: it moves to the row's sealed column.
+        for row_id, payload in db.rows("SELECT id, payload FROM notifications WHERE sealed_note IS NULL "
+                                       "AND payload LIKE '%\"note\": \"%' ORDER BY id LIMIT ?", (limit - done,)):
+            data = json.loads(payload)
+            note, data["note"] = data.get("note"), None
+            db.execute("UPDATE notifications SET payload = ?, sealed_note = ? WHERE id = ?",
+                       (json.dumps(data, ensure_ascii=False), self.seal(note), row_id))
+            done += 1
+        return done

@@ -5,6 +5,7 @@ change as JSON data for events, displays and the webhook. No SQL is run here."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -52,8 +53,12 @@ TICKET_COLUMNS = ("id, day, number_service, number, label, service, priority, st
                   'seq, "window", called_at, started_at, ended_at, recalls, transfers')
 APPLICATION_COLUMNS = ("tracking_no, provisional_no, item, item_name, department, service, status, submitted_at, "
                        "clock_from, promised_days, legal_days, promised_date, legal_date, terminal, finished_at, "
-                       "rejection_by, rejection_at, rejection_note")
-NOTIFICATION_COLUMNS = "id, tracking_no, status, payload, state, attempts, next_at, last_error, created_at, sent_at"
+                       "rejection_by, rejection_at, rejection_sealed")
+NOTIFICATION_COLUMNS = ("id, tracking_no, status, payload, state, attempts, next_at, last_error, created_at, sent_at, "
+                        "sealed_note")
+STEP_COLUMNS = "action, status, at, actor, sealed_note"
+# Opens a sealed note (queue/store/sealed.py Notes.open): None for none.
+OpenNote = Callable[[Any], str | None]
 TERMINAL_COLUMNS = "name, enrolled_at, revoked_at, last_seen, heartbeat"
 
 
@@ -65,8 +70,9 @@ def row_ticket(row: tuple) -> Ticket:
                   recalls=row[14], transfers=row[15])
 
 
-def row_application(row: tuple) -> Application:
-    rejection = None if row[15] is None else Rejection(row[15], datetime.fromisoformat(row[16]), row[17] or "")
+def row_application(row: tuple, open_note: OpenNote) -> Application:
+    rejection = None if row[15] is None else Rejection(row[15], datetime.fromisoformat(row[16]),
+                                                       open_note(row[17]) or "")
     return Application(tracking_no=row[0], provisional_no=row[1], item=row[2], item_name=row[3], department=row[4],
                        service=row[5], status=row[6], submitted_at=datetime.fromisoformat(row[7]),
                        clock_from=date.fromisoformat(row[8]), promised_days=row[9], legal_days=row[10],
@@ -74,12 +80,15 @@ def row_application(row: tuple) -> Application:
                        terminal=row[13], finished_at=dt(row[14]), rejection=rejection)
 
 
-def row_step(row: tuple) -> Step:
-    return Step(row[0], row[1], datetime.fromisoformat(row[2]), row[3], row[4])
+def row_step(row: tuple, open_note: OpenNote) -> Step:
+    return Step(row[0], row[1], datetime.fromisoformat(row[2]), row[3], open_note(row[4]))
 
 
-def row_notification(row: tuple) -> Notification:
-    return Notification(id=row[0], tracking_no=row[1], status=row[2], payload=json.loads(row[3]), state=row[4],
+def row_notification(row: tuple, open_note: OpenNote) -> Notification:
+    payload = json.loads(row[3])
+    if row[10] is not None:  # the note the payload quotes, kept sealed beside it
+        payload["note"] = open_note(row[10])
+    return Notification(id=row[0], tracking_no=row[1], status=row[2], payload=payload, state=row[4],
                         attempts=row[5], next_at=dt(row[6]), last_error=row[7],
                         created_at=datetime.fromisoformat(row[8]), sent_at=dt(row[9]))
 

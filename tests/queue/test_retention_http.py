@@ -44,6 +44,7 @@ def file_long_ago(data_dir: Path, database, days: int) -> tuple[str, str]:
                          database=database)
     try:
         personal = Personal.in_dir(data_dir)
+        store.seal_notes_with(personal)
         item = ItemCatalog(data_dir).get("GA-SFZ-002")
         assert item is not None
         numbers = []
