@@ -12,7 +12,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from kiosq.queue import applications, engine
 from kiosq.queue.hours import Closed
-from kiosq.queue.store import IdempotencyConflict, NotFound, Unavailable
+from kiosq.queue.store import IdempotencyConflict, KeyRetired, NotFound, Unavailable
 
 log = logging.getLogger("kiosq.server")
 
@@ -115,6 +115,12 @@ async def unavailable(_req: Request, exc: Exception) -> JSONResponse:
                           {"Retry-After": "2"})
 
 
+async def key_retired(_req: Request, exc: Exception) -> JSONResponse:
+    # Not the client's fault nor a passing one: the hall's IT must copy a file (the log says so too).
+    log.error("%s", exc)
+    return error_response(503, "key_retired", str(exc))
+
+
 async def bug(req: Request, exc: Exception) -> JSONResponse:
     # The route's template, not the path: paths carry ticket ids, the holders' secrets.
     route = req.scope.get("route")
@@ -132,6 +138,7 @@ HANDLERS = {
     Closed: closed,
     IdempotencyConflict: idempotency_conflict,
     Unavailable: unavailable,
+    KeyRetired: key_retired,
     RequestValidationError: invalid_request,
     StarletteHTTPException: http_error,
     Exception: bug,

@@ -59,5 +59,8 @@ def finish(store: Store, personal: Personal) -> tuple[str, ...]:
                               f"(a server whose {KEY_FILE} was not updated seals under the old key), then --finish")
     dropped = personal.key_ids[:-1]
     if dropped:
+        # Retired first: a process of the hall whose key file is an old copy (another data
+        # folder) seals nothing more under them, and does not start again with that file.
+        store.retire_keys(dropped)
         personal.write([personal.keys[-1]])
     return dropped

@@ -98,6 +98,10 @@ def open_keys(data_dir: Path, store: Store | None = None) -> Personal:
         personal = Personal.in_dir(data_dir)
     except KeyFileError as exc:
         raise ServerError(str(exc)) from None
+    if store is not None and personal.key_id in store.retired_key_ids():
+        raise ServerError(f"{path} is an old copy: its newest key {personal.key_id} was retired by `kiosq server "
+                          "rotate-key --finish`; put the hall's current applicant.key (mode 0600) here, from the "
+                          "backup made after the rotation or from the data folder the rotation ran on")
     missing = None if store is None else store.adopt_keys(personal)
     if missing:
         raise ServerError(f"{path} lacks the key {', '.join(missing)} that records of the database "

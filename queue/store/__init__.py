@@ -12,6 +12,7 @@ from kiosq.queue.store.errors import (
            AlreadyExists,
            EnrollmentRefused,
            IdempotencyConflict,
+           KeyRetired,
            NotFound,
            StoreError,
            Unavailable,
@@ -26,6 +27,6 @@ from kiosq.queue.store.tokens import ROLES, Token, hash_token
 from kiosq.queue.store.views import Notification, StoredEvent, application_event_data, ticket_data
 
 __all__ = ["DB_FILE", "IDEMPOTENCY_DAYS", "MIGRATIONS", "ROLES", "TRACKING_PREFIX", "AlreadyExists", "AuditEntry",
-           "EnrollmentRefused", "IdempotencyConflict", "NotFound", "Notification", "Store", "StoreError", "StoredEvent",
-           "Token", "Unavailable", "Unusable", "Who", "application_event_data", "hash_token", "roll_over_daily",
-           "ticket_data", "utcnow"]
+           "EnrollmentRefused", "IdempotencyConflict", "KeyRetired", "NotFound", "Notification", "Store", "StoreError",
+           "StoredEvent", "Token", "Unavailable", "Unusable", "Who", "application_event_data", "hash_token",
+           "roll_over_daily", "ticket_data", "utcnow"]

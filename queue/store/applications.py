@@ -21,7 +21,7 @@ from kiosq.queue.store.errors import IdempotencyConflict, NotFound
 from kiosq.queue.store.events import Events
 from kiosq.queue.store.idempotency import Idempotency
 from kiosq.queue.store.notifications import Notifications
-from kiosq.queue.store.sealed import Notes
+from kiosq.queue.store.sealed import Notes, refuse_retired
 from kiosq.queue.store.views import (
     APPLICATION_COLUMNS,
     STEP_COLUMNS,
@@ -52,6 +52,7 @@ class Applications:
         earlier = self._replayed(now, fingerprint, provisional_no, caller, idempotency_key)
         if earlier is not None:
             return earlier, True
+        sealed = refuse_retired(self.db, sealed)
         day = now.astimezone(self.hall.tz).date()
         # The day's counter, in this write transaction: two terminals never share a number.
         row = self.db.one("INSERT INTO application_counters VALUES (?, 1) ON CONFLICT (day) DO UPDATE "

@@ -30,6 +30,17 @@ class EnrollmentRefused(StoreError):
         self.reason, self.terminal = reason, terminal
 
 
+class KeyRetired(StoreError):
+    """A value sealed under a key that `rotate-key --finish` retired: this process's key file
+    is an old copy (the API answers 503 key_retired; nothing is written)."""
+
+    def __init__(self, key_id: str) -> None:
+        super().__init__(f"this server's applicant.key seals under key {key_id}, which `kiosq server rotate-key "
+                         "--finish` retired: copy the hall's newest applicant.key (mode 0600) into this server's "
+                         "data folder and restart it; nothing was saved")
+        self.key_id = key_id
+
+
 class Unavailable(StoreError):
     """The database cannot be reached just now (PostgreSQL down, the network, too many
     conflicts in a row); the message says where it was looked for. The API answers 503."""

@@ -21,6 +21,7 @@ from kiosq.queue.config import Hall
 from kiosq.queue.engine import Actor, Outcome, Ticket, WindowState
 from kiosq.queue.fleet import TerminalRecord
 from kiosq.queue.people import User, check_password, hash_password
+from kiosq.queue.store import sealed
 from kiosq.queue.store.applications import Applications
 from kiosq.queue.store.connection import Connection
 from kiosq.queue.store.database import Database, DatabaseChoice
@@ -78,7 +79,7 @@ class Store:
         self._events = Events(self.db, hall)
         self._idempotency = Idempotency(self.db)
         self._tickets = Tickets(self.db, hall, self._events, self._idempotency, new_secret)
-        self._notes = Notes()  # staff notes are sealed: seal_notes_with gives it the keys
+        self._notes = Notes(self.db)  # staff notes are sealed: seal_notes_with gives it the keys
         self._notifications = Notifications(self.db, self._notes)
         self._applications = Applications(self.db, hall, self._events, self._idempotency, self._notifications,
                                           self._notes)
@@ -163,6 +164,15 @@ class Store:
         while n := self._write(lambda _now: self._notes.move_clear(self.db, batch)):
             moved += n
         return moved
+
+    def retire_keys(self, key_ids: tuple[str, ...]) -> None:
+        """Mark keys as dropped by `rotate-key --finish`: nothing is sealed under them from now
+        on, by any process of the hall (KeyRetired), and a server holding no newer key does
+        not start."""
+        self._write(lambda _now: sealed.retire(self.db, key_ids))
+
+    def retired_key_ids(self) -> set[str]:
+        return sealed.retired(self.db)
 
     def holds_sealed_data(self) -> bool:
         """Whether a server has sealed anything with, or checked, a key file on this database."""

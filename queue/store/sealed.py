@@ -20,9 +20,10 @@ from typing import Any, Protocol
 
 from kiosq.base import keyring
 from kiosq.queue.store.database import Database
-from kiosq.queue.store.errors import StoreError
+from kiosq.queue.store.errors import KeyRetired, StoreError
 
 LABELLED = "sealed_key_ids"  # meta: every sealed value carries its key id (set once, at the first start)
+RETIRED = "retired_key_ids"  # meta: the keys `rotate-key --finish` dropped (JSON list); nothing is sealed under them
 
 
 class SealingKeys(Protocol):
@@ -136,6 +137,26 @@ class Sealed:
         return unopened
 
 
+def retired(db: Database) -> set[str]:
+    """The key ids `rotate-key --finish` dropped."""
+    row = db.one("SELECT value FROM meta WHERE key = ?", (RETIRED,))
+    return set() if row is None else set(json.loads(row[0]))
+
+
+def retire(db: Database, key_ids: tuple[str, ...]) -> None:
+    db.execute("INSERT INTO meta VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+               (RETIRED, json.dumps(sorted(retired(db) | set(key_ids)))))
+
+
+def refuse_retired(db: Database, blob: bytes) -> bytes:
+    """`blob`, unless it is sealed under a retired key (KeyRetired): a process whose key file
+    is an old copy must not seal what the hall's other processes cannot open."""
+    key_id = keyring.id_of(blob)
+    if key_id is not None and key_id in retired(db):
+        raise KeyRetired(key_id)
+    return blob
+
+
 class NotesUnsealable(StoreError):
     """A note to write or read, and no applicant keys given to the store (a tool's store)."""
 
@@ -144,7 +165,8 @@ class Notes:
     """Staff notes sealed as {"note": text} under the applicant keys, once the store has
     them (Store.seal_notes_with): None stays None, an empty value is an erased note."""
 
-    def __init__(self) -> None:
+    def __init__(self, db: Database) -> None:
+        self.db = db
         self.keys: RecordKeys | None = None
 
     def _need(self) -> RecordKeys:
@@ -154,7 +176,7 @@ class Notes:
         return self.keys
 
     def seal(self, text: str | None) -> bytes | None:
-        return None if text is None else self._need().seal({"note": text})
+        return None if text is None else refuse_retired(self.db, self._need().seal({"note": text}))
 
     def open(self, blob: bytes | memoryview | None) -> str | None:
         if blob is None or len(blob) == 0:
