@@ -29,11 +29,12 @@ class Throttle:
         self.db.many("DELETE FROM throttle WHERE scope = ? AND at < ?", [(s, ts(forget_before)) for s in scopes])
 
     def tally(self, prefix: str, since: datetime) -> dict[str, tuple[int, datetime]]:
-        """For each scope starting with `prefix`: how many tries since `since`, and the last."""
-        upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)  # the index's range of the prefix
+        """For each scope starting with `prefix`: how many tries since `since`, and the last.
+        The prefix is compared as it is (substr), not as a range: under a PostgreSQL collation
+        other than C, `scope < 'throttled;'` is not byte order and misses or adds scopes."""
         return {scope: (int(n), datetime.fromisoformat(last)) for scope, n, last in self.db.rows(
-            "SELECT scope, COUNT(*), MAX(at) FROM throttle WHERE scope >= ? AND scope < ? AND at > ? GROUP BY scope",
-            (prefix, upper, ts(since)))}
+            "SELECT scope, COUNT(*), MAX(at) FROM throttle WHERE substr(scope, 1, ?) = ? AND at > ? GROUP BY scope",
+            (len(prefix), prefix, ts(since)))}
 
     def prune(self, before: datetime) -> int:
         """Drop every try older than `before` (older than any scope's window); how many."""
