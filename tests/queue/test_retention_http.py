@@ -6,7 +6,7 @@ done once with two server processes on one database; GET /api/retention for no t
 wrong role and an admin; a terminal refused a priority the hall file does not give it, its
 5th ticket in a minute answered 429 with Retry-After, its 4th lookup too, both shown on the
 fleet view, and a staff token unaffected; the ticket limit exact with requests at once on two
-processes, a replay never refused."""
+processes, a replay never refused; lookups by code on the same budget."""
 
 import json
 import re
@@ -25,7 +25,7 @@ from kiosq.queue.personal import Personal
 from kiosq.queue.store import Store
 from tests.conftest import FakeClock
 from tests.queue.conftest import DEFAULT_HALL, KIOSQ
-from tests.queue.test_applications_http import PEOPLE, application, wait_for
+from tests.queue.test_applications_http import PEOPLE, application, lookup, post, wait_for
 
 pytestmark = pytest.mark.slow
 TIMEOUT = 10.0
@@ -233,3 +233,24 @@ def test_a_terminal_s_ticket_limit_is_exact_under_concurrency_and_a_replay_is_ne
     row = next(t for t in fleet["terminals"] if t["terminal"] == "T")
     assert (row["throttled_tickets"], row["throttled_lookups"]) == (6, 0)
 
+
+def test_a_terminal_s_lookups_by_code_count_against_its_limit_and_no_one_else_s(hall_server, tmp_path):
+    """lookups_per_minute = 3: a kiosk's 4th lookup by code is 429 `rate_limited` even with the
+    right code, and so is its next lookup by card (one budget); the citizen's own phone, and
+    staff, look the same application up meanwhile."""
+    limited_hall(tmp_path / "hall", lookups=3)
+    srv = hall_server(tmp_path / "hall")
+    filed = post(srv, "/api/applications", "terminal", application(*PEOPLE[0]), key="lk-1").json()
+    number, code = filed["tracking_no"], filed["lookup_code"]
+    for _ in range(3):
+        assert lookup(srv, number, code, "terminal").status_code == 200
+    fourth = lookup(srv, number, code, "terminal")
+    assert fourth.status_code == 429 and fourth.json()["error"] == "rate_limited", fourth.text
+    assert "lookups_per_minute" in fourth.json()["detail"] and 1 <= int(fourth.headers["Retry-After"]) <= 60
+    card = requests.post(srv.url + "/api/applications/lookup", json={"id_number": PEOPLE[0][0]},
+                         headers=bearer(srv, "terminal"), timeout=TIMEOUT)
+    assert card.status_code == 429 and card.json()["error"] == "rate_limited"
+    for role in (None, "staff"):
+        assert lookup(srv, number, code, role, address="198.51.100.20").status_code == 200
+    row = next(t for t in get(srv, "/api/terminals", "admin").json()["terminals"] if t["terminal"] == "T")
+    assert (row["throttled_tickets"], row["throttled_lookups"]) == (0, 2)
