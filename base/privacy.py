@@ -14,6 +14,7 @@ replaced), the one way the server and the terminal make them; secrets that are r
 
 import os
 import re
+import unicodedata
 from pathlib import Path
 from typing import Protocol
 
@@ -47,31 +48,64 @@ def mask_text(text: str) -> str:
     return text[:6] + "*" * min(6, max(0, len(text) - 6))
 
 
-# Numbers a clerk may type into a note (补正, 驳回): each with no digit right before or after.
-_SEP = r"[ \-]?"  # one space or dash between groups, as people write them
+# Numbers a clerk may type into a note (补正, 驳回): each with no letter or digit right before
+# or after. Matched on the note's ASCII fold (_fold), so that full-width digits count too.
+_SEP = r"[ \-]?"  # one space or dash, as people write them between groups
+
+
+def _spaced(*digits: str) -> str:
+    """The pattern of `digits` (one digit each) with one space or dash allowed between any two."""
+    return _SEP.join(digits)
+
+
+_D = r"\d"
+_ID18 = _spaced("[1-9]", *[_D] * 5, f"(?:1{_SEP}9|2{_SEP}0)", _D, _D,  # area, century
+                f"(?:0{_SEP}[1-9]|1{_SEP}[0-2])", f"(?:0{_SEP}[1-9]|[12]{_SEP}{_D}|3{_SEP}[01])",  # month, day
+                *[_D] * 3, r"[\dXx]")
+_CARD = (r"[1-9]\d{15,18}"  # 16-19 digits in one run, or grouped: 4-4-4-4 (then 1-3 more), 6-10 to 6-13
+         r"|[1-9]\d{3}(?:[ \-]\d{4}){3}(?:[ \-]?\d{1,3})?"
+         r"|[1-9]\d{5}[ \-]\d{10,13}")
 _NUMBERS = re.compile(
     r"(?<![0-9A-Za-z])(?:"
-    r"(?P<id18>[1-9]\d{5}(?:19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[\dXx])"  # 居民身份证
-    r"|(?P<card>[1-9]\d{3}(?:" + _SEP + r"\d{4}){3}(?:" + _SEP + r"\d{3}|\d{1,3})?)"  # bank cards: 16-19 digits
+    r"(?P<id18>" + _ID18 + r")"  # 居民身份证
+    r"|(?P<card>" + _CARD + r")"  # bank cards
     r"|(?P<id15>[1-9]\d{5}\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3})"  # first-generation IDs
     r"|(?P<mobile>(?:(?:\+|00)86" + _SEP + r")?1[3-9]\d" + _SEP + r"\d{4}" + _SEP + r"\d{4})"  # 手机
-    r"|(?P<landline>0\d{2,3}-?[2-9]\d{6,7})"  # 固话 with its area code
-    r")(?![0-9A-Za-z])")
+    r"|(?P<landline>(?:\(0\d{2,3}\) ?|0\d{2,3}" + _SEP + r")[1-9]\d{2,3}" + _SEP + r"\d{4})"  # 固话, area code
+    r")(?![0-9A-Za-z])", re.ASCII)
+
+
+def _fold(text: str) -> str:
+    """`text` with each character whose NFKC form is one ASCII character replaced by it (１
+    -> 1, Ｘ -> X, the full-width space, dash and brackets), the rest as it is: the same
+    length, so that a match in it is at the same place in `text`."""
+    def one(c: str) -> str:
+        n = unicodedata.normalize("NFKC", c)
+        return n if len(n) == 1 and n.isascii() else c
+    return text if text.isascii() else "".join(map(one, text))
 
 
 def mask_numbers_in_text(text: str) -> str:
     """Free text a person typed (a staff note) with the ID numbers, bank-card numbers and
     phone numbers in it masked the way they are everywhere: an ID number and a phone keep
     their first 3 and last 4 characters, a card its last 4 digits. Dates, amounts, tracking
-    and ticket numbers and other short numbers stay as they are."""
-    def masked(m: re.Match[str]) -> str:
-        digits = re.sub(r"[ \-]", "", m.group(0))
-        if m.group("card"):
-            return "*" * (len(digits) - 4) + digits[-4:]
-        if m.group("mobile"):
-            return mask_phone(digits[-11:])
-        return _keep_ends(digits.upper())
-    return _NUMBERS.sub(masked, text)
+    and ticket numbers and other short numbers stay as they are. Numbers typed in full-width
+    digits are found too (matched on the NFKC form); a masked number is written in ASCII,
+    and the rest of the note stays as typed (full-width punctuation included)."""
+    folded, out, at = _fold(text), [], 0
+    for m in _NUMBERS.finditer(folded):
+        out += [text[at:m.start()], _masked(m)]
+        at = m.end()
+    return "".join(out) + text[at:]
+
+
+def _masked(m: re.Match[str]) -> str:
+    digits = re.sub(r"[^0-9X]", "", m.group(0).upper())
+    if m.group("card"):
+        return "*" * (len(digits) - 4) + digits[-4:]
+    if m.group("mobile"):
+        return mask_phone(digits[-11:])
+    return _keep_ends(digits)
 
 
 class FormFieldShape(Protocol):

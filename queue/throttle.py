@@ -13,7 +13,8 @@ from fastapi import Request
 from kiosq.queue.errors import ApiError
 from kiosq.queue.fleet import Throttled
 from kiosq.queue.personal import Personal
-from kiosq.queue.store import Store, Token
+from kiosq.queue.store import Limit, RateLimited, Store, Token
+from kiosq.queue.store.throttling import free_at as free_at  # the rule itself (pure): the store applies it too
 
 WINDOW = timedelta(minutes=10)
 WINDOW_MINUTES = int(WINDOW.total_seconds() // 60)
@@ -36,15 +37,6 @@ class Wait:
         return math.ceil(self.seconds / 60)
 
 
-def free_at(hits: dict[str, list[datetime]], limit: int, window: timedelta = WINDOW) -> datetime | None:
-    """When every full scope has room again: enough of its counted tries have aged out of
-    the window (None: none is full). Pure."""
-    full = [h for h in hits.values() if len(h) >= limit]
-    if not full:
-        return None
-    return max(h[len(h) - limit] for h in full) + window
-
-
 def check(store: Store, scopes: tuple[str, ...], limit: int, window: timedelta = WINDOW) -> Wait | None:
     now = store.clock()
     # Only the newest `limit` tries matter: a scope with a high limit costs no more to check.
@@ -64,28 +56,35 @@ def count_try(store: Store, scopes: tuple[str, ...], window: timedelta = WINDOW)
 
 # -- a terminal's tickets and lookups per minute ------------------------------------------
 
-def terminal_rate(store: Store, token: Token, what: TerminalWhat) -> str | None:
-    """For a terminal token: a 429 with Retry-After past the hall's [terminals]
-    `<what>_per_minute` (the refusal remembered for the fleet view), else the scope this
-    request counts against. Staff, supervisor and admin tokens, and a limit of 0: None."""
+def terminal_limit(store: Store, token: Token, what: TerminalWhat) -> Limit | None:
+    """For a terminal token, the hall's [terminals] `<what>_per_minute` on it; staff,
+    supervisor and admin tokens, and a limit of 0: None."""
     limit: int = getattr(store.hall.terminals, f"{what}_per_minute")
     if token.role != "terminal" or limit == 0:
         return None
-    scope = f"{what}:{token.name}"
-    wait = check(store, (scope,), limit, MINUTE)
-    if wait is None:
-        return scope
+    return Limit(f"{what}:{token.name}", limit, MINUTE)
+
+
+def terminal_refused(store: Store, token: Token, what: TerminalWhat, refused: RateLimited) -> ApiError:
+    """The 429 with Retry-After for a terminal past its limit; the refusal is remembered
+    (apart from the refused transaction, which rolled back) for the fleet view."""
     store.throttle_count((f"{THROTTLED}{what}:{token.name}",), store.clock() - THROTTLED_KEPT)
-    raise too_many(f"terminal {token.name!r} asked for more than {limit} {what} in a minute (the hall file's "
-                   f"[terminals] {what}_per_minute); try again in {wait.seconds} s", wait, "rate_limited")
+    wait = Wait(refused.until, max(1, math.ceil((refused.until - store.clock()).total_seconds())))
+    return too_many(f"terminal {token.name!r} asked for more than {refused.limit} {what} in a minute (the hall "
+                    f"file's [terminals] {what}_per_minute); try again in {wait.seconds} s", wait, "rate_limited")
 
 
 def limit_terminal_lookup(store: Store, token: Token | None) -> None:
     """Count one application lookup by a terminal token against [terminals]
-    lookups_per_minute (a 429 past it); any other caller passes. Every lookup route calls it."""
-    scope = None if token is None else terminal_rate(store, token, "lookups")
-    if scope is not None:
-        count_try(store, (scope,), MINUTE)
+    lookups_per_minute, checked and counted in one transaction (a 429 past it); any other
+    caller passes. Every lookup route calls it."""
+    limit = None if token is None else terminal_limit(store, token, "lookups")
+    if limit is None or token is None:
+        return
+    try:
+        store.throttle_take(limit)
+    except RateLimited as refused:
+        raise terminal_refused(store, token, "lookups", refused) from None
 
 
 def throttled_terminals(store: Store) -> dict[str, Throttled]:

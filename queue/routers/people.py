@@ -99,8 +99,8 @@ async def sign_in(body: SignIn, request: Request, ctx: Ctx) -> JSONResponse:
     by_address = throttle.client_scope(ctx.personal, request, "signin-address")
     scopes = (by_address + ":" + ctx.personal.digest("login:" + login)[:16], by_address)
     hits = store.throttle_hits(scopes, store.clock() - throttle.WINDOW)
-    until = throttle.free_at({scopes[0]: hits[scopes[0]]}, people.WRONG_PASSWORDS) or throttle.free_at(
-        {scopes[1]: hits[scopes[1]]}, WRONG_PER_ADDRESS)
+    until = throttle.free_at({scopes[0]: hits[scopes[0]]}, people.WRONG_PASSWORDS, throttle.WINDOW) or throttle.free_at(
+        {scopes[1]: hits[scopes[1]]}, WRONG_PER_ADDRESS, throttle.WINDOW)
     if until is not None:
         seconds = max(1, int((until - store.clock()).total_seconds()) + 1)
         raise throttle.too_many(f"too many wrong passwords from this address; try again in {-(-seconds // 60)} "

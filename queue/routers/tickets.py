@@ -11,6 +11,7 @@ from kiosq.queue import engine, throttle
 from kiosq.queue.auth import Caller, token_of
 from kiosq.queue.context import Ctx, context_of
 from kiosq.queue.errors import ApiError
+from kiosq.queue.store import RateLimited
 from kiosq.queue.views import ticket_view
 
 router = APIRouter(tags=["tickets"])
@@ -79,10 +80,12 @@ async def issue_ticket(request: Request) -> JSONResponse:
     key = idempotency_key(request)
     body = await ticket_request(request)
     engine.may_issue(body.priority, token, ctx.hall.terminals.priorities)
-    scope = throttle.terminal_rate(ctx.store, token, "tickets")  # a terminal's tickets per minute
-    ticket, replayed = ctx.store.issue_ticket(body.service, body.priority, caller=token.key, issued_by=token.name,
-                                              idempotency_key=key,  # in opening hours (hours.refuse_when_closed)
-                                              counted=None if scope is None else (scope, throttle.MINUTE))
+    try:  # in opening hours (hours.refuse_when_closed); a terminal's tickets per minute, a replay never refused
+        ticket, replayed = ctx.store.issue_ticket(body.service, body.priority, caller=token.key, issued_by=token.name,
+                                                  idempotency_key=key,
+                                                  limited=throttle.terminal_limit(ctx.store, token, "tickets"))
+    except RateLimited as refused:
+        raise throttle.terminal_refused(ctx.store, token, "tickets", refused) from None
     return JSONResponse(ticket_view(ctx, ticket, ctx.public_url), status_code=201,
                         headers={"Idempotent-Replayed": "true"} if replayed else None)
 

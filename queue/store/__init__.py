@@ -14,6 +14,7 @@ from kiosq.queue.store.errors import (
            IdempotencyConflict,
            KeyRetired,
            NotFound,
+           RateLimited,
            StoreError,
            Unavailable,
            Unusable,
@@ -22,11 +23,12 @@ from kiosq.queue.store.facade import DB_FILE, Store, utcnow
 from kiosq.queue.store.people import AuditEntry, Who
 from kiosq.queue.store.rollover import roll_over_daily
 from kiosq.queue.store.schema import MIGRATIONS
+from kiosq.queue.store.throttling import Limit
 from kiosq.queue.store.tickets import IDEMPOTENCY_DAYS
 from kiosq.queue.store.tokens import ROLES, Token, hash_token
 from kiosq.queue.store.views import Notification, StoredEvent, application_event_data, ticket_data
 
 __all__ = ["DB_FILE", "IDEMPOTENCY_DAYS", "MIGRATIONS", "ROLES", "TRACKING_PREFIX", "AlreadyExists", "AuditEntry",
-           "EnrollmentRefused", "IdempotencyConflict", "KeyRetired", "NotFound", "Notification", "Store", "StoreError",
-           "StoredEvent", "Token", "Unavailable", "Unusable", "Who", "application_event_data", "hash_token",
-           "roll_over_daily", "ticket_data", "utcnow"]
+           "EnrollmentRefused", "IdempotencyConflict", "KeyRetired", "Limit", "NotFound", "Notification", "RateLimited",
+           "Store", "StoreError", "StoredEvent", "Token", "Unavailable", "Unusable", "Who", "application_event_data",
+           "hash_token", "roll_over_daily", "ticket_data", "utcnow"]

@@ -1,5 +1,7 @@
 """What the store refuses, in its own words: callers never see a database driver's errors."""
 
+from datetime import datetime
+
 
 class StoreError(Exception):
     """The base of the store's errors."""
@@ -19,6 +21,15 @@ class AlreadyExists(StoreError):
 
 class IdempotencyConflict(StoreError):
     """An Idempotency-Key was reused for a different request."""
+
+
+class RateLimited(StoreError):
+    """A scope had its limit of tries in its window already (a terminal's tickets or lookups
+    per minute); `until`: when it has room again. Nothing was counted or issued."""
+
+    def __init__(self, scope: str, limit: int, until: datetime) -> None:
+        super().__init__(f"{scope}: {limit} tries in the window already")
+        self.scope, self.limit, self.until = scope, limit, until
 
 
 class EnrollmentRefused(StoreError):

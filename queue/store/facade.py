@@ -34,7 +34,7 @@ from kiosq.queue.store.retention import Retention
 from kiosq.queue.store.schema import MIGRATIONS
 from kiosq.queue.store.sealed import LABELLED, Notes, RecordKeys, Sealed, SealingKeys
 from kiosq.queue.store.terminals import Terminals
-from kiosq.queue.store.throttling import Throttle
+from kiosq.queue.store.throttling import Limit, Throttle
 from kiosq.queue.store.tickets import Tickets
 from kiosq.queue.store.tokens import Token, Tokens
 from kiosq.queue.store.views import Notification, StoredEvent
@@ -252,16 +252,15 @@ class Store:
 
     def issue_ticket(self, service: str, priority: str = "normal", *, caller: str = "", issued_by: str = "",
                      idempotency_key: str | None = None,
-                     counted: tuple[str, timedelta] | None = None) -> tuple[Ticket, bool]:
+                     limited: Limit | None = None) -> tuple[Ticket, bool]:
         """Issue a ticket in opening hours; returns it and whether it was an earlier answer
         to the same key. `caller` scopes idempotency keys (the token's hash); `issued_by` is
-        recorded (its name). `counted`: a throttle scope and its window that a new ticket
-        counts against, in the same transaction (a terminal's tickets per minute)."""
+        recorded (its name). `limited`: a limit a new ticket is checked and counted against
+        in the same transaction, after the replay lookup (a terminal's tickets per minute):
+        RateLimited past it; a replay is neither refused nor counted."""
         def issue(now: datetime, day: date) -> tuple[Ticket, bool]:
-            ticket, replayed = self._tickets.issue(now, day, service, priority, caller, issued_by, idempotency_key)
-            if counted is not None and not replayed:
-                self._throttle.count((counted[0],), now, now - counted[1])
-            return ticket, replayed
+            admit = (lambda: None) if limited is None else (lambda: self._throttle.take(limited, now))
+            return self._tickets.issue(now, day, service, priority, caller, issued_by, idempotency_key, admit)
         return self._change(issue)
 
     def call_next(self, window: int) -> Outcome:
@@ -445,6 +444,11 @@ class Store:
     def throttle_tally(self, prefix: str, since: datetime) -> dict[str, tuple[int, datetime]]:
         """For each scope starting with `prefix`: how many tries since `since`, and the last."""
         return self._throttle.tally(prefix, since)
+
+    def throttle_take(self, limit: Limit) -> None:
+        """Count one try against `limit`, checked and counted in one transaction: RateLimited
+        (nothing counted) when it is full."""
+        self._write(lambda now: self._throttle.take(limit, now))
 
     def throttle_count(self, scopes: tuple[str, ...], forget_before: datetime) -> None:
         """Count one try against each scope; forget its tries older than `forget_before`."""

@@ -38,10 +38,11 @@ class Tickets:
     # -- writing (inside a change) -----------------------------------------------------
 
     def issue(self, now: datetime, day: date, service: str, priority: str, caller: str, issued_by: str,
-              idempotency_key: str | None) -> tuple[Ticket, bool]:
+              idempotency_key: str | None, admit: Callable[[], None] = lambda: None) -> tuple[Ticket, bool]:
         """A new ticket, or the one issued earlier for the same key (True). Opening hours
-        are checked after a replay was ruled out: a retry of a ticket issued just before
-        closing still gets that ticket."""
+        and then `admit` (a terminal's rate, which may raise) are checked after a replay was
+        ruled out: a retry of a ticket issued just before closing, or just before the limit,
+        still gets that ticket."""
         svc = self.hall.services.get(service)
         if svc is None:
             raise NotFound(f"unknown service {service!r}; services are: {', '.join(self.hall.services)}")
@@ -53,6 +54,7 @@ class Tickets:
                     f"({earlier[0].replace('|', ', ')}); use a new key for a new ticket")
             return self.by_id(earlier[1]), True
         hours.refuse_when_closed(self.hall.hours, now, self.hall.tz)
+        admit()
         # The day's last number: the write lock (BEGIN IMMEDIATE on SQLite, the hall's
         # advisory lock on PostgreSQL) makes the read and the insert one step across every
         # process, and the UNIQUE key on (number_service, day, number) is the last guard.

@@ -259,6 +259,21 @@ def test_wrong_codes_are_throttled_per_address_and_number(client, tokens, clock,
     assert not any("testclient" in s or number in s for s in scopes)
 
 
+def test_only_wrong_codes_count_and_the_provisional_number_counts_as_its_application(client, tokens, store):
+    """Right codes cost nothing: a citizen checking often is never locked out by it; wrong
+    codes sent under the provisional number count against the same application."""
+    r = file(client, tokens, "w1", provisional_no="T01-20261123-0001")
+    number, code = r.json()["tracking_no"], r.json()["lookup_code"]
+    wrong = "ABCD2345" if code != "ABCD2345" else "ABCD2346"
+    for _ in range(10):
+        assert look(client, number, code).status_code == 200
+    for asked in (number, "T01-20261123-0001") * 2:
+        assert look(client, asked, wrong).status_code == 403
+    assert look(client, number, code).status_code == 200  # 4 wrong ones: still open
+    assert look(client, "T01-20261123-0001", wrong).status_code == 403
+    assert look(client, number, code).status_code == 429
+
+
 def test_a_kiosk_is_counted_by_terminal_not_by_its_address(client, tokens):
     """Citizens at one kiosk share its address: a stranger's wrong tries there lock out only
     that number at that kiosk, never the next citizen's number."""

@@ -5,11 +5,14 @@ keeps its status, history and figures, while an open one as old is kept; the day
 done once with two server processes on one database; GET /api/retention for no token, a
 wrong role and an admin; a terminal refused a priority the hall file does not give it, its
 5th ticket in a minute answered 429 with Retry-After, its 4th lookup too, both shown on the
-fleet view, and a staff token unaffected."""
+fleet view, and a staff token unaffected; the ticket limit exact with requests at once on two
+processes, a replay never refused; lookups by code on the same budget."""
 
 import json
 import re
 import subprocess
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -22,7 +25,7 @@ from kiosq.queue.personal import Personal
 from kiosq.queue.store import Store
 from tests.conftest import FakeClock
 from tests.queue.conftest import DEFAULT_HALL, KIOSQ
-from tests.queue.test_applications_http import PEOPLE, application, wait_for
+from tests.queue.test_applications_http import PEOPLE, application, lookup, post, wait_for
 
 pytestmark = pytest.mark.slow
 TIMEOUT = 10.0
@@ -152,11 +155,11 @@ def test_two_server_processes_run_it_once_a_day(hall_server, tmp_path, database)
 
 # -- terminals issue what a terminal may ----------------------------------------------------
 
-def limited_hall(data_dir: Path) -> None:
+def limited_hall(data_dir: Path, tickets: int = 4, lookups: int = 3) -> None:
     data_dir.mkdir(parents=True, exist_ok=True)
     (data_dir / "hall.toml").write_text(DEFAULT_HALL.read_text("utf-8") + "\n[terminals]\n"
-                                        "priorities = [\"normal\", \"elderly\"]\ntickets_per_minute = 4\n"
-                                        "lookups_per_minute = 3\n", "utf-8")
+                                        f"priorities = [\"normal\", \"elderly\"]\ntickets_per_minute = {tickets}\n"
+                                        f"lookups_per_minute = {lookups}\n", "utf-8")
 
 
 def ticket(srv, role, key, priority="normal"):
@@ -198,3 +201,57 @@ def test_a_terminal_asks_only_for_its_priorities_and_at_its_rate(hall_server, tm
     assert (row["throttled"], row["throttled_tickets"], row["throttled_lookups"]) == (2, 1, 1)
     assert row["throttled_last_at"] is not None
     assert [a["kind"] for a in fleet["alerts"] if a["terminal"] == "T"] == ["throttled"]
+
+
+def test_a_terminal_s_ticket_limit_is_exact_under_concurrency_and_a_replay_is_never_refused(hall_server, tmp_path):
+    """8 requests at once from one terminal, spread over two server processes on one database,
+    with tickets_per_minute = 3: exactly three tickets, five 429s; a retry of an issued
+    request (its Idempotency-Key) gets its ticket again past the limit, and is not counted."""
+    limited_hall(tmp_path / "hall", tickets=3)
+    first = hall_server(tmp_path / "hall")
+    second = hall_server(first.data_dir, tokens=False)
+    second.tokens = first.tokens
+    start = threading.Barrier(8)
+
+    def take(n: int) -> requests.Response:
+        start.wait(TIMEOUT)
+        return ticket((first, second)[n % 2], "terminal", f"c{n}")
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(take, range(8)))
+    issued = [(n, r) for n, r in enumerate(answers) if r.status_code == 201]
+    assert sorted(r.status_code for r in answers) == [201] * 3 + [429] * 5, [r.text for r in answers]
+    assert all(r.json()["error"] == "rate_limited" for r in answers if r.status_code == 429)
+    assert len({r.json()["number"] for _, r in issued}) == 3
+
+    for n, r in issued:  # a retry after the limit: its own answer again, from either process
+        for srv in (first, second):
+            again = ticket(srv, "terminal", f"c{n}")
+            assert again.status_code == 201 and again.headers["Idempotent-Replayed"] == "true", again.text
+            assert again.json()["id"] == r.json()["id"]
+    refused = next(n for n, r in enumerate(answers) if r.status_code == 429)
+    assert ticket(first, "terminal", f"c{refused}").status_code == 429  # a refused request made nothing to replay
+    fleet = get(first, "/api/terminals", "admin").json()
+    row = next(t for t in fleet["terminals"] if t["terminal"] == "T")
+    assert (row["throttled_tickets"], row["throttled_lookups"]) == (6, 0)
+
+
+def test_a_terminal_s_lookups_by_code_count_against_its_limit_and_no_one_else_s(hall_server, tmp_path):
+    """lookups_per_minute = 3: a kiosk's 4th lookup by code is 429 `rate_limited` even with the
+    right code, and so is its next lookup by card (one budget); the citizen's own phone, and
+    staff, look the same application up meanwhile."""
+    limited_hall(tmp_path / "hall", lookups=3)
+    srv = hall_server(tmp_path / "hall")
+    filed = post(srv, "/api/applications", "terminal", application(*PEOPLE[0]), key="lk-1").json()
+    number, code = filed["tracking_no"], filed["lookup_code"]
+    for _ in range(3):
+        assert lookup(srv, number, code, "terminal").status_code == 200
+    fourth = lookup(srv, number, code, "terminal")
+    assert fourth.status_code == 429 and fourth.json()["error"] == "rate_limited", fourth.text
+    assert "lookups_per_minute" in fourth.json()["detail"] and 1 <= int(fourth.headers["Retry-After"]) <= 60
+    card = requests.post(srv.url + "/api/applications/lookup", json={"id_number": PEOPLE[0][0]},
+                         headers=bearer(srv, "terminal"), timeout=TIMEOUT)
+    assert card.status_code == 429 and card.json()["error"] == "rate_limited"
+    for role in (None, "staff"):
+        assert lookup(srv, number, code, role, address="198.51.100.20").status_code == 200
+    row = next(t for t in get(srv, "/api/terminals", "admin").json()["terminals"] if t["terminal"] == "T")
+    assert (row["throttled_tickets"], row["throttled_lookups"]) == (0, 2)
