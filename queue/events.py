@@ -4,8 +4,10 @@ displays (public), signed-in staff (what the role may see), one ticket's phone."
 
 import asyncio
 import json
+import math
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import suppress
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from kiosq.queue import applications as rules
@@ -20,6 +22,7 @@ SSE_RETRY_MS = 2000
 SSE_BATCH = 500
 SSE_HEARTBEAT_SECONDS = 15.0
 SSE_POLL_SECONDS = 2.0
+CALLER_CHECK_SECONDS = 30.0  # how often a staff stream checks that its caller may still see it
 MAX_EVENT_ID = 2**63 - 1  # SQLite's largest integer
 
 
@@ -143,6 +146,17 @@ def visible_to(token: Token, windows: Mapping[int, Window]) -> Callable[[StoredE
 
 
 Read = Callable[[int, float], list[StoredEvent]]  # (cursor, loop time) -> the events after the cursor
+Keep = Callable[[StoredEvent], bool]
+
+
+@dataclass(frozen=True)
+class CallerCheck:
+    """How a staff stream checks its caller again every `seconds` (it runs for hours):
+    `keep()` is what the caller may see now, or None when it may see nothing any more (the
+    token revoked or expired, the session ended, the account disabled): the stream ends."""
+
+    keep: Callable[[], Keep | None]
+    seconds: float = CALLER_CHECK_SECONDS
 
 
 def _sse(ev: StoredEvent) -> str:
@@ -150,13 +164,20 @@ def _sse(ev: StoredEvent) -> str:
 
 
 async def stream(notifier: Notifier, cursor: int, heartbeat_seconds: float, read: Read,
-                 keep: Callable[[StoredEvent], bool] | None = None) -> AsyncIterator[bytes]:
+                 keep: Keep | None = None, check: CallerCheck | None = None) -> AsyncIterator[bytes]:
     """The events after `cursor` that `read` gives and `keep` lets through, as SSE, then
-    each new one as it is committed."""
+    each new one as it is committed; with `check`, until the caller may no longer see them."""
     yield f": kiosq events after {cursor}\nretry: {SSE_RETRY_MS}\n\n".encode()
     loop = asyncio.get_running_loop()
     last_sent = loop.time()
+    check_at = loop.time() + check.seconds if check else math.inf
     while not notifier.closing:
+        if check is not None and loop.time() >= check_at:
+            keep = check.keep()
+            if keep is None:
+                yield b": signed out: this stream ends\n\n"
+                return
+            check_at = loop.time() + check.seconds
         seen = notifier.wakes
         batch = read(cursor, loop.time())
         sent = batch if keep is None else [ev for ev in batch if keep(ev)]
@@ -171,7 +192,7 @@ async def stream(notifier: Notifier, cursor: int, heartbeat_seconds: float, read
             cursor = batch[-1].id
         if len(batch) < SSE_BATCH:
             # Woken by a commit in this process; the timeout also picks up other writers.
-            await notifier.wait(min(SSE_POLL_SECONDS, heartbeat_seconds), seen)
+            await notifier.wait(max(0.0, min(SSE_POLL_SECONDS, heartbeat_seconds, check_at - loop.time())), seen)
 
 
 # -- one ticket, for the phone that follows it (/t/{id}) ----------------------------------

@@ -25,6 +25,7 @@ from kiosq.queue.pages import PAGES
 from kiosq.queue.rollout import Rollout
 
 TIMEOUT = 5.0
+CHECK = 0.5  # how often the live server's staff streams check their caller
 ID1, NAME1, PHONE1 = "999901199001010010", "测试一", "13812345678"  # made up (area 9999)
 ID2, NAME2, PHONE2 = "999902198506150029", "测试二", "13987654321"
 PUBLIC = re.compile(r"^(ticket\.|window\.|hall\.notice$)")
@@ -63,14 +64,15 @@ class Live:
 
 @pytest.fixture
 def live(store):
-    """The API (heartbeat 0.2 s: a quiet stream says so fast) served by uvicorn in a
-    thread on 127.0.0.1, with its tokens made before it starts."""
+    """The API (heartbeat 0.2 s: a quiet stream says so fast; the staff stream checks its
+    caller every 0.5 s) served by uvicorn in a thread on 127.0.0.1, with its tokens made
+    before it starts."""
     tokens = {"terminal": store.create_token("terminal", "T01"),
               "staff": store.create_token("staff", "张敏", (3,)),  # window 3: service B only
               "staff_c": store.create_token("staff", "王芳", (4,)),  # services C, D
               "duty": store.create_token("supervisor", "值班长"),  # no windows: the whole hall
               "admin": store.create_token("admin", "boss")}
-    app = create_app(store, heartbeat_seconds=0.2)
+    app = create_app(store, heartbeat_seconds=0.2, caller_check_seconds=CHECK)
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -298,18 +300,95 @@ def test_each_role_sees_on_the_staff_stream_what_it_may(live, store, tmp_path):
     assert next(e for e in admin if e.event == "content.rolled_back").data["content"]["by"] == "boss"
 
 
-def test_the_staff_stream_takes_the_session_cookie(live, store):
-    store.create_user("zhangmin", "张敏", "staff", (4,), "correct horse battery")
+def signed_in(live: Live, store, login: str = "zhangmin", role: str = "staff", windows: tuple[int, ...] = (4,)
+              ) -> tuple[requests.Session, str]:
+    """A person with an account, signed in: their session and its Cookie header."""
+    store.create_user(login, "张敏", role, windows, "correct horse battery")
     session = requests.Session()
-    r = session.post(live.url + "/api/session", json={"login": "zhangmin", "password": "correct horse battery"},
+    r = session.post(live.url + "/api/session", json={"login": login, "password": "correct horse battery"},
                      timeout=TIMEOUT)
     assert r.status_code == 200, r.text
-    cookie = "kiosq_session=" + session.cookies["kiosq_session"]
+    return session, "kiosq_session=" + session.cookies["kiosq_session"]
+
+
+def test_the_staff_stream_takes_the_session_cookie(live, store):
+    _, cookie = signed_in(live, store)
     start = store.last_event_id()
     number = file(live, "c-1", item="RS-SY-001")["tracking_no"]  # service C: window 4's
     file(live, "c-2")  # service A: not window 4's
     got = replay(live, f"/api/staff/events?since={start}", {"Cookie": cookie})
     assert [(e.event, e.data["application"]["tracking_no"]) for e in got] == [("application.submitted", number)]
+
+
+def rest_of(stream: Stream, seconds: float) -> list[Sse]:
+    """The events until the stream ends; an AssertionError if it has not within `seconds`."""
+    events: list[Sse] = []
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        b = stream.block()
+        if not b:
+            return events
+        if "event" in b:
+            events.append(Sse(int(b["id"]), b["event"], json.loads(b["data"])))
+    raise AssertionError(f"the stream is still open after {seconds} s: {events}")
+
+
+@pytest.mark.parametrize("end", ["token revoked", "signed out", "account disabled", "session expired"])
+def test_a_staff_stream_ends_once_its_caller_may_no_longer_see_it(live, store, clock, end):
+    admin = {"Authorization": f"Bearer {live.tokens['admin']}"}
+    if end == "token revoked":
+        headers = {"Authorization": "Bearer " + store.create_token("staff", "desk-7", (4,))}
+    else:
+        session, cookie = signed_in(live, store)
+        headers = {"Cookie": cookie}
+    stream = Stream(live.port, "/api/staff/events", headers)
+    try:
+        assert stream.status == 200
+        before = live.issue("C")
+        assert stream.next_event().data["ticket"]["number"] == before["number"]  # live
+        time.sleep(CHECK)  # a check of the caller passes: the stream goes on
+        assert live.issue("C")["number"] == stream.next_event().data["ticket"]["number"]
+        if end == "token revoked":
+            r = requests.post(live.url + "/api/tokens/desk-7/revoke", headers=admin, timeout=TIMEOUT)
+        elif end == "signed out":
+            r = session.delete(live.url + "/api/session", headers={"Origin": live.url}, timeout=TIMEOUT)
+        elif end == "account disabled":
+            r = requests.patch(live.url + "/api/users/zhangmin", json={"disabled": True}, headers=admin,
+                               timeout=TIMEOUT)
+        else:
+            clock.advance(minutes=store.hall.sessions.idle_minutes + 1)
+        assert end == "session expired" or r.status_code == 200, r.text
+        time.sleep(2 * CHECK)
+        after = live.issue("C")
+        rest = rest_of(stream, 3.0)
+        assert stream.ended, end
+        assert after["number"] not in {e.data["ticket"]["number"] for e in rest if e.data.get("ticket")}, end
+    finally:
+        stream.close()
+    again = Stream(live.port, "/api/staff/events", headers)  # and it does not open again
+    try:
+        assert again.status == 401, end
+    finally:
+        again.close()
+
+
+def test_a_staff_stream_follows_a_change_of_its_persons_role(live, store):
+    _, cookie = signed_in(live, store, "lihua", "supervisor", ())  # no windows: every service's applications
+    stream = Stream(live.port, "/api/staff/events", {"Cookie": cookie})
+    try:
+        number = file(live, "r-1", item="RS-SY-001")["tracking_no"]  # service C
+        assert stream.next_event().data["application"]["tracking_no"] == number
+        r = requests.patch(live.url + "/api/users/lihua", json={"role": "staff", "windows": [3]},  # service B only
+                           headers={"Authorization": f"Bearer {live.tokens['admin']}"}, timeout=TIMEOUT)
+        assert r.status_code == 200, r.text
+        time.sleep(2 * CHECK)
+        file(live, "r-2", item="RS-SY-001", id_number=ID2, name=NAME2, phone=PHONE2)
+        ticket = live.issue("B")
+        seen = stream.next_event()  # the application is not the window's any more
+        assert seen.event == "ticket.issued" and seen.data["ticket"]["number"] == ticket["number"], seen
+        assert not stream.ended
+    finally:
+        stream.close()
 
 
 # -- one ticket's stream ------------------------------------------------------------------------
