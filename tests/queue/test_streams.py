@@ -6,12 +6,16 @@ credentials, streams included, shows an applicant's tracking number, item or nam
 
 from __future__ import annotations
 
+import asyncio
 import http.client
 import json
+import logging
 import re
 import socket
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import pytest
@@ -23,6 +27,7 @@ from kiosq.content.catalog import SAMPLE, load_files
 from kiosq.queue.api import create_app
 from kiosq.queue.pages import PAGES
 from kiosq.queue.rollout import Rollout
+from kiosq.queue.store import Store, StoredEvent, Unavailable
 
 TIMEOUT = 5.0
 CHECK = 0.5  # how often the live server's staff streams check their caller
@@ -62,8 +67,8 @@ class Live:
         return r.json()
 
 
-@pytest.fixture
-def live(store):
+@contextmanager
+def serving(store: Store) -> Iterator[Live]:
     """The API (heartbeat 0.2 s: a quiet stream says so fast; the staff stream checks its
     caller every 0.5 s) served by uvicorn in a thread on 127.0.0.1, with its tokens made
     before it starts."""
@@ -83,11 +88,19 @@ def live(store):
     while not server.started and time.monotonic() < deadline:
         time.sleep(0.01)
     assert server.started, "uvicorn did not start"
-    yield Live(port, tokens, app)
-    app.state.notifier.close()
-    server.should_exit = True
-    thread.join(10)
+    try:
+        yield Live(port, tokens, app)
+    finally:
+        app.state.notifier.close()
+        server.should_exit = True
+        thread.join(10)
     assert not thread.is_alive()
+
+
+@pytest.fixture
+def live(store):
+    with serving(store) as server:
+        yield server
 
 
 @dataclass
@@ -527,6 +540,49 @@ def test_the_shared_waiting_line_counts_ahead_as_each_ticket_does(store):
     waiting = [t for t in store.tickets_of_day() if t.status == "waiting"]
     assert len(line) == len(waiting) == 6
     assert {t.id: (t.service, store.ahead(t)) for t in waiting} == line
+
+
+class AwayOnce(Store):
+    """A store whose event log the phones' wake-up task cannot read once, when `away` is
+    set: the read raises what the store raises while its database restarts."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.away, self.failed = False, threading.Event()
+
+    def events_with_tickets_after(self, event_id: int, limit: int = 500) -> list[StoredEvent]:
+        if self.away and asyncio.current_task().get_name() == "kiosq-service-wakes":
+            self.away = False
+            self.failed.set()
+            raise Unavailable("the test's database is restarting")
+        return super().events_with_tickets_after(event_id, limit)
+
+
+def test_the_phones_are_woken_again_after_the_event_log_could_not_be_read(tmp_path, hall, clock, database, caplog):
+    store = AwayOnce.in_dir(tmp_path, hall, clock=clock, database=database)
+    try:
+        with serving(store) as live:
+            mine = live.issue("A")
+            stream = Stream(live.port, f"/api/tickets/{mine['id']}/events")
+            try:
+                assert stream.next_event().data["position"] == 1
+                store.away = True
+                live.issue("A")  # the commit wakes the task, whose read fails
+                assert store.failed.wait(TIMEOUT)
+                wakes = live.app.state.notifier.services
+                woken = wakes.count("A")
+                assert live.act(1, "call-next")["ticket"]["number"] == mine["number"]
+                called = stream.next_event()
+                assert (called.event, called.data["ticket"]["number"]) == ("ticket.called", mine["number"])
+                # Woken by the task that read the commit, not only found by the stream's poll.
+                assert wakes.count("A") > woken
+            finally:
+                stream.close()
+    finally:
+        store.close()
+    said = [r.getMessage() for r in caplog.records if r.name == "kiosq.server" and r.levelno >= logging.WARNING]
+    assert any("could not read the event log" in m and "restarting" in m for m in said), said
+    assert not any(mine["number"] in m or mine["id"] in m for m in said), said
 
 
 def test_a_ticket_stream_hears_of_a_transfer_into_its_service_and_a_paused_window(live):
