@@ -45,7 +45,8 @@ async def public_cursor(ctx: Ctx, last_event_id: LastEventId = None, since: Sinc
 @router.get("/api/events", response_class=StreamingResponse, responses=_SSE_DOC)
 async def events(cursor: Annotated[int, Depends(public_cursor)], ctx: Ctx) -> StreamingResponse:
     """Public (the hall's displays): ticket and window events and the hall notice, as they
-    happen; no application, terminal or content events, no staff names. Without
+    happen, each ticket event with its service's waiting count (`waiting`); no
+    application, terminal or content events, no staff names. Without
     `Last-Event-ID` (or `?since=ID`) the stream starts now; with it, the events after that
     id are replayed first, from the start of today's business day at the earliest (an
     older id, 0 included, replays the whole day)."""

@@ -268,6 +268,31 @@ def test_a_public_stream_gets_live_changes_but_no_application_or_fleet_events(li
         stream.close()
 
 
+def test_public_ticket_events_carry_their_services_waiting_count(live):
+    """Issue 17: the displays' stream carries the services' waiting counts: each ticket
+    event the count of its ticket's service as the change left it (every priority class)."""
+    stream = Stream(live.port, "/api/events")
+    try:
+        live.issue("A")
+        assert live.post("/api/tickets", "terminal", {"service": "A", "priority": "elderly"},
+                         key="w-elderly").status_code == 201
+        cancelled = live.issue("B")
+        live.act(1, "call-next")  # an A
+        live.act(3, "pause")
+        assert live.post(f"/api/tickets/{cancelled['id']}/cancel", "terminal").status_code == 200
+        live.act(2, "call-next")  # the other A
+        assert live.post("/api/windows/2/transfer", "admin", {"service": "B"}).status_code == 200
+        got = [stream.next_event() for _ in range(8)]
+    finally:
+        stream.close()
+    assert [(e.event, e.data.get("waiting")) for e in got] == [
+        ("ticket.issued", {"A": 1}), ("ticket.issued", {"A": 2}), ("ticket.issued", {"B": 1}),
+        ("ticket.called", {"A": 1}), ("window.paused", None), ("ticket.cancelled", {"B": 0}),
+        ("ticket.called", {"A": 0}), ("ticket.transferred", {"B": 1})]
+    services = {s["code"]: s["waiting"] for s in requests.get(live.url + "/api/services", timeout=TIMEOUT).json()}
+    assert services["A"] == 0 and services["B"] == 1  # as the last event of each said
+
+
 # -- the staff stream -------------------------------------------------------------------------
 
 
