@@ -18,7 +18,7 @@ from kiosq.content.bundle import BundleError
 from kiosq.content.model import CatalogError
 from kiosq.queue.context import Context
 from kiosq.queue.errors import ERROR_RESPONSES, install_error_handlers
-from kiosq.queue.events import SSE_HEARTBEAT_SECONDS, Notifier
+from kiosq.queue.events import CALLER_CHECK_SECONDS, SSE_HEARTBEAT_SECONDS, Notifier
 from kiosq.queue.items import ItemCatalog
 from kiosq.queue.middleware import MAX_BODY_BYTES, BodyLimit, Headers
 from kiosq.queue.notify import WebhookSender
@@ -54,14 +54,15 @@ ROUTERS = (tickets, windows, hall, displays, streams, stats, items, applications
 
 def create_app(store: Store, heartbeat_seconds: float = SSE_HEARTBEAT_SECONDS, voice: Voice | None = None,
                items: ItemCatalog | None = None, personal: Personal | None = None,
-               own_url: str = "http://127.0.0.1:8000") -> FastAPI:
+               own_url: str = "http://127.0.0.1:8000", caller_check_seconds: float = CALLER_CHECK_SECONDS) -> FastAPI:
     """The hall server's app. `voice` synthesises announcements; without it (or without
     espeak-ng) displays still work, silently, and /admin says why. `items` (the catalog)
     and `personal` (the applicant keys) default to those of the store's data folder.
     `own_url` is where the server listens, the base of absolute URLs when the hall file
-    names no [hall] public_url."""
+    names no [hall] public_url. `caller_check_seconds`: how often the staff stream checks
+    that its caller may still see it (tests make it short)."""
     public_url = str(store.hall.info.public_url or own_url).rstrip("/")
-    ctx = _context(store, heartbeat_seconds, voice, items, personal, public_url)
+    ctx = _context(store, heartbeat_seconds, voice, items, personal, public_url, caller_check_seconds)
     # No /docs: Swagger UI loads from a CDN, and a hall network often has no internet.
     app = FastAPI(title="kiosq hall server", version="0.1.0", docs_url=None, redoc_url=None,
                   lifespan=_lifespan(ctx), responses=ERROR_RESPONSES,
@@ -80,7 +81,7 @@ def create_app(store: Store, heartbeat_seconds: float = SSE_HEARTBEAT_SECONDS, v
 
 
 def _context(store: Store, heartbeat_seconds: float, voice: Voice | None, items: ItemCatalog | None,
-             personal: Personal | None, public_url: str) -> Context:
+             personal: Personal | None, public_url: str, caller_check_seconds: float) -> Context:
     notifier = Notifier()
     store.listeners.append(notifier.notify)
     data_dir = store.data_dir
@@ -89,7 +90,8 @@ def _context(store: Store, heartbeat_seconds: float, voice: Voice | None, items:
     store.seal_notes_with(personal)  # staff notes are sealed like the applicant's record
     sender = WebhookSender(store, personal, store.hall.notify) if store.hall.notify.webhook_url else None
     return Context(store=store, items=items, personal=personal, rollout=Rollout(data_dir, items), notifier=notifier,
-                   voice=voice, sender=sender, heartbeat_seconds=heartbeat_seconds, public_url=public_url)
+                   voice=voice, sender=sender, heartbeat_seconds=heartbeat_seconds,
+                   caller_check_seconds=caller_check_seconds, public_url=public_url)
 
 
 def _lifespan(ctx: Context) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:

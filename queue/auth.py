@@ -30,7 +30,7 @@ def _recent_uses(request: Request) -> dict[str, datetime]:
     return uses
 
 
-def _bearer(ctx: Context, request: Request, authorization: str) -> Token:
+def _bearer(ctx: Context, request: Request, authorization: str, record_use: bool) -> Token:
     """The token named by an `Authorization: Bearer <token>` header, or a 401."""
     scheme, _, secret = authorization.partition(" ")
     if scheme.lower() != "bearer" or not secret.strip():
@@ -43,6 +43,8 @@ def _bearer(ctx: Context, request: Request, authorization: str) -> Token:
     if token.expires_at is not None and token.expires_at <= now:
         raise ApiError(401, "token_expired", f"token {token.name!r} expired at {ctx.local(token.expires_at)}; "
                        "ask the hall admin for a new one (`kiosq server token`)", _CHALLENGE)
+    if not record_use:
+        return token
     uses = _recent_uses(request)
     if now - uses.get(token.key, datetime.min.replace(tzinfo=now.tzinfo)) >= USE_RECORDED_EVERY:
         uses[token.key] = now
@@ -66,7 +68,7 @@ def check_origin(ctx: Context, request: Request) -> None:
                        "only the hall's own pages may make changes with the session cookie")
 
 
-def _session(ctx: Context, request: Request, secret: str) -> Token:
+def _session(ctx: Context, request: Request, secret: str, record_use: bool) -> Token:
     store, settings = ctx.store, ctx.hall.sessions
     hashed = people.hash_session(secret)
     row = store.session(hashed)
@@ -82,7 +84,7 @@ def _session(ctx: Context, request: Request, secret: str) -> Token:
     if request.method in UNSAFE_METHODS:
         check_origin(ctx, request)
     expires = row.expires_at
-    if now - row.last_seen >= USE_RECORDED_EVERY:
+    if record_use and now - row.last_seen >= USE_RECORDED_EVERY:
         expires = people.session_ends(row.created_at, now, timedelta(minutes=settings.idle_minutes),
                                       timedelta(hours=settings.lifetime_hours))
         store.touch_session(hashed, expires)
@@ -96,16 +98,18 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def token_of(request: Request) -> Token:
+def token_of(request: Request, record_use: bool = True) -> Token:
     """The caller: the bearer token if the request sends one, else the session cookie's
-    person, else a 401 that says how to sign in."""
+    person, else a 401 that says how to sign in. `record_use=False` checks the caller
+    again (a long stream does, from time to time) without counting it as a use: an open
+    stream does not keep an idle session alive."""
     ctx = context_of(request)
     authorization = request.headers.get("authorization")
     if authorization:
-        return _bearer(ctx, request, authorization)
+        return _bearer(ctx, request, authorization, record_use)
     cookie = request.cookies.get(people.COOKIE)
     if cookie:
-        return _session(ctx, request, cookie)
+        return _session(ctx, request, cookie, record_use)
     raise ApiError(401, "unauthorized", "not signed in: sign in at the staff console, or send "
                    "'Authorization: Bearer <token>' (create one with `kiosq server token`)", _CHALLENGE)
 

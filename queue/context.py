@@ -29,6 +29,7 @@ class Context:
     voice: Voice | None
     sender: WebhookSender | None
     heartbeat_seconds: float  # how quiet an event stream may be before it sends a ping
+    caller_check_seconds: float  # how often the staff stream checks its caller may still see it
     public_url: str  # the base of absolute URLs (follow_url): [hall] public_url, else the server's own address
 
     @property

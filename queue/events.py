@@ -4,8 +4,12 @@ displays (public), signed-in staff (what the role may see), one ticket's phone."
 
 import asyncio
 import json
+import logging
+import math
+import sqlite3
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import suppress
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from kiosq.queue import applications as rules
@@ -13,14 +17,17 @@ from kiosq.queue import engine
 from kiosq.queue.config import Hall, Window
 from kiosq.queue.engine import Ticket
 from kiosq.queue.errors import ApiError
-from kiosq.queue.store import Store, StoredEvent, Token
+from kiosq.queue.store import Store, StoredEvent, Token, Unavailable
 from kiosq.queue.store.events import is_public
 
 SSE_RETRY_MS = 2000
 SSE_BATCH = 500
 SSE_HEARTBEAT_SECONDS = 15.0
 SSE_POLL_SECONDS = 2.0
+CALLER_CHECK_SECONDS = 30.0  # how often a staff stream checks that its caller may still see it
 MAX_EVENT_ID = 2**63 - 1  # SQLite's largest integer
+READ_RETRY_SECONDS = 0.1  # the phones' wake-up task tries a failed read again after this, doubled up to the poll
+log = logging.getLogger("kiosq.server")
 
 
 SHARED_READ_SECONDS = 0.05  # how long streams at one cursor share a read of the log
@@ -143,6 +150,17 @@ def visible_to(token: Token, windows: Mapping[int, Window]) -> Callable[[StoredE
 
 
 Read = Callable[[int, float], list[StoredEvent]]  # (cursor, loop time) -> the events after the cursor
+Keep = Callable[[StoredEvent], bool]
+
+
+@dataclass(frozen=True)
+class CallerCheck:
+    """How a staff stream checks its caller again every `seconds` (it runs for hours):
+    `keep()` is what the caller may see now, or None when it may see nothing any more (the
+    token revoked or expired, the session ended, the account disabled): the stream ends."""
+
+    keep: Callable[[], Keep | None]
+    seconds: float = CALLER_CHECK_SECONDS
 
 
 def _sse(ev: StoredEvent) -> str:
@@ -150,13 +168,20 @@ def _sse(ev: StoredEvent) -> str:
 
 
 async def stream(notifier: Notifier, cursor: int, heartbeat_seconds: float, read: Read,
-                 keep: Callable[[StoredEvent], bool] | None = None) -> AsyncIterator[bytes]:
+                 keep: Keep | None = None, check: CallerCheck | None = None) -> AsyncIterator[bytes]:
     """The events after `cursor` that `read` gives and `keep` lets through, as SSE, then
-    each new one as it is committed."""
+    each new one as it is committed; with `check`, until the caller may no longer see them."""
     yield f": kiosq events after {cursor}\nretry: {SSE_RETRY_MS}\n\n".encode()
     loop = asyncio.get_running_loop()
     last_sent = loop.time()
+    check_at = loop.time() + check.seconds if check else math.inf
     while not notifier.closing:
+        if check is not None and loop.time() >= check_at:
+            keep = check.keep()
+            if keep is None:
+                yield b": signed out: this stream ends\n\n"
+                return
+            check_at = loop.time() + check.seconds
         seen = notifier.wakes
         batch = read(cursor, loop.time())
         sent = batch if keep is None else [ev for ev in batch if keep(ev)]
@@ -171,7 +196,7 @@ async def stream(notifier: Notifier, cursor: int, heartbeat_seconds: float, read
             cursor = batch[-1].id
         if len(batch) < SSE_BATCH:
             # Woken by a commit in this process; the timeout also picks up other writers.
-            await notifier.wait(min(SSE_POLL_SECONDS, heartbeat_seconds), seen)
+            await notifier.wait(max(0.0, min(SSE_POLL_SECONDS, heartbeat_seconds, check_at - loop.time())), seen)
 
 
 # -- one ticket, for the phone that follows it (/t/{id}) ----------------------------------
@@ -202,15 +227,19 @@ class ServiceWakes:
         self._events: dict[str, asyncio.Event] = {}
         self._counts: dict[str, int] = {}  # service -> how often it was touched
         self._task: asyncio.Task[None] | None = None
+        self._cursor: int | None = None  # the last event read; a restarted task goes on from it
 
     def count(self, service: str) -> int:
         return self._counts.get(service, 0)
 
     def start(self, store: Store) -> None:
-        """From a stream, on the loop: the reader task, unless it runs (it reads from now on)."""
+        """From a stream, on the loop: the reader task, unless it runs (the first reads from
+        now on; one started again after it ended reads on from where it stopped)."""
         if self._task is None or self._task.done():
-            self._task = asyncio.get_running_loop().create_task(self._run(store, store.last_event_id()),
-                                                                name="kiosq-service-wakes")
+            if self._cursor is None:
+                self._cursor = store.last_event_id()
+            self._task = asyncio.get_running_loop().create_task(self._run(store), name="kiosq-service-wakes")
+            self._task.add_done_callback(_say_why_it_ended)
 
     async def wait(self, service: str, timeout: float, seen: int) -> None:
         """Until `service` is touched (or `timeout`); at once if it was since `seen`."""
@@ -228,19 +257,47 @@ class ServiceWakes:
             if event is not None:
                 event.set()
 
-    async def _run(self, store: Store, cursor: int) -> None:
+    async def _run(self, store: Store) -> None:
         loop = asyncio.get_running_loop()
+        failures = 0
         try:
             while not self.notifier.closing:
                 seen = self.notifier.wakes
-                batch = self.notifier.events_after(store, cursor, loop.time())
+                try:
+                    batch = self.notifier.events_after(store, self._cursor or 0, loop.time())
+                except (Unavailable, sqlite3.Error) as exc:  # the database busy or away (restarting)
+                    failures += 1
+                    await self.notifier.wait(self._retry_after(failures, exc))
+                    continue
+                if failures:
+                    log.info("the phones' wake-up task reads the event log again, after %d failed read(s)", failures)
+                    failures = 0
                 if batch:
-                    cursor = batch[-1].id
+                    self._cursor = batch[-1].id
                     self._touch(touched_services(batch, store.hall))
                 if len(batch) < SSE_BATCH:
                     await self.notifier.wait(SSE_POLL_SECONDS, seen)
         finally:
             self._touch(set(self._events))  # shutting down: the streams end now
+
+    @staticmethod
+    def _retry_after(failures: int, exc: Exception) -> float:
+        """How long to wait after the `failures`-th failed read in a row; said once per outage.
+        The streams keep their 2 s poll meanwhile."""
+        delay = min(READ_RETRY_SECONDS * 2.0 ** min(failures - 1, 8), SSE_POLL_SECONDS)
+        if failures == 1:  # the store's message names the database, never a ticket or a person
+            log.warning("the phones' wake-up task could not read the event log (%s: %s); trying again every "
+                        "%g s at most", type(exc).__name__, exc, SSE_POLL_SECONDS)
+        return delay
+
+
+def _say_why_it_ended(task: asyncio.Task[None]) -> None:
+    """A reader task that failed is logged (the next stream starts another), not left to a
+    'Task exception was never retrieved' at garbage collection."""
+    if not task.cancelled() and (exc := task.exception()) is not None:
+        log.error("the phones' wake-up task stopped; the next phone's stream starts it again",
+                  exc_info=(type(exc), exc, exc.__traceback__))
+
 
 FINAL = (engine.DONE, engine.CANCELLED)  # the ticket's stream ends with these
 
@@ -296,6 +353,7 @@ async def ticket_stream(store: Store, notifier: Notifier, ticket: Ticket, cursor
         if known["status"] in FINAL or notifier.closing:
             return
         if not full:
+            wakes.start(store)  # again, should the reader task have stopped
             await wakes.wait(known["service"], min(SSE_POLL_SECONDS, heartbeat_seconds), seen)
         seen = wakes.count(known["service"])
         batch = notifier.events_after(store, live, loop.time())

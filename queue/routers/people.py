@@ -263,7 +263,8 @@ async def list_tokens(token: Caller, ctx: Ctx) -> JSONResponse:
 async def revoke_token(name: Annotated[str, Path(min_length=1, max_length=64)], token: Caller, request: Request,
                        ctx: Ctx) -> JSONResponse:
     """Revoke the active tokens named `name`, whatever their role: refused from the next
-    request on. A terminal's is revoked as the fleet's revoke does (the fleet view shows it)."""
+    request on (an open staff event stream ends at its next check of the caller). A
+    terminal's is revoked as the fleet's revoke does (the fleet view shows it)."""
     _admin(token)
     store, who = ctx.store, who_of(request, token)
     active = [t for t in store.tokens() if t["name"] == name]

@@ -3,15 +3,16 @@ staff (what their role may see), and the phone that follows one ticket."""
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query
+from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import StreamingResponse
 
 from kiosq.queue import events as sse
 from kiosq.queue.applications import STAFF_ROLES
-from kiosq.queue.auth import Caller, describe
-from kiosq.queue.context import Ctx
+from kiosq.queue.auth import Caller, describe, token_of
+from kiosq.queue.context import Context, Ctx
 from kiosq.queue.errors import ApiError
 from kiosq.queue.routers.tickets import TicketId
+from kiosq.queue.store import Token
 
 router = APIRouter(tags=["events"])
 _SSE_DOC: dict[int | str, dict[str, Any]] = {200: {
@@ -44,7 +45,8 @@ async def public_cursor(ctx: Ctx, last_event_id: LastEventId = None, since: Sinc
 @router.get("/api/events", response_class=StreamingResponse, responses=_SSE_DOC)
 async def events(cursor: Annotated[int, Depends(public_cursor)], ctx: Ctx) -> StreamingResponse:
     """Public (the hall's displays): ticket and window events and the hall notice, as they
-    happen; no application, terminal or content events, no staff names. Without
+    happen, each ticket event with its service's waiting count (`waiting`); no
+    application, terminal or content events, no staff names. Without
     `Last-Event-ID` (or `?since=ID`) the stream starts now; with it, the events after that
     id are replayed first, from the start of today's business day at the earliest (an
     older id, 0 included, replays the whole day)."""
@@ -54,19 +56,39 @@ async def events(cursor: Annotated[int, Depends(public_cursor)], ctx: Ctx) -> St
     return StreamingResponse(stream, media_type="text/event-stream", headers=_HEADERS)
 
 
+def _staff(token: Token) -> Token:
+    if token.role not in STAFF_ROLES:
+        raise ApiError(403, "forbidden", f"the staff event stream needs a staff, supervisor or admin token or "
+                       f"account; {describe(token)} is a {token.role}")
+    return token
+
+
+def _caller_check(request: Request, ctx: Context) -> sse.CallerCheck:
+    """The stream's caller resolved again as the `Caller` dependency does, without counting
+    it as a use (an open console does not keep an idle session alive): what it may see now,
+    or None once it may not see the stream (revoked, expired, signed out, disabled)."""
+    def keep() -> sse.Keep | None:
+        try:
+            token = _staff(token_of(request, record_use=False))
+        except ApiError:
+            return None
+        return sse.visible_to(token, ctx.hall.windows)
+    return sse.CallerCheck(keep, ctx.caller_check_seconds)
+
+
 @router.get("/api/staff/events", response_class=StreamingResponse, responses=_SSE_DOC)
-async def staff_events(token: Caller, cursor: Annotated[int, Depends(event_cursor)], ctx: Ctx) -> StreamingResponse:
+async def staff_events(token: Caller, cursor: Annotated[int, Depends(event_cursor)], ctx: Ctx,
+                       request: Request) -> StreamingResponse:
     """Staff, supervisor or admin (bearer token or the session cookie, which EventSource
     sends): the public events, the application events of the services the caller handles
     (all of them for an admin or a supervisor of no windows), and, for an admin, the
     terminal and content events. A terminal token is refused (403). Replays as
-    /api/events, from any id."""
-    if token.role not in STAFF_ROLES:
-        raise ApiError(403, "forbidden", f"the staff event stream needs a staff, supervisor or admin token or "
-                       f"account; {describe(token)} is a {token.role}")
+    /api/events, from any id. The caller is checked again every 30 s: the stream ends
+    (after a `: signed out` comment) once the token is revoked or expired or the session
+    ended, and follows a change of the account's role or windows."""
     store, notifier = ctx.store, ctx.notifier
-    stream = sse.stream(notifier, cursor, ctx.heartbeat_seconds,
-                        lambda at, now: notifier.events_after(store, at, now), sse.visible_to(token, ctx.hall.windows))
+    stream = sse.stream(notifier, cursor, ctx.heartbeat_seconds, lambda at, now: notifier.events_after(store, at, now),
+                        sse.visible_to(_staff(token), ctx.hall.windows), _caller_check(request, ctx))
     return StreamingResponse(stream, media_type="text/event-stream", headers=_HEADERS)
 
 

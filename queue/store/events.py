@@ -38,11 +38,15 @@ class Events:
         data: dict[str, Any] = {"ticket": None if ev.ticket is None else ticket_data(ev.ticket, self.hall),
                                 "window": ev.window, "at": now.astimezone(self.hall.tz).isoformat(timespec="seconds"),
                                 **(extra or {})}
+        day = ev.ticket.day if ev.ticket else engine.business_day(now, self.hall)
+        if ev.ticket is not None:
+            # The ticket's service's line as the change leaves it, so that the displays need
+            # not ask GET /api/services after every event (the ticket rows are written first).
+            data["waiting"] = {ev.ticket.service: self._waiting(day, ev.ticket.service)}
         if ev.reason:
             data["reason"] = ev.reason
         if ev.type.startswith("window."):
             data["state"] = ev.type.removeprefix("window.")
-        day = ev.ticket.day if ev.ticket else engine.business_day(now, self.hall)
         row = self.db.one(
             'INSERT INTO events (type, at, day, ticket, "window", data) VALUES (?, ?, ?, ?, ?, ?) RETURNING id',
             (ev.type, ts(now), day.isoformat(), ev.ticket.id if ev.ticket else None, ev.window,
@@ -50,6 +54,13 @@ class Events:
         assert row is not None
         self._last_written = row[0]
         self.db.announce_events(row[0])
+
+    def _waiting(self, day: date, service: str) -> int:
+        """How many tickets of `service` wait on `day`: the counts the triggers keep (one
+        row per priority class), not a count of the tickets."""
+        row = self.db.one("SELECT COALESCE(SUM(n), 0) FROM waiting_counts WHERE day = ? AND service = ?",
+                          (day.isoformat(), service))
+        return int(row[0]) if row else 0
 
     def committed(self) -> None:
         """After a commit: tell the listeners of the events it wrote."""

@@ -6,12 +6,16 @@ credentials, streams included, shows an applicant's tracking number, item or nam
 
 from __future__ import annotations
 
+import asyncio
 import http.client
 import json
+import logging
 import re
 import socket
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import pytest
@@ -23,8 +27,10 @@ from kiosq.content.catalog import SAMPLE, load_files
 from kiosq.queue.api import create_app
 from kiosq.queue.pages import PAGES
 from kiosq.queue.rollout import Rollout
+from kiosq.queue.store import Store, StoredEvent, Unavailable
 
 TIMEOUT = 5.0
+CHECK = 0.5  # how often the live server's staff streams check their caller
 ID1, NAME1, PHONE1 = "999901199001010010", "测试一", "13812345678"  # made up (area 9999)
 ID2, NAME2, PHONE2 = "999902198506150029", "测试二", "13987654321"
 PUBLIC = re.compile(r"^(ticket\.|window\.|hall\.notice$)")
@@ -61,16 +67,17 @@ class Live:
         return r.json()
 
 
-@pytest.fixture
-def live(store):
-    """The API (heartbeat 0.2 s: a quiet stream says so fast) served by uvicorn in a
-    thread on 127.0.0.1, with its tokens made before it starts."""
+@contextmanager
+def serving(store: Store) -> Iterator[Live]:
+    """The API (heartbeat 0.2 s: a quiet stream says so fast; the staff stream checks its
+    caller every 0.5 s) served by uvicorn in a thread on 127.0.0.1, with its tokens made
+    before it starts."""
     tokens = {"terminal": store.create_token("terminal", "T01"),
               "staff": store.create_token("staff", "张敏", (3,)),  # window 3: service B only
               "staff_c": store.create_token("staff", "王芳", (4,)),  # services C, D
               "duty": store.create_token("supervisor", "值班长"),  # no windows: the whole hall
               "admin": store.create_token("admin", "boss")}
-    app = create_app(store, heartbeat_seconds=0.2)
+    app = create_app(store, heartbeat_seconds=0.2, caller_check_seconds=CHECK)
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -81,11 +88,19 @@ def live(store):
     while not server.started and time.monotonic() < deadline:
         time.sleep(0.01)
     assert server.started, "uvicorn did not start"
-    yield Live(port, tokens, app)
-    app.state.notifier.close()
-    server.should_exit = True
-    thread.join(10)
+    try:
+        yield Live(port, tokens, app)
+    finally:
+        app.state.notifier.close()
+        server.should_exit = True
+        thread.join(10)
     assert not thread.is_alive()
+
+
+@pytest.fixture
+def live(store):
+    with serving(store) as server:
+        yield server
 
 
 @dataclass
@@ -253,6 +268,31 @@ def test_a_public_stream_gets_live_changes_but_no_application_or_fleet_events(li
         stream.close()
 
 
+def test_public_ticket_events_carry_their_services_waiting_count(live):
+    """Issue 17: the displays' stream carries the services' waiting counts: each ticket
+    event the count of its ticket's service as the change left it (every priority class)."""
+    stream = Stream(live.port, "/api/events")
+    try:
+        live.issue("A")
+        assert live.post("/api/tickets", "terminal", {"service": "A", "priority": "elderly"},
+                         key="w-elderly").status_code == 201
+        cancelled = live.issue("B")
+        live.act(1, "call-next")  # an A
+        live.act(3, "pause")
+        assert live.post(f"/api/tickets/{cancelled['id']}/cancel", "terminal").status_code == 200
+        live.act(2, "call-next")  # the other A
+        assert live.post("/api/windows/2/transfer", "admin", {"service": "B"}).status_code == 200
+        got = [stream.next_event() for _ in range(8)]
+    finally:
+        stream.close()
+    assert [(e.event, e.data.get("waiting")) for e in got] == [
+        ("ticket.issued", {"A": 1}), ("ticket.issued", {"A": 2}), ("ticket.issued", {"B": 1}),
+        ("ticket.called", {"A": 1}), ("window.paused", None), ("ticket.cancelled", {"B": 0}),
+        ("ticket.called", {"A": 0}), ("ticket.transferred", {"B": 1})]
+    services = {s["code"]: s["waiting"] for s in requests.get(live.url + "/api/services", timeout=TIMEOUT).json()}
+    assert services["A"] == 0 and services["B"] == 1  # as the last event of each said
+
+
 # -- the staff stream -------------------------------------------------------------------------
 
 
@@ -298,18 +338,95 @@ def test_each_role_sees_on_the_staff_stream_what_it_may(live, store, tmp_path):
     assert next(e for e in admin if e.event == "content.rolled_back").data["content"]["by"] == "boss"
 
 
-def test_the_staff_stream_takes_the_session_cookie(live, store):
-    store.create_user("zhangmin", "张敏", "staff", (4,), "correct horse battery")
+def signed_in(live: Live, store, login: str = "zhangmin", role: str = "staff", windows: tuple[int, ...] = (4,)
+              ) -> tuple[requests.Session, str]:
+    """A person with an account, signed in: their session and its Cookie header."""
+    store.create_user(login, "张敏", role, windows, "correct horse battery")
     session = requests.Session()
-    r = session.post(live.url + "/api/session", json={"login": "zhangmin", "password": "correct horse battery"},
+    r = session.post(live.url + "/api/session", json={"login": login, "password": "correct horse battery"},
                      timeout=TIMEOUT)
     assert r.status_code == 200, r.text
-    cookie = "kiosq_session=" + session.cookies["kiosq_session"]
+    return session, "kiosq_session=" + session.cookies["kiosq_session"]
+
+
+def test_the_staff_stream_takes_the_session_cookie(live, store):
+    _, cookie = signed_in(live, store)
     start = store.last_event_id()
     number = file(live, "c-1", item="RS-SY-001")["tracking_no"]  # service C: window 4's
     file(live, "c-2")  # service A: not window 4's
     got = replay(live, f"/api/staff/events?since={start}", {"Cookie": cookie})
     assert [(e.event, e.data["application"]["tracking_no"]) for e in got] == [("application.submitted", number)]
+
+
+def rest_of(stream: Stream, seconds: float) -> list[Sse]:
+    """The events until the stream ends; an AssertionError if it has not within `seconds`."""
+    events: list[Sse] = []
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        b = stream.block()
+        if not b:
+            return events
+        if "event" in b:
+            events.append(Sse(int(b["id"]), b["event"], json.loads(b["data"])))
+    raise AssertionError(f"the stream is still open after {seconds} s: {events}")
+
+
+@pytest.mark.parametrize("end", ["token revoked", "signed out", "account disabled", "session expired"])
+def test_a_staff_stream_ends_once_its_caller_may_no_longer_see_it(live, store, clock, end):
+    admin = {"Authorization": f"Bearer {live.tokens['admin']}"}
+    if end == "token revoked":
+        headers = {"Authorization": "Bearer " + store.create_token("staff", "desk-7", (4,))}
+    else:
+        session, cookie = signed_in(live, store)
+        headers = {"Cookie": cookie}
+    stream = Stream(live.port, "/api/staff/events", headers)
+    try:
+        assert stream.status == 200
+        before = live.issue("C")
+        assert stream.next_event().data["ticket"]["number"] == before["number"]  # live
+        time.sleep(CHECK)  # a check of the caller passes: the stream goes on
+        assert live.issue("C")["number"] == stream.next_event().data["ticket"]["number"]
+        if end == "token revoked":
+            r = requests.post(live.url + "/api/tokens/desk-7/revoke", headers=admin, timeout=TIMEOUT)
+        elif end == "signed out":
+            r = session.delete(live.url + "/api/session", headers={"Origin": live.url}, timeout=TIMEOUT)
+        elif end == "account disabled":
+            r = requests.patch(live.url + "/api/users/zhangmin", json={"disabled": True}, headers=admin,
+                               timeout=TIMEOUT)
+        else:
+            clock.advance(minutes=store.hall.sessions.idle_minutes + 1)
+        assert end == "session expired" or r.status_code == 200, r.text
+        time.sleep(2 * CHECK)
+        after = live.issue("C")
+        rest = rest_of(stream, 3.0)
+        assert stream.ended, end
+        assert after["number"] not in {e.data["ticket"]["number"] for e in rest if e.data.get("ticket")}, end
+    finally:
+        stream.close()
+    again = Stream(live.port, "/api/staff/events", headers)  # and it does not open again
+    try:
+        assert again.status == 401, end
+    finally:
+        again.close()
+
+
+def test_a_staff_stream_follows_a_change_of_its_persons_role(live, store):
+    _, cookie = signed_in(live, store, "lihua", "supervisor", ())  # no windows: every service's applications
+    stream = Stream(live.port, "/api/staff/events", {"Cookie": cookie})
+    try:
+        number = file(live, "r-1", item="RS-SY-001")["tracking_no"]  # service C
+        assert stream.next_event().data["application"]["tracking_no"] == number
+        r = requests.patch(live.url + "/api/users/lihua", json={"role": "staff", "windows": [3]},  # service B only
+                           headers={"Authorization": f"Bearer {live.tokens['admin']}"}, timeout=TIMEOUT)
+        assert r.status_code == 200, r.text
+        time.sleep(2 * CHECK)
+        file(live, "r-2", item="RS-SY-001", id_number=ID2, name=NAME2, phone=PHONE2)
+        ticket = live.issue("B")
+        seen = stream.next_event()  # the application is not the window's any more
+        assert seen.event == "ticket.issued" and seen.data["ticket"]["number"] == ticket["number"], seen
+        assert not stream.ended
+    finally:
+        stream.close()
 
 
 # -- one ticket's stream ------------------------------------------------------------------------
@@ -448,6 +565,49 @@ def test_the_shared_waiting_line_counts_ahead_as_each_ticket_does(store):
     waiting = [t for t in store.tickets_of_day() if t.status == "waiting"]
     assert len(line) == len(waiting) == 6
     assert {t.id: (t.service, store.ahead(t)) for t in waiting} == line
+
+
+class AwayOnce(Store):
+    """A store whose event log the phones' wake-up task cannot read once, when `away` is
+    set: the read raises what the store raises while its database restarts."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.away, self.failed = False, threading.Event()
+
+    def events_with_tickets_after(self, event_id: int, limit: int = 500) -> list[StoredEvent]:
+        if self.away and asyncio.current_task().get_name() == "kiosq-service-wakes":
+            self.away = False
+            self.failed.set()
+            raise Unavailable("the test's database is restarting")
+        return super().events_with_tickets_after(event_id, limit)
+
+
+def test_the_phones_are_woken_again_after_the_event_log_could_not_be_read(tmp_path, hall, clock, database, caplog):
+    store = AwayOnce.in_dir(tmp_path, hall, clock=clock, database=database)
+    try:
+        with serving(store) as live:
+            mine = live.issue("A")
+            stream = Stream(live.port, f"/api/tickets/{mine['id']}/events")
+            try:
+                assert stream.next_event().data["position"] == 1
+                store.away = True
+                live.issue("A")  # the commit wakes the task, whose read fails
+                assert store.failed.wait(TIMEOUT)
+                wakes = live.app.state.notifier.services
+                woken = wakes.count("A")
+                assert live.act(1, "call-next")["ticket"]["number"] == mine["number"]
+                called = stream.next_event()
+                assert (called.event, called.data["ticket"]["number"]) == ("ticket.called", mine["number"])
+                # Woken by the task that read the commit, not only found by the stream's poll.
+                assert wakes.count("A") > woken
+            finally:
+                stream.close()
+    finally:
+        store.close()
+    said = [r.getMessage() for r in caplog.records if r.name == "kiosq.server" and r.levelno >= logging.WARNING]
+    assert any("could not read the event log" in m and "restarting" in m for m in said), said
+    assert not any(mine["number"] in m or mine["id"] in m for m in said), said
 
 
 def test_a_ticket_stream_hears_of_a_transfer_into_its_service_and_a_paused_window(live):
