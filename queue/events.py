@@ -7,7 +7,8 @@ import json
 import logging
 import math
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Collection, Mapping
 from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -26,6 +27,7 @@ SSE_HEARTBEAT_SECONDS = 15.0
 SSE_POLL_SECONDS = 2.0
 CALLER_CHECK_SECONDS = 30.0  # how often a staff stream checks that its caller may still see it
 MAX_EVENT_ID = 2**63 - 1  # SQLite's largest integer
+WAKE_CHUNK = 25  # phones woken for a new place in line per turn of the wake-up task
 READ_RETRY_SECONDS = 0.1  # the phones' wake-up task tries a failed read again after this, doubled up to the poll
 log = logging.getLogger("kiosq.server")
 
@@ -220,11 +222,17 @@ def touched_services(batch: list[StoredEvent], hall: Hall) -> set[str]:
 class ServiceWakes:
     """Wakes a phone's stream only when a commit touched its ticket's service: one task
     reads each commit's events (the read the other streams share) and wakes those
-    services' streams, so 1,800 phones are not all woken by every call."""
+    services' streams, so 1,800 phones are not all woken by every call. The phones whose
+    own ticket a commit names are woken at once; the others of the service (their place in
+    line moved) WAKE_CHUNK at a time, the task reading the log between chunks, so that the
+    next call's phone never waits behind the hundreds of position updates of the call
+    before (in the benchmark it did, for 170-210 ms in 2-3 % of calls: BENCHMARKS.md)."""
 
     def __init__(self, notifier: Notifier) -> None:
         self.notifier = notifier
-        self._events: dict[str, asyncio.Event] = {}
+        # service -> ticket id -> the future its phone's stream waits on
+        self._waiting: dict[str, dict[str, asyncio.Future[None]]] = {}
+        self._later: deque[asyncio.Future[None]] = deque()  # woken, WAKE_CHUNK at a time
         self._counts: dict[str, int] = {}  # service -> how often it was touched
         self._task: asyncio.Task[None] | None = None
         self._cursor: int | None = None  # the last event read; a restarted task goes on from it
@@ -241,21 +249,35 @@ class ServiceWakes:
             self._task = asyncio.get_running_loop().create_task(self._run(store), name="kiosq-service-wakes")
             self._task.add_done_callback(_say_why_it_ended)
 
-    async def wait(self, service: str, timeout: float, seen: int) -> None:
-        """Until `service` is touched (or `timeout`); at once if it was since `seen`."""
+    async def wait(self, service: str, ticket: str, timeout: float, seen: int) -> None:
+        """Until `service` is touched (or `timeout`); at once if it was since `seen`.
+        `ticket`: the id of the ticket the stream follows (one stream per ticket is woken
+        first; a second stream of the same ticket waits as the others of its service)."""
         if self._counts.get(service, 0) != seen or self.notifier.closing:
             return
-        event = self._events.setdefault(service, asyncio.Event())
-        with suppress(TimeoutError):
-            async with asyncio.timeout(timeout):
-                await event.wait()
+        waiting = self._waiting.setdefault(service, {})
+        key = ticket if ticket not in waiting else f"{ticket}#{id(asyncio.current_task())}"
+        future = waiting[key] = asyncio.get_running_loop().create_future()
+        try:
+            with suppress(TimeoutError):
+                async with asyncio.timeout(timeout):
+                    await future
+        finally:
+            if waiting.get(key) is future:
+                del waiting[key]
 
-    def _touch(self, services: set[str]) -> None:
+    def _touch(self, services: set[str], tickets: Collection[str] = ()) -> None:
+        """Wake the streams of `tickets` in `services` now, the rest of those services' later."""
         for service in services:
             self._counts[service] = self._counts.get(service, 0) + 1
-            event = self._events.pop(service, None)
-            if event is not None:
-                event.set()
+            waiting = self._waiting.pop(service, {})
+            for future in [waiting.pop(t) for t in tickets if t in waiting]:
+                _wake(future)
+            self._later.extend(waiting.values())
+
+    def _wake_some(self, n: int) -> None:
+        for _ in range(min(n, len(self._later))):
+            _wake(self._later.popleft())
 
     async def _run(self, store: Store) -> None:
         loop = asyncio.get_running_loop()
@@ -274,11 +296,17 @@ class ServiceWakes:
                     failures = 0
                 if batch:
                     self._cursor = batch[-1].id
-                    self._touch(touched_services(batch, store.hall))
+                    self._touch(touched_services(batch, store.hall), {ev.ticket for ev in batch if ev.ticket})
+                while self._later and self.notifier.wakes == seen and not self.notifier.closing:
+                    self._wake_some(WAKE_CHUNK)
+                    await asyncio.sleep(0)  # those phones' turn on the loop, then this task's
+                if self._later:
+                    continue  # a commit came meanwhile: its own tickets' phones first
                 if len(batch) < SSE_BATCH:
                     await self.notifier.wait(SSE_POLL_SECONDS, seen)
         finally:
-            self._touch(set(self._events))  # shutting down: the streams end now
+            self._touch(set(self._waiting))  # shutting down: the streams end now
+            self._wake_some(len(self._later))
 
     @staticmethod
     def _retry_after(failures: int, exc: Exception) -> float:
@@ -289,6 +317,11 @@ class ServiceWakes:
             log.warning("the phones' wake-up task could not read the event log (%s: %s); trying again every "
                         "%g s at most", type(exc).__name__, exc, SSE_POLL_SECONDS)
         return delay
+
+
+def _wake(future: asyncio.Future[None]) -> None:
+    if not future.done():  # not given up waiting (its timeout)
+        future.set_result(None)
 
 
 def _say_why_it_ended(task: asyncio.Task[None]) -> None:
@@ -354,7 +387,7 @@ async def ticket_stream(store: Store, notifier: Notifier, ticket: Ticket, cursor
             return
         if not full:
             wakes.start(store)  # again, should the reader task have stopped
-            await wakes.wait(known["service"], min(SSE_POLL_SECONDS, heartbeat_seconds), seen)
+            await wakes.wait(known["service"], ticket.id, min(SSE_POLL_SECONDS, heartbeat_seconds), seen)
         seen = wakes.count(known["service"])
         batch = notifier.events_after(store, live, loop.time())
         own, full = [ev for ev in batch if ev.ticket == ticket.id], len(batch) == SSE_BATCH

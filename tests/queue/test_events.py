@@ -74,3 +74,41 @@ def test_changes_by_another_writer_reach_the_stream(live, store, reopen):
     writer.join()
     assert "event: ticket.issued" in lines
     assert f'"number":"{result["ticket"].label}"' in next(line for line in lines if line.startswith("data:"))
+
+
+def test_a_commit_wakes_the_phones_of_its_own_tickets_before_the_rest_of_the_service():
+    """ServiceWakes: the phone whose ticket a commit names (the one called) is woken at
+    once; the service's other phones, whose place in line moved, WAKE_CHUNK at a time
+    afterwards, so the next call's phone does not wait behind them (BENCHMARKS.md, #17)."""
+    import asyncio
+
+    from kiosq.queue.events import WAKE_CHUNK, Notifier
+
+    async def scenario() -> tuple[list[str], list[str]]:
+        wakes = Notifier().services
+        woken: list[str] = []
+
+        async def phone(ticket: str, service: str) -> None:
+            await wakes.wait(service, ticket, 10.0, wakes.count(service))
+            woken.append(ticket)
+
+        others = [f"A-{i}" for i in range(WAKE_CHUNK + 5)]
+        tasks = [asyncio.create_task(phone(t, "A")) for t in [*others, "A-called"]]
+        tasks.append(asyncio.create_task(phone("B-1", "B")))
+        await asyncio.sleep(0)  # every phone waits now; the called one began to wait last
+        wakes._touch({"A"}, {"A-called"})
+        await asyncio.sleep(0)
+        first = list(woken)
+        wakes._wake_some(WAKE_CHUNK)
+        await asyncio.sleep(0)
+        second = list(woken)
+        wakes._wake_some(WAKE_CHUNK)
+        await asyncio.sleep(0)
+        assert sorted(woken) == sorted([*others, "A-called"])  # B was not touched
+        tasks[-1].cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        return first, second
+
+    first, second = asyncio.run(scenario())
+    assert first == ["A-called"]
+    assert second[0] == "A-called" and len(second) == 1 + WAKE_CHUNK
