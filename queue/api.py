@@ -34,6 +34,7 @@ from kiosq.queue.routers import (
     hall,
     items,
     people,
+    ratings,
     retention,
     stats,
     streams,
@@ -49,7 +50,8 @@ CONTENT_FOLLOW_SECONDS = 2.0  # how often the server looks for a bundle publishe
 # A request is matched against the routers in this order: the busiest first (each router
 # passed costs a few microseconds on every ticket). Where paths overlap, order decides:
 # stats' /api/applications/stats comes before applications' /api/applications/{number}.
-ROUTERS = (tickets, windows, hall, displays, streams, stats, items, applications, fleet, content, people, retention)
+ROUTERS = (tickets, windows, hall, displays, streams, stats, items, applications, fleet, content, people, retention,
+           ratings)
 
 
 def create_app(store: Store, heartbeat_seconds: float = SSE_HEARTBEAT_SECONDS, voice: Voice | None = None,

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import ErrorDetails
 
 from kiosq.queue.hours import DAYS, OpeningHours, parse_periods
@@ -191,6 +191,34 @@ class RetentionInfo(_Strict):
     events_days: Annotated[int, Field(ge=1, le=36500)] = 30
 
 
+DEFAULT_REASONS = ("等候时间过长", "服务态度不好", "办事效率低", "一次性告知不清", "要求提供额外材料", "设施不便")
+DEFAULT_REASONS_EN = ("Waited too long", "Unfriendly service", "Slow service", "Not told everything at once",
+                      "Asked for extra documents", "Poor facilities")
+
+
+class RatingsInfo(_Strict):
+    """好差评 (queue/ratings.py): how long a service can be rated, the 差评's deadlines in
+    working days, the preset reasons of a 差评 (zh, and en in the same order)."""
+
+    callback_days: Annotated[int, Field(ge=0, le=30)] = 1  # 回访
+    fix_days: Annotated[int, Field(ge=1, le=60)] = 5  # 整改
+    grace_hours: Annotated[float, Field(ge=0, le=24 * 14)] = 24  # after the end of the service's business day
+    application_days: Annotated[int, Field(ge=1, le=365)] = 15  # 一事一评: days after an application closed
+    reasons: Annotated[tuple[Annotated[str, Field(min_length=1, max_length=40)], ...],
+                       Field(min_length=1, max_length=12)] = DEFAULT_REASONS
+    reasons_en: tuple[Annotated[str, Field(min_length=1, max_length=60)], ...] = DEFAULT_REASONS_EN
+
+    @model_validator(mode="after")
+    def _same_length(self) -> RatingsInfo:
+        if len(self.reasons_en) != len(self.reasons):
+            raise ValueError(f"reasons_en has {len(self.reasons_en)} entries and reasons {len(self.reasons)}; "
+                             "give each reason its English in the same order")
+        if self.callback_days > self.fix_days:
+            raise ValueError(f"callback_days ({self.callback_days}) is after fix_days ({self.fix_days}); "
+                             "the call-back comes before the fix")
+        return self
+
+
 class DatabaseInfo(_Strict):
     """Where the hall's data lives (queue/store/database.py); without a url, SQLite in the
     data folder. The password never goes in the URL: a file holding it alone, or PGPASSFILE."""
@@ -220,6 +248,7 @@ class _HallFile(_Strict):
     sessions: SessionsInfo = SessionsInfo()
     terminals: TerminalsInfo = TerminalsInfo()
     retention: RetentionInfo = RetentionInfo()
+    ratings: RatingsInfo = RatingsInfo()
 
 
 @dataclass(frozen=True)
@@ -239,6 +268,7 @@ class Hall:
     sessions: SessionsInfo = SessionsInfo()
     terminals: TerminalsInfo = TerminalsInfo()
     retention: RetentionInfo = RetentionInfo()
+    ratings: RatingsInfo = RatingsInfo()
 
     @property
     def tz(self) -> ZoneInfo:
@@ -343,4 +373,4 @@ def _cross_check(parsed: _HallFile, source: str) -> Hall:
                 calendar_info=parsed.calendar, notify=parsed.notify, calendar=calendar,
                 hours=None if parsed.hours is None else parsed.hours.opening_hours(calendar), fleet=parsed.fleet,
                 database=parsed.database, sessions=parsed.sessions, terminals=parsed.terminals,
-                retention=parsed.retention)
+                retention=parsed.retention, ratings=parsed.ratings)

@@ -81,6 +81,7 @@ def steps(store: Store, *, force: bool = False, who: Who = SYSTEM) -> Iterator[N
     while n := store.erase_personal_data(cut.closed_before, APPLICATION_BATCH):
         erased += n
         yield
+    rating_texts = store.erase_rating_texts(cut.closed_before.astimezone(store.hall.tz).date())
     while n := store.delete_events(cut.events_before, EVENT_BATCH):
         deleted += n
         yield
@@ -89,7 +90,8 @@ def steps(store: Store, *, force: bool = False, who: Who = SYSTEM) -> Iterator[N
                             "started_at": started.isoformat(), "by": who.actor,
                             "personal_days": settings.personal_days, "events_days": settings.events_days,
                             "applications_erased": erased, "events_deleted": deleted,
-                            "sessions_deleted": sessions, "throttle_deleted": throttle_rows}, who)
+                            "sessions_deleted": sessions, "throttle_deleted": throttle_rows,
+                            "rating_texts_erased": rating_texts}, who)
     log.info("retention: %d applications' personal data erased, %d events deleted", erased, deleted)
 
 

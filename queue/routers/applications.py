@@ -21,6 +21,7 @@ from kiosq.content.model import ItemGuide, id_number_valid
 from kiosq.queue import applications as rules
 from kiosq.queue import lookup_code, throttle
 from kiosq.queue.application_views import filed_view, open_record, public_view, staff_view, summary_view
+from kiosq.queue.applications import Application
 from kiosq.queue.auth import CallerUndocumented, optional_token, require_admin, require_terminal, who_of
 from kiosq.queue.context import Context, Ctx
 from kiosq.queue.errors import ApiError
@@ -292,17 +293,24 @@ async def lookup_by_code(number: Number, body: CodeIn, request: Request, ctx: Ct
     A wrong code and an unknown number get the same 403; 5 wrong tries from one address (or
     terminal) for one number in 10 minutes: 429 with Retry-After for that address and number
     only. Applications filed before lookup codes have none: the ID card at a kiosk finds them."""
+    app = verified_by_code(ctx, request, number, body.code)
+    return JSONResponse(public_view(ctx, app), headers={"Cache-Control": "no-store"})
+
+
+def verified_by_code(ctx: Context, request: Request, number: str, code: str) -> Application:
+    """The application whose lookup code `code` is, throttled as the lookup is (a rating by
+    the citizen, POST /api/applications/{number}/rating, proves the same right)."""
     token = optional_token(request)
     throttle.limit_terminal_lookup(ctx.store, token)  # [terminals] lookups_per_minute
     app = ctx.store.application(number)
     scope = code_scope(ctx, request, token, app.tracking_no if app else number.upper())
     refuse_if_throttled(ctx, (scope,), WRONG_TRIES, "wrong lookup codes for this number from here")
     stored = None if app is None else ctx.store.application_lookup_hash(app.tracking_no)
-    if app is None or not lookup_code.matches(ctx.personal, body.code, stored):
+    if app is None or not lookup_code.matches(ctx.personal, code, stored):
         throttle.count_try(ctx.store, (scope,))
         # The same answer for an unknown number: nobody can learn which numbers exist.
         raise ApiError(403, "no_match", NO_MATCH)
-    return JSONResponse(public_view(ctx, app), headers={"Cache-Control": "no-store"})
+    return app
 
 
 @router.get("/api/applications/{number}", responses={200: {"model": ApplicationOut}})

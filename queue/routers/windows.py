@@ -7,7 +7,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from kiosq.queue.auth import StaffWindow
+from kiosq.queue.auth import Caller, StaffWindow
 from kiosq.queue.context import Ctx
 from kiosq.queue.views import action_result, window_view
 
@@ -32,13 +32,14 @@ async def windows(ctx: Ctx) -> JSONResponse:
 
 
 @router.post("/api/windows/{window}/call-next")
-async def call_next(window: StaffWindow, ctx: Ctx) -> JSONResponse:
-    return action_result(ctx, window, ctx.store.call_next(window))
+async def call_next(window: StaffWindow, token: Caller, ctx: Ctx) -> JSONResponse:
+    # Who called (and below: started, finished) is kept on the ticket: its rating names them.
+    return action_result(ctx, window, ctx.store.call_next(window, served_by=token.name))
 
 
 def _current_ticket_action(action: str) -> Callable[..., Coroutine[Any, Any, JSONResponse]]:
-    async def handler(window: StaffWindow, ctx: Ctx) -> JSONResponse:
-        return action_result(ctx, window, ctx.store.act(window, action))
+    async def handler(window: StaffWindow, token: Caller, ctx: Ctx) -> JSONResponse:
+        return action_result(ctx, window, ctx.store.act(window, action, served_by=token.name))
     return handler
 
 

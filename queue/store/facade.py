@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 from kiosq.content.model import ItemGuide
 from kiosq.queue import engine
+from kiosq.queue import ratings as ratings_rules
 from kiosq.queue.applications import Application, Step
 from kiosq.queue.config import Hall
 from kiosq.queue.engine import Actor, Outcome, Ticket, WindowState
@@ -30,6 +31,7 @@ from kiosq.queue.store.events import Events
 from kiosq.queue.store.idempotency import Idempotency
 from kiosq.queue.store.notifications import Notifications
 from kiosq.queue.store.people import Audit, AuditEntry, SessionRow, Users, Who
+from kiosq.queue.store.ratings import AlreadyRated, Rating, Ratings, Subject
 from kiosq.queue.store.retention import Retention
 from kiosq.queue.store.schema import MIGRATIONS
 from kiosq.queue.store.sealed import LABELLED, Notes, RecordKeys, Sealed, SealingKeys
@@ -90,6 +92,7 @@ class Store:
         self._audit = Audit(self.db)
         self._retention = Retention(self.db)
         self._sealed = Sealed(self.db)
+        self._ratings = Ratings(self.db, hall, self._events, self._notes)
         self._day: date | None = None  # business day whose rollover is known to be done
         try:
             self.db.run(self._tickets.sync_windows, on_retry=lambda: None)
@@ -263,12 +266,99 @@ class Store:
             return self._tickets.issue(now, day, service, priority, caller, issued_by, idempotency_key, admit)
         return self._change(issue)
 
-    def call_next(self, window: int) -> Outcome:
-        return self._change(lambda now, day: self._tickets.call_next(now, day, window))
+    def call_next(self, window: int, served_by: str | None = None) -> Outcome:
+        """Call the next ticket to `window`; `served_by`: who called it (a rating names them)."""
+        def call(now: datetime, day: date) -> Outcome:
+            outcome = self._tickets.call_next(now, day, window)
+            if served_by:
+                self._tickets.mark_served(outcome, window, served_by)
+            return outcome
+        return self._change(call)
 
-    def act(self, window: int, action: str, to_service: str | None = None) -> Outcome:
-        """recall, start, finish, no_show or transfer the ticket at a window."""
-        return self._change(lambda now, day: self._tickets.act(now, day, window, action, to_service))
+    def act(self, window: int, action: str, to_service: str | None = None, served_by: str | None = None) -> Outcome:
+        """recall, start, finish, no_show or transfer the ticket at a window; `served_by`:
+        who did (kept on the ticket for its rating)."""
+        def act(now: datetime, day: date) -> Outcome:
+            outcome = self._tickets.act(now, day, window, action, to_service)
+            if served_by:
+                self._tickets.mark_served(outcome, window, served_by)
+            return outcome
+        return self._change(act)
+
+    # -- 好差评 -------------------------------------------------------------------------
+
+    def rate_ticket(self, ticket_id: str, channel: str, level: int, reasons: list[str],
+                    comment: str | None) -> Rating:
+        """A finished ticket's service rated, once, until the end of its business day plus
+        the hall's grace; a 差评 opens its case (RatingRefused otherwise)."""
+        settings = self.hall.ratings
+
+        def rate(now: datetime, _day: date) -> Rating:
+            ticket = self._tickets.by_id(ticket_id)
+            if ticket.status != engine.DONE:
+                raise ratings_rules.RatingRefused("not_finished", f"ticket {ticket.label} is {ticket.status}: a "
+                                                  "service can be rated once the window has finished it")
+            closes = ratings_rules.rating_closes(ticket.day, self.hall.info.rollover_hour, self.hall.tz,
+                                                 settings.grace_hours)
+            if now > closes:
+                raise ratings_rules.RatingRefused("too_late", f"ticket {ticket.label} could be rated until "
+                                                  f"{closes.isoformat(timespec='minutes')}")
+            subject = Subject(f"ticket:{ticket.queue_seq}", ticket.day, ticket.label, ticket.service, ticket.window,
+                              self._tickets.served_by(ticket))
+            return self._rate(now, subject, channel, level, reasons, comment)
+        return self._change(rate)
+
+    def rate_application(self, number: str, channel: str, level: int, reasons: list[str],
+                         comment: str | None) -> Rating:
+        """一事一评: a completed or rejected application rated, once, within the hall's
+        `application_days` of its closing."""
+        settings = self.hall.ratings
+
+        def rate(now: datetime, _day: date) -> Rating:
+            app = self._applications.require(number)
+            if app.finished_at is None:
+                raise ratings_rules.RatingRefused("not_finished", f"application {app.tracking_no} is {app.status}: "
+                                                  "it can be rated once it is completed or rejected")
+            closed_on = app.finished_at.astimezone(self.hall.tz).date()
+            if now.astimezone(self.hall.tz).date() > closed_on + timedelta(days=settings.application_days):
+                raise ratings_rules.RatingRefused("too_late", f"application {app.tracking_no} could be rated for "
+                                                  f"{settings.application_days} days after it closed on {closed_on}")
+            last = self._applications.steps(app.tracking_no)[-1]
+            subject = Subject(f"application:{app.tracking_no}", closed_on, app.tracking_no, app.service, None,
+                              last.actor, app.item, app.department)
+            return self._rate(now, subject, channel, level, reasons, comment)
+        return self._change(rate)
+
+    def _rate(self, now: datetime, subject: Subject, channel: str, level: int, reasons: list[str],
+              comment: str | None) -> Rating:
+        settings = self.hall.ratings
+        deadlines = None
+        if ratings_rules.is_bad(level):
+            deadlines = ratings_rules.deadlines(now.astimezone(self.hall.tz).date(), self.hall.calendar,
+                                                settings.callback_days, settings.fix_days)
+        try:
+            return self._ratings.rate(now, subject, channel, level, reasons, comment, deadlines)
+        except AlreadyRated:
+            raise ratings_rules.RatingRefused("already_rated", f"{subject.label} was rated already: one rating "
+                                              "per service") from None
+
+    def rating_step(self, rating_id: int, step: str, actor: str, note: str | None,
+                    uphold: bool | None = None) -> Rating:
+        """Record a 差评 case's call-back, fix, appeal or the decision on the appeal."""
+        return self._change(lambda now, _day: self._ratings.step(now, rating_id, step, actor, note, uphold))
+
+    def rating(self, rating_id: int) -> Rating:
+        return self._ratings.require(rating_id)
+
+    def rating_of(self, subject: str) -> Rating | None:
+        """The rating of "ticket:<seq>" or "application:<tracking_no>", if any."""
+        return self._ratings.of_subject(subject)
+
+    def rating_cases(self, states: tuple[str, ...] | None = None, window: int | None = None) -> list[Rating]:
+        return self._ratings.cases(states, window)
+
+    def ratings_between(self, first: date, last: date) -> list[Rating]:
+        return self._ratings.between(first, last)
 
     def reinstate(self, window: int, label: str) -> Outcome:
         return self._change(lambda now, day: self._tickets.reinstate(now, day, window, label))
@@ -660,6 +750,10 @@ class Store:
     def erase_personal_data(self, closed_before: datetime, limit: int) -> int:
         """Erase the personal data of up to `limit` applications closed before `closed_before`."""
         return self._write(lambda _now: self._retention.erase_personal(closed_before, limit))
+
+    def erase_rating_texts(self, before: date) -> int:
+        """Comments and case notes of ratings of services before the local date `before`."""
+        return self._write(lambda _now: self._retention.erase_rating_texts(before))
 
     def delete_events(self, before: datetime, limit: int) -> int:
         return self._write(lambda _now: self._retention.delete_events(before, limit))

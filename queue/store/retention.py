@@ -77,6 +77,16 @@ class Retention:
             "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE at < ? AND id < (SELECT MAX(id) FROM events) "
             "ORDER BY id LIMIT ?)", (ts(before), limit))
 
+    def erase_rating_texts(self, before: date) -> int:
+        """The citizens' comments and the case notes of ratings of services before `before`
+        (they may name a person); the level, reasons and every date stay for the figures."""
+        n = self.db.count("UPDATE ratings SET comment = NULL WHERE day < ? AND comment IS NOT NULL",
+                          (before.isoformat(),))
+        self.db.execute("UPDATE rating_cases SET callback_note = NULL, fix_note = NULL, appeal_note = NULL, "
+                        "decision_note = NULL WHERE rating_id IN (SELECT id FROM ratings WHERE day < ?)",
+                        (before.isoformat(),))
+        return n
+
     def delete_sessions(self, before: datetime) -> int:
         """Sign-in sessions that ended or expired before `before` (who signed in stays in the audit log)."""
         return self.db.count("DELETE FROM sessions WHERE ended_at < ? OR expires_at < ?", (ts(before), ts(before)))

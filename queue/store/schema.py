@@ -233,4 +233,46 @@ MIGRATIONS: list[Migration] = [
         "ALTER TABLE application_steps ADD COLUMN sealed_note BLOB",
         "ALTER TABLE notifications ADD COLUMN sealed_note BLOB",
     ]),
+    # 好差评 (#18, queue/ratings.py): one rating per service (a ticket, an application) and
+    # a case per 差评; comments and notes sealed as staff notes are. Tickets keep who served.
+    ("ratings", [
+        """CREATE TABLE ratings (
+            id INTEGER PRIMARY KEY,
+            subject TEXT NOT NULL UNIQUE,  -- "ticket:<seq>" or "application:<tracking_no>"
+            day TEXT NOT NULL,  -- the service's business day
+            rated_at TEXT NOT NULL,
+            channel TEXT NOT NULL,
+            level INTEGER NOT NULL,
+            reasons TEXT NOT NULL DEFAULT '[]',
+            comment BLOB,
+            service TEXT,
+            "window" INTEGER,
+            clerk TEXT,
+            item TEXT,
+            department TEXT,
+            label TEXT NOT NULL
+        )""",
+        "CREATE INDEX ratings_by_day ON ratings (day)",
+        """CREATE TABLE rating_cases (
+            rating_id BIGINT PRIMARY KEY REFERENCES ratings (id),
+            state TEXT NOT NULL,
+            opened_on TEXT NOT NULL,
+            callback_due TEXT NOT NULL,
+            fix_due TEXT NOT NULL,
+            callback_at TEXT,
+            callback_by TEXT,
+            callback_note BLOB,
+            fixed_at TEXT,
+            fixed_by TEXT,
+            fix_note BLOB,
+            appeal_at TEXT,
+            appeal_by TEXT,
+            appeal_note BLOB,
+            decided_at TEXT,
+            decided_by TEXT,
+            decision_note BLOB
+        )""",
+        "CREATE INDEX rating_cases_by_state ON rating_cases (state)",
+        "ALTER TABLE tickets ADD COLUMN served_by TEXT",
+    ]),
 ]

@@ -62,7 +62,10 @@ class SealedColumn:
 SEALED = (SealedColumn("applications", "seq", "applicant"),
           SealedColumn("applications", "seq", "rejection_sealed"),
           SealedColumn("application_steps", "id", "sealed_note"),
-          SealedColumn("notifications", "id", "sealed_note"))
+          SealedColumn("notifications", "id", "sealed_note"),
+          SealedColumn("ratings", "id", "comment"),
+          *(SealedColumn("rating_cases", "rating_id", c) for c in ("callback_note", "fix_note", "appeal_note",
+                                                                    "decision_note")))
 # The clear column a database from before sealed notes kept each note in, by sealed column.
 CLEAR_NOTES = {("applications", "rejection_sealed"): "rejection_note",
                ("application_steps", "sealed_note"): "note"}

@@ -177,6 +177,16 @@ class Tickets:
             raise NotFound("no such ticket; check the link or the QR code on the slip")
         return row_ticket(row)
 
+    def mark_served(self, outcome: Outcome, window: int, name: str) -> None:
+        """Who called, started or finished the ticket at `window` (the clerk a rating names)."""
+        for t in outcome.tickets:
+            if t.window == window and t.status in (engine.CALLED, engine.SERVING, engine.DONE):
+                self.db.execute("UPDATE tickets SET served_by = ? WHERE seq = ?", (name, t.queue_seq))
+
+    def served_by(self, ticket: Ticket) -> str | None:
+        row = self.db.one("SELECT served_by FROM tickets WHERE seq = ?", (ticket.queue_seq,))
+        return None if row is None else row[0]
+
     def by_label(self, label: str, day: date) -> Ticket:
         """A ticket of `day` by its printed number ("A012"), through the numbering index."""
         text = label.strip().upper()
