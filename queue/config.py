@@ -204,6 +204,7 @@ class RatingsInfo(_Strict):
     fix_days: Annotated[int, Field(ge=1, le=60)] = 5  # 整改
     grace_hours: Annotated[float, Field(ge=0, le=24 * 14)] = 24  # after the end of the service's business day
     application_days: Annotated[int, Field(ge=1, le=365)] = 15  # 一事一评: days after an application closed
+    device_minutes: Annotated[int, Field(ge=1, le=120)] = 10  # the window's device rates what it just finished
     reasons: Annotated[tuple[Annotated[str, Field(min_length=1, max_length=40)], ...],
                        Field(min_length=1, max_length=12)] = DEFAULT_REASONS
     reasons_en: tuple[Annotated[str, Field(min_length=1, max_length=60)], ...] = DEFAULT_REASONS_EN

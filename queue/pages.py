@@ -22,6 +22,7 @@ PAGES = {
     "/t/{ticket_id}": "follow.html",
     "/a/{number}": "application.html",
     "/admin": "admin.html",
+    "/rate/window/{window}": "rate.html",  # the window's rating device (评价器), #18
 }
 
 

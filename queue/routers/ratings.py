@@ -42,6 +42,11 @@ class RatingIn(BaseModel):
         None, description="with a terminal token: the window's rating device or a kiosk (default kiosk)")
 
 
+class WindowRatingIn(RatingIn):
+    number: Annotated[str, Field(min_length=2, max_length=12, description="the ticket's number, e.g. A012, from the "
+                                                                          "ticket.finished event")]
+
+
 class ApplicationRatingIn(RatingIn):
     code: Annotated[str, Field(min_length=1, max_length=32, description="the lookup code on the receipt")]
 
@@ -109,6 +114,24 @@ async def rate_ticket(ticket_id: TicketId, body: RatingIn, request: Request, ctx
     reasons, comment = _cleaned(ctx, body)
     try:
         rating = ctx.store.rate_ticket(ticket_id, channel, body.level, reasons, comment)
+    except rules.RatingRefused as refused:
+        raise _refused(refused) from None
+    return JSONResponse(citizen_view(rating), status_code=201)
+
+
+@router.post("/api/windows/{window}/rating", tags=["windows"], status_code=201)
+async def rate_at_window(window: Annotated[int, Path(ge=1, le=999)], body: WindowRatingIn, request: Request,
+                         ctx: Ctx) -> JSONResponse:
+    """Who may call: a terminal token (the window's rating device, 评价器, enrolled as a
+    terminal; the page /rate/window/{n}). Rates today's ticket `number`, finished at this
+    window within `[ratings] device_minutes`; 403 `not_this_window` for another window's,
+    409 as for a ticket (and `too_late` past those minutes), 404 for an unknown number."""
+    require_role(request, "terminal")
+    if window not in ctx.hall.windows:
+        raise ApiError(404, "not_found", f"no window {window} in this hall")
+    reasons, comment = _cleaned(ctx, body)
+    try:
+        rating = ctx.store.rate_at_window(window, body.number.upper(), body.level, reasons, comment)
     except rules.RatingRefused as refused:
         raise _refused(refused) from None
     return JSONResponse(citizen_view(rating), status_code=201)

@@ -291,22 +291,40 @@ class Store:
                     comment: str | None) -> Rating:
         """A finished ticket's service rated, once, until the end of its business day plus
         the hall's grace; a 差评 opens its case (RatingRefused otherwise)."""
-        settings = self.hall.ratings
+        return self._change(lambda now, _day: self._rate_finished(now, self._tickets.by_id(ticket_id), channel,
+                                                                  level, reasons, comment))
 
-        def rate(now: datetime, _day: date) -> Rating:
-            ticket = self._tickets.by_id(ticket_id)
-            if ticket.status != engine.DONE:
-                raise ratings_rules.RatingRefused("not_finished", f"ticket {ticket.label} is {ticket.status}: a "
-                                                  "service can be rated once the window has finished it")
-            closes = ratings_rules.rating_closes(ticket.day, self.hall.info.rollover_hour, self.hall.tz,
-                                                 settings.grace_hours)
-            if now > closes:
-                raise ratings_rules.RatingRefused("too_late", f"ticket {ticket.label} could be rated until "
-                                                  f"{closes.isoformat(timespec='minutes')}")
-            subject = Subject(f"ticket:{ticket.queue_seq}", ticket.day, ticket.label, ticket.service, ticket.window,
-                              self._tickets.served_by(ticket))
-            return self._rate(now, subject, channel, level, reasons, comment)
+    def rate_at_window(self, window: int, label: str, level: int, reasons: list[str], comment: str | None) -> Rating:
+        """The window's rating device (评价器): ticket `label` of today, finished at `window`
+        within the last `[ratings] device_minutes`, rated on channel `window`."""
+        minutes = self.hall.ratings.device_minutes
+
+        def rate(now: datetime, day: date) -> Rating:
+            ticket = self._tickets.by_label(label, day)
+            if ticket.window != window:
+                raise ratings_rules.RatingRefused("not_this_window", f"ticket {ticket.label} was not served at "
+                                                  f"window {window}; its device rates only its own", 403)
+            if ticket.status == engine.DONE and ticket.ended_at is not None and \
+                    now - ticket.ended_at > timedelta(minutes=minutes):
+                raise ratings_rules.RatingRefused("too_late", f"ticket {ticket.label} was finished more than "
+                                                  f"{minutes} minutes ago: the window's device rates the one just "
+                                                  "finished (the slip's QR code still can)")
+            return self._rate_finished(now, ticket, "window", level, reasons, comment)
         return self._change(rate)
+
+    def _rate_finished(self, now: datetime, ticket: Ticket, channel: str, level: int, reasons: list[str],
+                       comment: str | None) -> Rating:
+        if ticket.status != engine.DONE:
+            raise ratings_rules.RatingRefused("not_finished", f"ticket {ticket.label} is {ticket.status}: a "
+                                              "service can be rated once the window has finished it")
+        closes = ratings_rules.rating_closes(ticket.day, self.hall.info.rollover_hour, self.hall.tz,
+                                             self.hall.ratings.grace_hours)
+        if now > closes:
+            raise ratings_rules.RatingRefused("too_late", f"ticket {ticket.label} could be rated until "
+                                              f"{closes.isoformat(timespec='minutes')}")
+        subject = Subject(f"ticket:{ticket.queue_seq}", ticket.day, ticket.label, ticket.service, ticket.window,
+                          self._tickets.served_by(ticket))
+        return self._rate(now, subject, channel, level, reasons, comment)
 
     def rate_application(self, number: str, channel: str, level: int, reasons: list[str],
                          comment: str | None) -> Rating:

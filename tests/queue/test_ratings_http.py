@@ -181,3 +181,22 @@ def test_an_application_is_rated_with_its_lookup_code_once_it_is_closed(srv):
     case = call(srv, "GET", "/api/ratings/cases", srv.tokens["supervisor"]).json()["cases"][0]
     assert (case["subject"], case["label"], case["item"], case["department"]) == (
         "application", number, "GA-SFZ-002", "公安局")
+
+
+def test_who_may_rate_at_a_window(srv):
+    """The window's rating device (POST /api/windows/{n}/rating): a terminal token only, for
+    the ticket its window just finished."""
+    number = finished_ticket(srv)["number"]
+    body = {"number": number, "level": 4}
+    assert call(srv, "POST", "/api/windows/1/rating", None, body).status_code == 401
+    for wrong in ("staff", "admin"):
+        r = call(srv, "POST", "/api/windows/1/rating", srv.tokens[wrong], body)
+        assert r.status_code == 403 and r.json()["error"] == "forbidden"
+    r = call(srv, "POST", "/api/windows/2/rating", srv.tokens["terminal"], body)
+    assert r.status_code == 403 and r.json()["error"] == "not_this_window"
+    r = call(srv, "POST", "/api/windows/1/rating", srv.tokens["terminal"], {"number": "Z999", "level": 4})
+    assert r.status_code == 404
+    r = call(srv, "POST", "/api/windows/1/rating", srv.tokens["terminal"], body)
+    assert r.status_code == 201 and r.json()["channel"] == "window"
+    r = call(srv, "POST", "/api/windows/1/rating", srv.tokens["terminal"], body)
+    assert r.status_code == 409 and r.json()["error"] == "already_rated"

@@ -1,0 +1,89 @@
+"""The window's rating device (/rate/window/{n}, 评价器) in Debian's Chromium against a real
+`kiosq server`: enrolled with a one-time code like a terminal, it shows the five levels as
+soon as window 1 finishes a ticket, asks why for a 差评, thanks, and goes back to waiting;
+the 差评 is a case with its call-back and fix deadlines; the same in English (the device's
+endpoint for each caller: tests/queue/test_ratings_http.py)."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+import requests
+
+from tests.queue.test_pages_fleet import LIVE_MS, browser  # noqa: F401 (a fixture)
+
+pytestmark = [pytest.mark.slow,
+              pytest.mark.sqlite_only("the pages over the API; the API is tested on both databases")]
+sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is a dev dependency: pip install -e '.[dev]'")
+expect = sync_api.expect
+KEYS = itertools.count()
+
+
+def post(srv, path, token=None, body=None):
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    if path == "/api/tickets":
+        headers["Idempotency-Key"] = f"page-{next(KEYS)}"
+    return requests.post(srv.url + path, json=body, headers=headers, timeout=10)
+
+
+def finish_one(srv, window=1) -> str:
+    """A ticket issued and finished at `window`; its number."""
+    assert post(srv, "/api/tickets", srv.tokens["terminal"], {"service": "A"}).status_code == 201
+    for step in ("call-next", "start", "finish"):
+        r = post(srv, f"/api/windows/{window}/{step}", srv.tokens["staff"])
+        assert r.status_code == 200, r.text
+    return r.json()["ticket"]["number"]
+
+
+def test_the_window_device_asks_for_a_rating_when_its_window_finishes(hall_server, browser):  # noqa: F811
+    srv = hall_server()
+    code = post(srv, "/api/terminals/enroll-codes", srv.tokens["admin"], {"terminal": "rate-w1"}).json()["code"]
+    ctx = browser.new_context(viewport={"width": 1280, "height": 800})
+    try:
+        page = ctx.new_page()
+        page.set_default_timeout(LIVE_MS)
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(f"{srv.url}/rate/window/1?thanks=1", wait_until="load")
+        expect(page.locator("#rate-enroll")).to_be_visible()
+        page.fill("#rate-code", code)
+        page.click("#rate-enroll-button")
+        expect(page.locator("#rate-idle")).to_be_visible()
+        expect(page.locator("body")).to_have_attribute("data-connected", "true")
+
+        finish_one(srv, window=2)  # another window's: this device stays waiting
+        number = finish_one(srv)
+        expect(page.locator("#rate-ask")).to_be_visible()
+        expect(page.locator("#rate-number")).to_have_text(number)
+        expect(page.locator(".rate-level")).to_have_count(5)
+        page.click('.rate-level[data-level="1"]')
+        expect(page.locator("#rate-why")).to_be_visible()
+        page.click("#rate-send")  # no reason yet: it says so and sends nothing
+        expect(page.locator("#rate-message")).to_contain_text("请至少选择一项原因")
+        page.click('.rate-reason[data-reason="服务态度不好"]')
+        expect(page.locator('.rate-reason[data-reason="服务态度不好"]')).to_have_attribute("aria-pressed", "true")
+        page.click("#rate-send")
+        expect(page.locator("#rate-thanks")).to_be_visible()
+        expect(page.locator("#rate-follow")).to_contain_text("前回访")
+        expect(page.locator("#rate-idle")).to_be_visible()  # ?thanks=1: back to waiting after a second
+        assert page.evaluate("window.KiosqRate.number") is None  # nothing of the citizen stays
+
+        cases = requests.get(srv.url + "/api/ratings/cases", timeout=10,
+                             headers={"Authorization": f"Bearer {srv.tokens['admin']}"}).json()["cases"]
+        assert [(c["label"], c["channel"], c["window"], c["clerk"], c["reasons"], c["state"]) for c in cases] == [
+            (number, "window", 1, "S", ["服务态度不好"], "open")]
+        assert cases[0]["callback"]["due"] <= cases[0]["fix"]["due"]
+
+        page.click("#rate-lang")  # English, and a good rating goes straight to thanks
+        expect(page.locator("#rate-idle")).to_contain_text("Please rate our service")
+        finish_one(srv)
+        expect(page.locator('.rate-level[data-level="5"]')).to_have_text("very satisfied")
+        page.click('.rate-level[data-level="5"]')
+        expect(page.locator("#rate-thanks")).to_be_visible()
+        expect(page.locator("#rate-thanks")).to_contain_text("Thank you")
+        assert page.evaluate("window.KiosqRate.sent") == 2
+        assert errors == []
+    finally:
+        ctx.close()
+
