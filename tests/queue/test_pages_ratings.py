@@ -2,7 +2,8 @@
 `kiosq server`: enrolled with a one-time code like a terminal, it shows the five levels as
 soon as window 1 finishes a ticket, asks why for a 差评, thanks, and goes back to waiting;
 the 差评 is a case with its call-back and fix deadlines; the same in English (the device's
-endpoint for each caller: tests/queue/test_ratings_http.py)."""
+endpoint for each caller: tests/queue/test_ratings_http.py). On /admin the hall manager
+follows a 差评's case to its fix: the call-back and the fix recorded, the figures moved."""
 
 from __future__ import annotations
 
@@ -87,3 +88,42 @@ def test_the_window_device_asks_for_a_rating_when_its_window_finishes(hall_serve
     finally:
         ctx.close()
 
+
+
+def test_admin_follows_a_bad_rating_to_its_fix(hall_server, browser):  # noqa: F811
+    from tests.queue.test_pages import add_user, sign_in
+
+    srv = hall_server()
+    number = finish_one(srv)
+    rated = post(srv, "/api/windows/1/rating", srv.tokens["terminal"],
+                 {"number": number, "level": 1, "reasons": ["等候时间过长"], "comment": "等了一个小时"})
+    assert rated.status_code == 201
+    case_id = rated.json()["id"]
+    ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
+    try:
+        page = ctx.new_page()
+        page.set_default_timeout(LIVE_MS)
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(f"{srv.url}/admin", wait_until="load")
+        sign_in(page, add_user(srv, "manager", "admin", name="王经理"))
+        row = page.locator(f'#ratings-table tr[data-case="{case_id}"]')
+        expect(row).to_have_attribute("data-state", "open")
+        expect(page.locator("#ratings-alerts")).to_have_attribute("data-open", "1")
+        expect(page.locator("#ratings-month")).to_have_attribute("data-ratings", "1")
+        expect(row.locator('td[data-col="why"]')).to_contain_text("等候时间过长；等了一个小时")
+        expect(row.locator('td[data-col="callback"]')).not_to_have_attribute("data-due", "done")
+        row.locator(".case-note").fill("已电话回访，群众表示理解")
+        row.locator('button[data-step="callback"]').click()
+        expect(row.locator('td[data-col="callback"]')).to_have_attribute("data-due", "done")
+        expect(row.locator('td[data-col="callback"]')).to_contain_text("已电话回访")
+        row.locator('button[data-step="fix"]').click()  # no note: the server says what is missing
+        expect(page.locator("#ratings-message")).to_contain_text("整改情况")
+        row.locator(".case-note").fill("增开午间窗口")
+        row.locator('button[data-step="fix"]').click()
+        expect(row).to_have_attribute("data-state", "fixed")
+        expect(page.locator("#ratings-month")).to_have_attribute("data-fix-rate", "1")
+        expect(page.locator("#ratings-alerts")).to_have_attribute("data-open", "0")
+        assert errors == []
+    finally:
+        ctx.close()
