@@ -12,7 +12,7 @@
   const K = window.Kiosq;
   const number = decodeURIComponent(location.pathname.split("/").pop());
   const $ = (name) => document.getElementById(name);
-  const state = { found: null };
+  const state = { found: null, rating: null };
   window.KiosqApplication = state;
 
   function when(stamp) { return stamp ? stamp.replace("T", " ").slice(0, 16) : ""; }
@@ -42,12 +42,28 @@
       state.found = await K.api("/api/applications/" + encodeURIComponent(number) + "/lookup",
                                 { method: "POST", body: { code } });
       $("code").value = "";
+      offerRating(code);
     } catch (err) {
       state.found = null;
       $("error").textContent = err.code === "no_match" ? K.t("app.no_match") : err.message;
     }
     $("ask").classList.toggle("hidden", !!state.found);
     render();
+  }
+
+  /* 一事一评: once completed or rejected, the application can be rated from here, with the
+     code just used (kept in this closure only, for this one request). */
+  async function offerRating(code) {
+    const a = state.found;
+    if (state.rating || !a || !["completed", "rejected"].includes(a.status)) return;
+    try {
+      const choices = await K.api("/api/ratings/reasons");
+      $("rating").classList.remove("hidden");
+      state.rating = K.rateForm($("rating"), choices, null, (body) => K.api(
+        "/api/applications/" + encodeURIComponent(number) + "/rating", { method: "POST", body: { ...body, code } }));
+    } catch (err) {
+      /* no rating offered */
+    }
   }
 
   function fromFragment() {

@@ -6,7 +6,7 @@
   const K = window.Kiosq;
   const id = decodeURIComponent(location.pathname.split("/").pop());
   const $ = (name) => document.getElementById(name);
-  const state = { ticket: null, source: null };
+  const state = { ticket: null, source: null, rating: null };
   const FINAL = ["done", "cancelled"];
   window.KiosqFollow = state;
 
@@ -34,6 +34,21 @@
     const t = state.ticket;
     if (before === "waiting" && t.status === "called" && navigator.vibrate) navigator.vibrate([300, 100, 300]);
     render();
+    if (before !== "done" && t.status === "done") offerRating();
+  }
+
+  /* Once the ticket is finished: its service can be rated (好差评), once, from this page. */
+  async function offerRating() {
+    if (state.rating) return;
+    try {
+      const seen = await K.api("/api/tickets/" + encodeURIComponent(id) + "/rating");
+      if (!seen.rateable && !seen.rating) return;
+      $("rating").classList.remove("hidden");
+      state.rating = K.rateForm($("rating"), seen, seen.rating, (body) => K.api(
+        "/api/tickets/" + encodeURIComponent(id) + "/rating", { method: "POST", body }));
+    } catch (err) {
+      /* no rating offered: the page stays as it is */
+    }
   }
 
   /* The ticket's own stream: its changes (status, window) and `ticket.position` (ahead,
@@ -63,6 +78,7 @@
       return;
     }
     render();
+    if (state.ticket.status === "done") offerRating();
     if (FINAL.includes(state.ticket.status)) return;
     state.source = K.stream("/api/tickets/" + encodeURIComponent(id) + "/events", since, onEvent,
                             (ok) => { document.body.dataset.connected = String(ok); },

@@ -127,3 +127,62 @@ def test_admin_follows_a_bad_rating_to_its_fix(hall_server, browser):  # noqa: F
         assert errors == []
     finally:
         ctx.close()
+
+
+def open_page(browser, url):  # noqa: F811
+    ctx = browser.new_context(viewport={"width": 400, "height": 860})
+    page = ctx.new_page()
+    page.set_default_timeout(LIVE_MS)
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(url, wait_until="load")
+    return ctx, page, errors
+
+
+def test_the_follow_page_offers_the_rating_once_the_ticket_is_finished(hall_server, browser):  # noqa: F811
+    srv = hall_server()
+    ticket = post(srv, "/api/tickets", srv.tokens["terminal"], {"service": "A"}).json()
+    ctx, page, errors = open_page(browser, f"{srv.url}/t/{ticket['id']}")
+    try:
+        expect(page.locator("#number")).to_have_text(ticket["number"])
+        expect(page.locator("#rating")).to_be_hidden()  # nothing to rate while waiting
+        for step in ("call-next", "start", "finish"):
+            assert post(srv, f"/api/windows/1/{step}", srv.tokens["staff"]).status_code == 200
+        expect(page.locator("#rating .rf-level")).to_have_count(5)
+        page.click('#rating .rf-level[data-level="2"]')
+        page.click('#rating .rf-reason[data-reason="办事效率低"]')
+        page.click("#rating .rf-send")
+        expect(page.locator("#rating .rf-thanks")).to_have_text("感谢您的评价！")
+        expect(page.locator("#rating .rf-follow")).to_contain_text("前回访")
+        page.reload(wait_until="load")  # rated once: the page says so, and offers no second rating
+        expect(page.locator("#rating .rf-thanks")).to_have_text("您已评价：不满意")
+        expect(page.locator("#rating .rf-level")).to_have_count(0)
+        assert errors == []
+    finally:
+        ctx.close()
+    cases = requests.get(srv.url + "/api/ratings/cases", timeout=10,
+                         headers={"Authorization": f"Bearer {srv.tokens['admin']}"}).json()["cases"]
+    assert [(c["label"], c["channel"], c["reasons"]) for c in cases] == [(ticket["number"], "online", ["办事效率低"])]
+
+
+def test_the_application_page_offers_the_rating_once_it_is_completed(hall_server, browser):  # noqa: F811
+    from tests.queue.test_applications_http import PEOPLE, application
+
+    srv = hall_server()
+    filed = requests.post(srv.url + "/api/applications", json=application(*PEOPLE[1]), timeout=10,
+                          headers={"Authorization": f"Bearer {srv.tokens['terminal']}",
+                                   "Idempotency-Key": "page-app"}).json()
+    number = filed["tracking_no"]
+    for step in ("accept", "complete"):
+        assert post(srv, f"/api/applications/{number}/{step}", srv.tokens["staff"]).status_code == 200
+    ctx, page, errors = open_page(browser, f"{srv.url}/a/{number}#code={filed['lookup_code']}")
+    try:
+        expect(page.locator("#state")).to_contain_text("已办结")
+        page.click('#rating .rf-level[data-level="5"]')
+        expect(page.locator("#rating .rf-thanks")).to_have_text("感谢您的评价！")
+        assert errors == []
+    finally:
+        ctx.close()
+    figures = requests.get(srv.url + "/api/ratings/stats", timeout=10,
+                           headers={"Authorization": f"Bearer {srv.tokens['admin']}"}).json()
+    assert figures["by"]["channel"] == {"application": figures["hall"]} and figures["hall"]["good"] == 1
