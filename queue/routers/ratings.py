@@ -137,6 +137,27 @@ async def rate_at_window(window: Annotated[int, Path(ge=1, le=999)], body: Windo
     return JSONResponse(citizen_view(rating), status_code=201)
 
 
+class KioskRatingIn(RatingIn):
+    session: Annotated[str, Field(min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_-]+$",
+                                  description="the kiosk's id of the self-service session (a new random one per "
+                                              "session): one rating per session")]
+
+
+@router.post("/api/kiosk/rating", status_code=201)
+async def rate_kiosk_session(body: KioskRatingIn, request: Request, ctx: Ctx) -> JSONResponse:
+    """Who may call: a terminal token (a kiosk). The citizen's one-tap rating of the
+    self-service session on the kiosk's done screens (channel `kiosk`, no window or clerk);
+    once per `session` (409 `already_rated`); 422 `reason_required` for a 差评 with neither
+    reason nor comment; a 差评 opens a case as any other."""
+    token = require_role(request, "terminal")
+    reasons, comment = _cleaned(ctx, body)
+    try:
+        rating = ctx.store.rate_kiosk_session(token.name, body.session, body.level, reasons, comment)
+    except rules.RatingRefused as refused:
+        raise _refused(refused) from None
+    return JSONResponse(citizen_view(rating), status_code=201)
+
+
 @router.get("/api/tickets/{ticket_id}/rating", tags=["tickets"])
 async def ticket_rating(ticket_id: TicketId, ctx: Ctx) -> JSONResponse:
     """Public, with the ticket's id: whether its service can be rated now and, if rated,

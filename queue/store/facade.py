@@ -347,6 +347,15 @@ class Store:
             return self._rate(now, subject, channel, level, reasons, comment)
         return self._change(rate)
 
+    def rate_kiosk_session(self, terminal: str, session: str, level: int, reasons: list[str],
+                           comment: str | None) -> Rating:
+        """A self-service session at a kiosk rated (its done screen's one tap): the subject
+        is the terminal's session, once; the service is the kiosk itself (no window, no clerk)."""
+        def rate(now: datetime, day: date) -> Rating:
+            subject = Subject(f"kiosk:{terminal}:{session}", day, terminal, None, None, None)
+            return self._rate(now, subject, "kiosk", level, reasons, comment)
+        return self._change(rate)
+
     def _rate(self, now: datetime, subject: Subject, channel: str, level: int, reasons: list[str],
               comment: str | None) -> Rating:
         settings = self.hall.ratings

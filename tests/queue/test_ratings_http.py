@@ -200,3 +200,21 @@ def test_who_may_rate_at_a_window(srv):
     assert r.status_code == 201 and r.json()["channel"] == "window"
     r = call(srv, "POST", "/api/windows/1/rating", srv.tokens["terminal"], body)
     assert r.status_code == 409 and r.json()["error"] == "already_rated"
+
+
+def test_a_kiosk_session_is_rated_once_by_its_terminal(srv):
+    body = {"session": "s-0123456789", "level": 5}
+    assert call(srv, "POST", "/api/kiosk/rating", None, body).status_code == 401
+    for wrong in ("staff", "supervisor"):
+        r = call(srv, "POST", "/api/kiosk/rating", srv.tokens[wrong], body)
+        assert r.status_code == 403 and r.json()["error"] == "forbidden"
+    r = call(srv, "POST", "/api/kiosk/rating", srv.tokens["terminal"], body)
+    assert r.status_code == 201 and r.json()["channel"] == "kiosk"
+    r = call(srv, "POST", "/api/kiosk/rating", srv.tokens["terminal"], body)
+    assert r.status_code == 409 and r.json()["error"] == "already_rated"
+    r = call(srv, "POST", "/api/kiosk/rating", srv.tokens["terminal"], {"session": "s-other-session", "level": 1})
+    assert r.status_code == 422 and r.json()["error"] == "reason_required"
+    r = call(srv, "POST", "/api/kiosk/rating", srv.tokens["terminal"], {"session": "bad session!", "level": 5})
+    assert r.status_code == 422
+    figures = stats(srv)
+    assert figures["by"]["channel"]["kiosk"]["ratings"] == 1 and figures["hall"]["good_rate"] == 1.0
