@@ -28,6 +28,7 @@ from kiosq.queue.retention import run_daily as retain_daily
 from kiosq.queue.rollout import Rollout
 from kiosq.queue.routers import (
     applications,
+    complaints,
     content,
     displays,
     fleet,
@@ -51,7 +52,7 @@ CONTENT_FOLLOW_SECONDS = 2.0  # how often the server looks for a bundle publishe
 # passed costs a few microseconds on every ticket). Where paths overlap, order decides:
 # stats' /api/applications/stats comes before applications' /api/applications/{number}.
 ROUTERS = (tickets, windows, hall, displays, streams, stats, items, applications, fleet, content, people, retention,
-           ratings)
+           ratings, complaints)
 
 
 def create_app(store: Store, heartbeat_seconds: float = SSE_HEARTBEAT_SECONDS, voice: Voice | None = None,

@@ -220,6 +220,20 @@ class RatingsInfo(_Strict):
         return self
 
 
+class ComplaintsInfo(_Strict):
+    """效能投诉 (queue/complaints.py): the deadlines in working days after a complaint came."""
+
+    accept_days: Annotated[int, Field(ge=0, le=30)] = 2  # accepted or declined by then
+    reply_days: Annotated[int, Field(ge=1, le=60)] = 10  # answered by then
+    phone_per_hour: Annotated[int, Field(ge=1, le=100)] = 3  # complaints from one address without a token
+
+    @model_validator(mode="after")
+    def _order(self) -> ComplaintsInfo:
+        if self.accept_days > self.reply_days:
+            raise ValueError(f"accept_days ({self.accept_days}) is after reply_days ({self.reply_days})")
+        return self
+
+
 class DatabaseInfo(_Strict):
     """Where the hall's data lives (queue/store/database.py); without a url, SQLite in the
     data folder. The password never goes in the URL: a file holding it alone, or PGPASSFILE."""
@@ -250,6 +264,7 @@ class _HallFile(_Strict):
     terminals: TerminalsInfo = TerminalsInfo()
     retention: RetentionInfo = RetentionInfo()
     ratings: RatingsInfo = RatingsInfo()
+    complaints: ComplaintsInfo = ComplaintsInfo()
 
 
 @dataclass(frozen=True)
@@ -270,6 +285,7 @@ class Hall:
     terminals: TerminalsInfo = TerminalsInfo()
     retention: RetentionInfo = RetentionInfo()
     ratings: RatingsInfo = RatingsInfo()
+    complaints: ComplaintsInfo = ComplaintsInfo()
 
     @property
     def tz(self) -> ZoneInfo:
@@ -374,4 +390,5 @@ def _cross_check(parsed: _HallFile, source: str) -> Hall:
                 calendar_info=parsed.calendar, notify=parsed.notify, calendar=calendar,
                 hours=None if parsed.hours is None else parsed.hours.opening_hours(calendar), fleet=parsed.fleet,
                 database=parsed.database, sessions=parsed.sessions, terminals=parsed.terminals,
-                retention=parsed.retention, ratings=parsed.ratings)
+                retention=parsed.retention, ratings=parsed.ratings,
+                complaints=parsed.complaints)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from kiosq.content.model import ItemGuide
+from kiosq.queue import complaints as complaint_rules
 from kiosq.queue import engine
 from kiosq.queue import ratings as ratings_rules
 from kiosq.queue.applications import Application, Step
@@ -24,6 +25,7 @@ from kiosq.queue.fleet import TerminalRecord
 from kiosq.queue.people import User, check_password, hash_password
 from kiosq.queue.store import sealed
 from kiosq.queue.store.applications import Applications
+from kiosq.queue.store.complaints import Complaint, Complaints
 from kiosq.queue.store.connection import Connection
 from kiosq.queue.store.database import Database, DatabaseChoice
 from kiosq.queue.store.errors import StoreError
@@ -93,6 +95,7 @@ class Store:
         self._retention = Retention(self.db)
         self._sealed = Sealed(self.db)
         self._ratings = Ratings(self.db, hall, self._events, self._notes)
+        self._complaints = Complaints(self.db, hall, self._events, self._idempotency, self._notes)
         self._day: date | None = None  # business day whose rollover is known to be done
         try:
             self.db.run(self._tickets.sync_windows, on_retry=lambda: None)
@@ -373,6 +376,38 @@ class Store:
                     uphold: bool | None = None) -> Rating:
         """Record a 差评 case's call-back, fix, appeal or the decision on the appeal."""
         return self._change(lambda now, _day: self._ratings.step(now, rating_id, step, actor, note, uphold))
+
+    # -- 效能投诉 -------------------------------------------------------------------------
+
+    def file_complaint(self, *, channel: str, about: dict[str, Any], category: str, sealed: bytes, lookup_hash: str,
+                       caller: str, key: str | None, fingerprint: str) -> tuple[Complaint, bool]:
+        """A complaint received now, its deadlines in working days from today (True: an
+        earlier answer to the same Idempotency-Key)."""
+        settings = self.hall.complaints
+
+        def file(now: datetime, _day: date) -> tuple[Complaint, bool]:
+            deadlines = complaint_rules.deadlines(now.astimezone(self.hall.tz).date(), self.hall.calendar,
+                                                  settings.accept_days, settings.reply_days)
+            return self._complaints.file(now, channel=channel, about=about, category=category, sealed=sealed,
+                                         lookup_hash=lookup_hash, deadlines=deadlines, caller=caller, key=key,
+                                         fingerprint=fingerprint)
+        return self._change(file)
+
+    def act_on_complaint(self, number: str, action: str, actor: str, text: str | None = None,
+                         satisfaction: int | None = None) -> Complaint:
+        """accept, decline (with the reason), answer (with the answer) or close (with the
+        citizen's satisfaction)."""
+        return self._change(lambda now, _day: self._complaints.act(now, number, action, actor, text, satisfaction))
+
+    def complaint(self, number: str) -> Complaint | None:
+        return self._complaints.find(number)
+
+    def complaint_secrets(self, number: str) -> tuple[bytes, str] | None:
+        """The sealed record (text, phone, lookup code) and the lookup code's hash."""
+        return self._complaints.secrets(number)
+
+    def complaints(self, states: tuple[str, ...] | None = None) -> list[Complaint]:
+        return self._complaints.listing(states)
 
     def rating(self, rating_id: int) -> Rating:
         return self._ratings.require(rating_id)

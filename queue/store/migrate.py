@@ -27,12 +27,13 @@ from kiosq.queue.store.schema_pg import MIGRATIONS_PG
 
 # Parents before children; waiting_counts is the trigger's (see above).
 TABLES = ("meta", "windows", "tokens", "tickets", "events", "idempotency", "applications", "application_counters",
-          "application_steps", "throttle", "notifications", "ratings", "rating_cases", "enroll_codes", "terminals",
+          "application_steps", "throttle", "notifications", "ratings", "rating_cases", "complaints",
+          "complaint_counters", "enroll_codes", "terminals",
           "users", "sessions", "audit")
 DERIVED = ("waiting_counts",)
 KEPT_EMPTY = ("migrations", "windows")  # a server's first start writes these; nothing else
 IDENTITIES = {"events": "id", "applications": "seq", "application_steps": "id", "notifications": "id", "audit": "id",
-              "ratings": "id"}
+              "ratings": "id", "complaints": "seq"}
 
 
 class MigrationRefused(StoreError):

@@ -85,6 +85,11 @@ class Retention:
         self.db.execute("UPDATE rating_cases SET callback_note = NULL, fix_note = NULL, appeal_note = NULL, "
                         "decision_note = NULL WHERE rating_id IN (SELECT id FROM ratings WHERE day < ?)",
                         (before.isoformat(),))
+        # A complaint's text, phone and code, its decline's reason and its answer, once it is
+        # declined or closed (what it was about, its category, state and dates stay).
+        self.db.execute("UPDATE complaints SET record = ?, decline_reason = NULL, answer = NULL "
+                        "WHERE state IN ('declined', 'closed') AND day < ? AND length(record) > 0",
+                        (b"", before.isoformat()))
         return n
 
     def delete_sessions(self, before: datetime) -> int:

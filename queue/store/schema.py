@@ -275,4 +275,36 @@ MIGRATIONS: list[Migration] = [
         "CREATE INDEX rating_cases_by_state ON rating_cases (state)",
         "ALTER TABLE tickets ADD COLUMN served_by TEXT",
     ]),
+    # 效能投诉 (#18, queue/complaints.py): the citizen's text, phone and lookup code in one
+    # sealed record; the decline's reason and the answer sealed as notes are.
+    ("complaints", [
+        """CREATE TABLE complaints (
+            seq INTEGER PRIMARY KEY,
+            complaint_no TEXT NOT NULL UNIQUE,
+            day TEXT NOT NULL,
+            received_at TEXT NOT NULL,
+            channel TEXT NOT NULL,
+            about_window INTEGER,
+            about_staff TEXT,
+            about_item TEXT,
+            category TEXT NOT NULL,
+            record BLOB NOT NULL,
+            lookup_hash TEXT NOT NULL,
+            state TEXT NOT NULL,
+            accept_by TEXT NOT NULL,
+            reply_by TEXT NOT NULL,
+            accepted_at TEXT,
+            accepted_by TEXT,
+            declined_at TEXT,
+            declined_by TEXT,
+            decline_reason BLOB,
+            answered_at TEXT,
+            answered_by TEXT,
+            answer BLOB,
+            closed_at TEXT,
+            satisfaction INTEGER
+        )""",
+        "CREATE INDEX complaints_by_state ON complaints (state)",
+        "CREATE TABLE complaint_counters (day TEXT PRIMARY KEY, n INTEGER NOT NULL)",
+    ]),
 ]

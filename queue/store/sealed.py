@@ -64,6 +64,7 @@ SEALED = (SealedColumn("applications", "seq", "applicant"),
           SealedColumn("application_steps", "id", "sealed_note"),
           SealedColumn("notifications", "id", "sealed_note"),
           SealedColumn("ratings", "id", "comment"),
+          *(SealedColumn("complaints", "seq", c) for c in ("record", "decline_reason", "answer")),
           *(SealedColumn("rating_cases", "rating_id", c) for c in ("callback_note", "fix_note", "appeal_note",
                                                                     "decision_note")))
 # The clear column a database from before sealed notes kept each note in, by sealed column.
