@@ -23,6 +23,8 @@ PAGES = {
     "/a/{number}": "application.html",
     "/admin": "admin.html",
     "/rate/window/{window}": "rate.html",  # the window's rating device (评价器), #18
+    "/complain": "complaint.html",  # 效能投诉 from a phone, #18
+    "/c/{number}": "complaint.html",  # a complaint's progress (#code= from the slip)
 }
 
 
