@@ -59,3 +59,41 @@ def test_a_complaint_filed_on_a_phone_and_its_answer_read_there(hall_server, bro
         assert errors == []
     finally:
         ctx.close()
+
+
+def test_admin_handles_a_complaint_to_its_answer(hall_server, browser):  # noqa: F811
+    from tests.queue.test_pages import add_user, sign_in
+
+    srv = hall_server()
+    filed = requests.post(srv.url + "/api/complaints", timeout=10,
+                          headers={"Authorization": f"Bearer {srv.tokens['terminal']}"},
+                          json={"about": {"window": 2}, "category": "evasion",
+                                "text": "让我找别的窗口，来回推诿"}).json()
+    number = filed["complaint_no"]
+    ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
+    try:
+        page = ctx.new_page()
+        page.set_default_timeout(LIVE_MS)
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(f"{srv.url}/admin", wait_until="load")
+        sign_in(page, add_user(srv, "manager", "admin", name="王经理"))
+        row = page.locator(f'#complaints-table tr[data-complaint="{number}"]')
+        expect(row).to_have_attribute("data-state", "received")
+        expect(row.locator('td[data-col="what"]')).to_contain_text("来回推诿")
+        row.locator('button[data-action="accept"]').click()
+        expect(row).to_have_attribute("data-state", "accepted")
+        row.locator('button[data-action="answer"]').click()  # no answer typed: the server says so
+        expect(page.locator("#complaints-message")).to_contain_text("give the answer")
+        row.locator(".complaint-text").fill("已核实，对窗口人员批评教育")
+        row.locator('button[data-action="answer"]').click()
+        expect(row).to_have_attribute("data-state", "answered")
+        row.locator(".complaint-satisfaction").select_option("4")
+        row.locator('button[data-action="close"]').click()
+        expect(row).to_have_attribute("data-state", "closed")
+        assert errors == []
+    finally:
+        ctx.close()
+    seen = requests.post(f"{srv.url}/api/complaints/{number}/lookup", json={"code": filed["lookup_code"]},
+                         timeout=10).json()
+    assert (seen["state"], seen["answer"], seen["satisfaction"]) == ("closed", "已核实，对窗口人员批评教育", 4)
