@@ -359,6 +359,47 @@ def figures_csv(data: dict[str, Any], lang: str) -> str:
     return "\ufeff" + out.getvalue() if lang == "zh" else out.getvalue()  # a BOM: Excel reads it as UTF-8
 
 
+EXPORT_FORMAT = "kiosq-ratings-export/1"
+
+
+def export_item(ctx: Context, r: Rating) -> dict[str, Any]:
+    """One rating as docs/ratings-export.md describes it for a province's 好差评 system."""
+    case = r.case
+    kind = r.subject.split(":", 1)[0]
+    return {"id": r.id, "kind": kind, "label": r.label, "channel": r.channel, "level": r.level,
+            "level_name": rules.LEVELS[r.level], "bad": rules.is_bad(r.level), "reasons": r.reasons,
+            "comment": r.comment, "rated_at": ctx.local(r.rated_at), "service_day": r.day.isoformat(),
+            "service": r.service, "service_name": (ctx.hall.services[r.service].name
+                                                   if r.service in ctx.hall.services else None),
+            "item": r.item, "department": r.department, "window": r.window, "clerk": r.clerk,
+            "counted": rules.counted(None if case is None else case.state),
+            "rectification": None if case is None else {
+                "state": case.state, "callback_due": case.callback_due.isoformat(),
+                "called_back_at": ctx.local(case.callback_at), "fix_due": case.fix_due.isoformat(),
+                "fixed_at": ctx.local(case.fixed_at), "fix_note": case.fix_note,
+                "appeal": None if case.appeal_by is None else {
+                    "at": ctx.local(case.appeal_at), "reason": case.appeal_note,
+                    "outcome": {rules.UPHELD: "upheld", rules.APPEALED: None}.get(case.state, "rejected"),
+                    "decided_at": ctx.local(case.decided_at)}}}
+
+
+@router.get("/api/ratings/export")
+async def export(request: Request, ctx: Ctx, first: From = None, last: To = None) -> JSONResponse:
+    """Who may call: a supervisor or an admin. Every rating of services on the business days
+    `from` to `to` (default this month), with its follow-up, in the documented shape
+    (docs/ratings-export.md) a province's 好差评 system imports; staff notes on the call-back
+    and the decision stay in the hall."""
+    require_role(request, *DECIDERS)
+    first, last = period(ctx, first, last)
+    found = ctx.store.ratings_between(first, last)
+    return JSONResponse({"format": EXPORT_FORMAT, "hall": {"name": ctx.hall.info.name},
+                         "from": first.isoformat(), "to": last.isoformat(),
+                         "exported_at": ctx.local(ctx.store.clock()),
+                         "summary": rating_figures(ctx, first, last)["hall"],
+                         "ratings": [export_item(ctx, r) for r in found]},
+                        headers={"Content-Disposition": f'attachment; filename="kiosq-ratings-{first}-{last}.json"'})
+
+
 @router.get("/api/ratings/stats")
 async def stats(request: Request, ctx: Ctx, first: From = None, last: To = None,
                 format: Literal["json", "csv"] = "json", lang: Literal["zh", "en"] = "zh") -> Response:

@@ -218,3 +218,22 @@ def test_a_kiosk_session_is_rated_once_by_its_terminal(srv):
     assert r.status_code == 422
     figures = stats(srv)
     assert figures["by"]["channel"]["kiosk"]["ratings"] == 1 and figures["hall"]["good_rate"] == 1.0
+
+
+def test_the_export_for_a_province_holds_every_rating_and_its_follow_up(srv):
+    bad = rate(srv, finished_ticket(srv)["id"], {"level": 2, "reasons": ["等候时间过长"], "comment": "等了很久"}).json()
+    rate(srv, finished_ticket(srv)["id"], {"level": 5})
+    sup = srv.tokens["supervisor"]
+    call(srv, "POST", f"/api/ratings/cases/{bad['id']}/callback", sup, {"note": "回访记录不出厅"})
+    call(srv, "POST", f"/api/ratings/cases/{bad['id']}/fix", sup, {"note": "增开午间窗口"})
+    assert call(srv, "GET", "/api/ratings/export").status_code == 401
+    assert call(srv, "GET", "/api/ratings/export", srv.tokens["staff"]).status_code == 403
+    r = call(srv, "GET", "/api/ratings/export", srv.tokens["admin"])
+    assert r.status_code == 200 and "attachment" in r.headers["Content-Disposition"]
+    doc = r.json()
+    assert doc["format"] == "kiosq-ratings-export/1" and doc["summary"]["ratings"] == 2
+    first = next(x for x in doc["ratings"] if x["id"] == bad["id"])
+    assert (first["kind"], first["level"], first["bad"], first["comment"], first["window"], first["clerk"]) == (
+        "ticket", 2, True, "等了很久", 1, "S")
+    assert first["rectification"]["state"] == "fixed" and first["rectification"]["fix_note"] == "增开午间窗口"
+    assert "回访记录不出厅" not in r.text and first["service_name"]
