@@ -45,6 +45,7 @@ def demo(port: int, data_dir: Path) -> None:
     store = open_hall_store(data_dir, None)
     tokens = _demo_tokens(store)
     accounts = _demo_accounts(store)
+    rate_code = _demo_rating_device_code(store)
     base = f"http://127.0.0.1:{port}"
     env_file = _write_demo_env(data_dir, base, tokens, accounts)
     devices = data_dir / "devices"
@@ -55,7 +56,7 @@ def demo(port: int, data_dir: Path) -> None:
         printer_link.unlink(missing_ok=True)
         printer_link.symlink_to(printer.path)
         reader.place()
-        click.echo(_banner(store.hall.info.name, data_dir, base, tokens, accounts, env_file))
+        click.echo(_banner(store.hall.info.name, data_dir, base, tokens, accounts, env_file, rate_code))
         sys.stdout.flush()
         if sys.stdin.isatty():
             threading.Thread(target=_demo_console, args=(reader, printer), name="demo-console", daemon=True).start()
@@ -104,13 +105,30 @@ def _demo_accounts(store: Store) -> dict[str, str]:
     return passwords
 
 
+def _demo_rating_device_code(store: Store) -> str:
+    """A one-time enrollment code for window 1's rating device (/rate/window/1), new each
+    run: the page asks for it once and keeps the terminal token it gets."""
+    from datetime import timedelta
+
+    from kiosq.queue import fleet
+
+    code = fleet.new_enroll_code()
+    store.add_enroll_code(RATING_DEVICE, fleet.hash_code(code), store.clock() + timedelta(hours=12), "demo")
+    return code
+
+
+RATING_DEVICE = "demo-rate-w1"
+
+
 def _banner(hall_name: str, data_dir: Path, base: str, tokens: dict[str, str], accounts: dict[str, str],
-            env_file: Path) -> str:
+            env_file: Path, rate_code: str = "") -> str:
     """What the demo prints once its devices are up: the pages, the accounts, the tokens, the devices."""
     devices, printer_link = data_dir / "devices", data_dir / "devices" / "printer"
     return (f"\nkiosq demo: hall {hall_name!r}, data in {data_dir.resolve()}\n"
             f"  hall display {base}/display/hall\n"
             f"  staff console {base}/window/1   dashboard {base}/admin\n"
+            f"  rating device {base}/rate/window/1   (enrollment code {rate_code}, once)   "
+            f"complaints {base}/complain\n"
             f"  API          {base}/api/services   (OpenAPI: {base}/openapi.json)\n"
             f"  events (SSE) {base}/api/events\n"
             f"Sign in as (login / password, new each run):\n"

@@ -45,6 +45,14 @@ def test_demo_serves_prints_tokens_and_runs_the_devices(tmp_path):
                        for line in (data / "demo-tokens.env").read_text().splitlines())
             assert env["KIOSQ_TERMINAL_TOKEN"] in printed and f"serial:{data / 'devices' / 'printer'}" in printed
             assert f"kiosq server tls init --data-dir {data} --host NAME" in printed  # how to run it with TLS
+            # The rating device's page and its one-time code (好差评, #18): the code enrolls it.
+            code = printed.split("enrollment code ", 1)[1].split(",", 1)[0]
+            assert f"http://127.0.0.1:{port}/rate/window/1" in printed
+            enrolling = urllib.request.Request(f"http://127.0.0.1:{port}/api/terminals/enroll", method="POST",
+                                               data=json.dumps({"code": code}).encode(),
+                                               headers={"Content-Type": "application/json"})
+            with urllib.request.urlopen(enrolling, timeout=5) as r:
+                assert json.load(r)["terminal"] == "demo-rate-w1"
             request = urllib.request.Request(f"http://127.0.0.1:{port}/api/tickets", method="POST",
                                              data=b'{"service": "A"}', headers={
                                                  "Authorization": f"Bearer {env['KIOSQ_TERMINAL_TOKEN']}",

@@ -12,6 +12,7 @@ import itertools
 import pytest
 import requests
 
+from tests.queue.test_pages import artifacts, settle
 from tests.queue.test_pages_fleet import LIVE_MS, browser  # noqa: F401 (a fixture)
 
 pytestmark = [pytest.mark.slow,
@@ -58,6 +59,8 @@ def test_the_window_device_asks_for_a_rating_when_its_window_finishes(hall_serve
         expect(page.locator("#rate-ask")).to_be_visible()
         expect(page.locator("#rate-number")).to_have_text(number)
         expect(page.locator(".rate-level")).to_have_count(5)
+        settle(page)
+        page.screenshot(path=str(artifacts() / "rate-device-zh.png"))
         page.click('.rate-level[data-level="1"]')
         expect(page.locator("#rate-why")).to_be_visible()
         page.click("#rate-send")  # no reason yet: it says so and sends nothing
@@ -110,6 +113,8 @@ def test_admin_follows_a_bad_rating_to_its_fix(hall_server, browser):  # noqa: F
         row = page.locator(f'#ratings-table tr[data-case="{case_id}"]')
         expect(row).to_have_attribute("data-state", "open")
         expect(page.locator("#ratings-alerts")).to_have_attribute("data-open", "1")
+        settle(page)
+        page.locator("#ratings-card").screenshot(path=str(artifacts() / "admin-ratings-zh.png"))
         expect(page.locator("#ratings-month")).to_have_attribute("data-ratings", "1")
         expect(row.locator('td[data-col="why"]')).to_contain_text("等候时间过长；等了一个小时")
         expect(row.locator('td[data-col="callback"]')).not_to_have_attribute("data-due", "done")
