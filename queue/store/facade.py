@@ -344,7 +344,8 @@ class Store:
             if now.astimezone(self.hall.tz).date() > closed_on + timedelta(days=settings.application_days):
                 raise ratings_rules.RatingRefused("too_late", f"application {app.tracking_no} could be rated for "
                                                   f"{settings.application_days} days after it closed on {closed_on}")
-            last = self._applications.steps(app.tracking_no)[-1]
+            # Who took its last step (an opening of the personal data is no step of its handling).
+            last = [s for s in self._applications.steps(app.tracking_no) if s.action != "view_personal"][-1]
             subject = Subject(f"application:{app.tracking_no}", closed_on, app.tracking_no, app.service, None,
                               last.actor, app.item, app.department)
             return self._rate(now, subject, channel, level, reasons, comment)

@@ -170,6 +170,8 @@ def test_an_application_is_rated_with_its_lookup_code_once_it_is_closed(srv):
     assert r.status_code == 409 and r.json()["error"] == "not_finished"
     for step in ("accept", "complete"):
         assert call(srv, "POST", f"/api/applications/{number}/{step}", srv.tokens["staff"]).status_code == 200
+    # An admin opens the personal data afterwards: the clerk rated is still who completed it.
+    assert call(srv, "GET", f"/api/applications/{number}/personal", srv.tokens["admin"]).status_code == 200
     r = call(srv, "POST", path, None, {"code": "ABCD2345", "level": 5})
     assert r.status_code == 403 and r.json()["error"] == "no_match"
     r = call(srv, "POST", path, srv.tokens["staff"], {"code": code, "level": 5})
@@ -179,8 +181,8 @@ def test_an_application_is_rated_with_its_lookup_code_once_it_is_closed(srv):
     assert call(srv, "POST", path, None, {"code": code, "level": 5}).status_code == 409
     assert lookup(srv, number, code).status_code == 200  # the lookup is as before
     case = call(srv, "GET", "/api/ratings/cases", srv.tokens["supervisor"]).json()["cases"][0]
-    assert (case["subject"], case["label"], case["item"], case["department"]) == (
-        "application", number, "GA-SFZ-002", "公安局")
+    assert (case["subject"], case["label"], case["item"], case["department"], case["clerk"]) == (
+        "application", number, "GA-SFZ-002", "公安局", "S")
 
 
 def test_who_may_rate_at_a_window(srv):
