@@ -2,7 +2,7 @@
 use (kiosk/screens/NAME.kv + NAME.py), every string from kiosk/messages/. The app keeps
 the life cycle, navigation, the citizen's preferences and the guides being browsed; each
 flow is its own EventDispatcher with its state in Kivy properties (`app.tickets`,
-`app.apply`, `app.progress`, `app.maintenance`, `app.fleet`, `app.session`).
+`app.apply`, `app.progress`, `app.rating`, `app.maintenance`, `app.fleet`, `app.session`).
 `kiosq kiosk` (provisioning/) runs it."""
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ from kiosq.kiosk.hall_client import HallClient
 from kiosq.kiosk.maintenance_flow import MaintenanceFlow
 from kiosq.kiosk.messages import messages  # type: ignore[attr-defined]  # mypy finds the messages/ folder first
 from kiosq.kiosk.progress_flow import ProgressFlow
+from kiosq.kiosk.rating_flow import RatingFlow
 from kiosq.kiosk.session import Session
 from kiosq.kiosk.settings import KioskConfig, catalog_path
 from kiosq.kiosk.speech import Speaker
@@ -112,6 +113,7 @@ class KiosqApp(App):
         self.tickets = TicketFlow(self)
         self.apply = ApplyFlow(self)
         self.progress = ProgressFlow(self)
+        self.rating = RatingFlow(self)
         self.maintenance = MaintenanceFlow(self)
         self.session = Session(self)
         self.reset_preferences()
@@ -283,10 +285,12 @@ class KiosqApp(App):
 
     def go_home(self) -> None:
         """Home: the flow in progress is given up, and what a citizen gave to an application
-        or a lookup (the card, the answers, the results) is forgotten at once."""
+        or a lookup (the card, the answers, the results) is forgotten at once; so is the
+        session's rating id (whoever comes next rates a session of their own)."""
         self.history = []
         self.apply.forget()
         self.progress.forget()
+        self.rating.forget()
         self.show("home", remember=False)
         self.fleet.swap_pending_catalog()  # a bundle that came during the session: its end is the moment
 

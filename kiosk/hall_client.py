@@ -1,6 +1,6 @@
 """The kiosk's client for the hall server, over HTTP only (the kiosk never imports
-kiosq.queue): services with their waiting counts, taking a ticket, filing an application
-and looking applications up.
+kiosq.queue): services with their waiting counts, taking a ticket, filing an application,
+looking applications up and rating the self-service session.
 
 Every request has a timeout, and every failure is a `ServerError` whose text says what
 went wrong: `ServerUnreachable` (no answer: the network or the server is down) or
@@ -198,6 +198,18 @@ class HallClient:
         the lookup code on the receipt. A wrong code or an unknown number: ServerRefused 403
         (code "no_match"); too many wrong tries: ServerRefused 429 with `retry_after` seconds."""
         return self._request("POST", f"/api/applications/{quote(number, safe='')}/lookup", json={"code": code})
+
+    def rating_reasons(self) -> dict[str, Any]:
+        """GET /api/ratings/reasons (public): {levels: [{level, name, name_en, bad}],
+        reasons: [{zh, en}]}, the hall's preset reasons of a 差评."""
+        return self._request("GET", "/api/ratings/reasons")
+
+    def rate_session(self, session: str, level: int, reasons: list[str]) -> dict[str, Any]:
+        """POST /api/kiosk/rating: the self-service session `session` (the kiosk's random id
+        of it) rated `level` 1..5 with `reasons`; once per session (ServerRefused 409
+        `already_rated`), and a 差评 (1, 2) needs a reason (422 `reason_required`)."""
+        return self._request("POST", "/api/kiosk/rating", json={"session": session, "level": level,
+                                                                "reasons": reasons})
 
     def _request(self, method: str, path: str, **kwargs: Any) -> Any:
         headers = dict(kwargs.pop("headers", None) or {})

@@ -1,10 +1,12 @@
 """The kiosk's shared widgets (styled in widgets.kv): tiles, list buttons, the on-screen
-keyboard, the idle prompt, the status bar, QR codes and the maintenance corner."""
+keyboard, the idle prompt, the status bar, QR codes, the done screens' rating row and the
+maintenance corner."""
 
 from __future__ import annotations
 
+from kivy.app import App
 from kivy.graphics.texture import Texture
-from kivy.properties import NumericProperty, ObjectProperty, StringProperty
+from kivy.properties import BooleanProperty, NumericProperty, ObjectProperty, StringProperty
 from kivy.uix.behaviors import ButtonBehavior
 from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.button import Button
@@ -12,6 +14,8 @@ from kivy.uix.image import Image
 from kivy.uix.label import Label
 from kivy.uix.modalview import ModalView
 from kivy.uix.widget import Widget
+
+from kiosq.kiosk.rating_flow import LEVELS
 
 KEY_ROWS: tuple[tuple[str, ...], ...] = (
     tuple("1234567890"),
@@ -125,13 +129,100 @@ class StatusBar(BoxLayout):
     printer, from the app's clock_text, server_state and printer_state (widgets.kv)."""
 
 
+class RatingButton(Button):
+    """One choice in the rating row: a level (1..5), or a 差评's reason (`reason`, zh)."""
+
+    level = NumericProperty(0)
+    reason = StringProperty("")
+
+
+class RatingRow(BoxLayout):
+    """"请为本次自助服务评价" beside (or above) the five levels; a 差评 opens the hall's
+    reasons (`RatingReasons`); then the thanks in place of the row (the state is
+    app.rating's, kiosk/rating_flow.py). `needed` is its height; with `shown` False it takes
+    no room and nothing in it can be tapped (a done screen shows it only where it fits)."""
+
+    shown = BooleanProperty(True)
+    needed = NumericProperty(0)
+    quiet = BooleanProperty(False)  # the prompt in grey: the rating could not be sent
+
+    def on_kv_post(self, _base: object) -> None:
+        app = App.get_running_app()
+        self.reasons = RatingReasons()
+        app.bind(msg=self.refresh)
+        app.rating.bind(state=self.refresh)
+        app.rating.load_reasons()
+        self.bind(orientation=self._arrange)
+        self.refresh()
+
+    def refresh(self, *_args: object) -> None:
+        app = App.get_running_app()
+        flow, msg, choices = app.rating, app.msg, self.ids.choices
+        choices.clear_widgets()
+        self.quiet = flow.state == "failed"
+        if flow.state in ("", "reasons"):
+            self.ids.prompt.text = msg["rating_prompt"]
+            for level in LEVELS:
+                button = RatingButton(text=msg[f"rating_level_{level}"], level=level)
+                button.bind(on_release=self._tapped)
+                choices.add_widget(button)
+        else:
+            self.ids.prompt.text = msg["rating_thanks" if flow.state == "thanks" else "rating_failed"]
+        self._arrange()
+
+    def _tapped(self, button: RatingButton) -> None:
+        flow = App.get_running_app().rating
+        flow.rate(int(button.level))
+        if flow.state == "reasons":
+            self.reasons.open(animation=False)
+
+    def _arrange(self, *_args: object) -> None:
+        """The prompt beside the choices (or above them); alone (the thanks), the whole row."""
+        choices, wide = self.ids.choices, self.orientation == "horizontal"
+        if not choices.children:
+            choices.size_hint_x, choices.width = None, 0
+        else:
+            choices.size_hint_x = 0.8 if wide else 1
+        self.ids.prompt.size_hint_x = 0.2 if wide and choices.children else 1
+
+    def on_touch_down(self, touch) -> bool:
+        # hidden, its buttons overflow the empty row: they must not catch a touch meant for another
+        return super().on_touch_down(touch) if self.shown else False
+
+
+class RatingReasons(ModalView):
+    """After a 差评: "请选择不满意的原因" and the hall's reasons, one tap sends one; 重新评价
+    goes back to the levels. Closes itself once the rating leaves "reasons" (sent, changed,
+    or the session ended under it)."""
+
+    def on_kv_post(self, _base: object) -> None:
+        app = App.get_running_app()
+        app.bind(msg=self.refresh)
+        app.rating.bind(state=self._follow, reasons=self.refresh)
+        self.refresh()
+
+    def refresh(self, *_args: object) -> None:
+        app = App.get_running_app()
+        flow, choices, side = app.rating, self.ids.choices, "en" if app.lang == "en" else "zh"
+        choices.clear_widgets()
+        for reason in flow.shown_reasons():
+            button = RatingButton(text=reason[side], reason=reason["zh"])
+            button.bind(on_release=lambda b: flow.give_reason(b.reason))
+            choices.add_widget(button)
+        back = RatingButton(text=app.msg["rating_change"])
+        back.bind(on_release=lambda _b: flow.change_level())
+        choices.add_widget(back)
+
+    def _follow(self, _flow: object, state: str) -> None:
+        if state != "reasons" and self.parent is not None:
+            self.dismiss(animation=False)
+
+
 class CornerTarget(Widget):
     """An invisible patch in the home screen's top-left corner: each tap counts towards
     the five that ask for the maintenance PIN. Not a button: citizens see nothing."""
 
     def on_touch_down(self, touch) -> bool:
-        from kivy.app import App
-
         app, screen = App.get_running_app(), self.parent
         shown = (screen is not None and getattr(screen, "manager", None) is getattr(app, "manager", None)
                  and screen.manager.current == screen.name)  # not a screen left behind, nor another app's

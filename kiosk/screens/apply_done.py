@@ -1,6 +1,7 @@
 """申报, done: the tracking number (or, with the server away, the provisional number and
 the promise that it will be delivered), the promised date, and the receipt, or a QR code
-to photograph when no receipt could be printed. "Done" ends the session (a wipe)."""
+to photograph when no receipt could be printed, and the one-tap rating where it fits
+(widgets.RatingRow). "Done" ends the session (a wipe)."""
 
 from __future__ import annotations
 

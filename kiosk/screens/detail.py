@@ -1,6 +1,7 @@
 """The guide detail screen: every field of one item, scrollable, and buttons that print
 the guide slip (or the A4 guide, with an A4 printer; on a worker thread, the outcome shown
-in plain words) and take a ticket for the item's queue service (with a hall server)."""
+in plain words, then the one-tap rating) and take a ticket for the item's queue service
+(with a hall server)."""
 
 from __future__ import annotations
 

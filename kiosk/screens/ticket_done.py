@@ -1,6 +1,7 @@
 """The issued ticket: the number very large, the service, who is ahead and the wait, where
 to wait, and whether the slip was printed (if not, the follow link as a QR code to
-photograph and as text, since the ticket is issued all the same). Goes home by itself after `ticket_done_seconds`."""
+photograph and as text, since the ticket is issued all the same), and the one-tap rating
+where it fits (widgets.RatingRow). Goes home by itself after `ticket_done_seconds`."""
 
 from __future__ import annotations
 
