@@ -114,6 +114,8 @@ def test_who_may_call_the_complaints_endpoints(srv):
     r = call(srv, "POST", "/api/complaints", srv.tokens["staff"], complaint())
     assert r.status_code == 403 and r.json()["error"] == "forbidden"
     for method, path, body in (("GET", "/api/complaints", None), ("POST", f"/api/complaints/{number}/accept", {}),
+                               ("POST", f"/api/complaints/{number}/decline", {"text": "理由"}),
+                               ("POST", f"/api/complaints/{number}/answer", {"text": "答复"}),
                                ("POST", f"/api/complaints/{number}/close", {"satisfaction": 5})):
         assert call(srv, method, path, None, body).status_code == 401, path
         for wrong in ("terminal", "staff"):

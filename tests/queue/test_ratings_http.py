@@ -139,6 +139,8 @@ def test_who_may_call_each_case_endpoint(srv):
     n = bad["id"]
     endpoints = [("GET", "/api/ratings/cases", None), ("GET", "/api/ratings/stats", None),
                  ("POST", f"/api/ratings/cases/{n}/callback", {"note": "a"}),
+                 ("POST", f"/api/ratings/cases/{n}/fix", {"note": "a"}),
+                 ("GET", "/api/ratings/export", None),
                  ("POST", f"/api/ratings/cases/{n}/decide", {"uphold": False})]
     for method, path, body in endpoints:
         assert call(srv, method, path, None, body).status_code == 401, path
