@@ -79,7 +79,7 @@ def _channel(request: Request, body: RatingIn) -> str:
     return body.channel or "kiosk"
 
 
-def _cleaned(ctx: Context, body: RatingIn) -> tuple[list[str], str | None]:
+def _cleaned(body: RatingIn) -> tuple[list[str], str | None]:
     reasons = list(dict.fromkeys(r for r in body.reasons if r))
     comment = mask_numbers_in_text(body.comment) if body.comment else None
     try:
@@ -111,7 +111,7 @@ async def rate_ticket(ticket_id: TicketId, body: RatingIn, request: Request, ctx
     the end of its business day plus `[ratings] grace_hours`; 422 `reason_required` for a
     差评 (1 or 2) with neither a reason nor a comment. A 差评 opens a case."""
     channel = _channel(request, body)
-    reasons, comment = _cleaned(ctx, body)
+    reasons, comment = _cleaned(body)
     try:
         rating = ctx.store.rate_ticket(ticket_id, channel, body.level, reasons, comment)
     except rules.RatingRefused as refused:
@@ -129,7 +129,7 @@ async def rate_at_window(window: Annotated[int, Path(ge=1, le=999)], body: Windo
     require_role(request, "terminal")
     if window not in ctx.hall.windows:
         raise ApiError(404, "not_found", f"no window {window} in this hall")
-    reasons, comment = _cleaned(ctx, body)
+    reasons, comment = _cleaned(body)
     try:
         rating = ctx.store.rate_at_window(window, body.number.upper(), body.level, reasons, comment)
     except rules.RatingRefused as refused:
@@ -150,7 +150,7 @@ async def rate_kiosk_session(body: KioskRatingIn, request: Request, ctx: Ctx) ->
     once per `session` (409 `already_rated`); 422 `reason_required` for a 差评 with neither
     reason nor comment; a 差评 opens a case as any other."""
     token = require_role(request, "terminal")
-    reasons, comment = _cleaned(ctx, body)
+    reasons, comment = _cleaned(body)
     try:
         rating = ctx.store.rate_kiosk_session(token.name, body.session, body.level, reasons, comment)
     except rules.RatingRefused as refused:
@@ -180,7 +180,7 @@ async def rate_application(number: Number, body: ApplicationRatingIn, request: R
         raise ApiError(403, "forbidden", f"an application is rated by its applicant; {describe(token)} is a "
                        f"{token.role}")
     app = verified_by_code(ctx, request, number, body.code)
-    reasons, comment = _cleaned(ctx, body)
+    reasons, comment = _cleaned(body)
     try:
         rating = ctx.store.rate_application(app.tracking_no, "application", body.level, reasons, comment)
     except rules.RatingRefused as refused:

@@ -310,10 +310,13 @@
     return K.pad(Math.floor(s / 60)) + ":" + K.pad(s % 60);
   };
 
-  K.el = function (tag, attrs, text) {
+  /* An element: attributes (`text` is its text), then its content: texts and nodes (null skipped). */
+  K.el = function (tag, attrs, ...content) {
     const node = document.createElement(tag);
-    for (const [k, v] of Object.entries(attrs || {})) node.setAttribute(k, v);
-    if (text !== undefined && text !== null) node.textContent = text;
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (k === "text") node.textContent = v; else node.setAttribute(k, v);
+    }
+    node.append(...content.filter((c) => c !== undefined && c !== null));
     return node;
   };
 

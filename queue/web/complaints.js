@@ -25,14 +25,7 @@
           "cstate.closed": "closed", "cdue.due_today": "due today", "cdue.overdue": "overdue", "cdue.ok": "" },
   });
 
-  const el = (tag, attrs, ...children) => {
-    const node = document.createElement(tag);
-    for (const [k, v] of Object.entries(attrs || {})) {
-      if (k === "class") node.className = v; else if (k === "text") node.textContent = v; else node.setAttribute(k, v);
-    }
-    node.append(...children);
-    return node;
-  };
+  const el = K.el;
 
   function due(day, dueState) {
     const cell = el("td", { text: day });

@@ -17,14 +17,7 @@
           "rf.comment": "Do not type ID card or phone numbers" },
   });
 
-  const el = (tag, attrs, ...children) => {
-    const node = document.createElement(tag);
-    for (const [k, v] of Object.entries(attrs || {})) {
-      if (k === "class") node.className = v; else if (k === "text") node.textContent = v; else node.setAttribute(k, v);
-    }
-    node.append(...children);
-    return node;
-  };
+  const el = K.el;
 
   /* Fills `root` with the form. `choices`: GET /api/ratings/reasons; `rated`: a rating
      given already (shown instead); `send(body)`: a promise of the answer. */

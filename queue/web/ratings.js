@@ -44,19 +44,7 @@
 
   const pct = (x) => (x === null || x === undefined ? "—" : (Math.round(x * 1000) / 10) + "%");
   const when = (iso) => (iso ? iso.slice(0, 16).replace("T", " ") : "");
-  const el = (tag, attrs, ...children) => {
-    const node = document.createElement(tag);
-    for (const [k, v] of Object.entries(attrs || {})) {
-      if (k === "class") node.className = v; else if (k === "text") node.textContent = v; else node.setAttribute(k, v);
-    }
-    node.append(...children);
-    return node;
-  };
-
-  function deadline(part) {
-    const cell = el("td", { "data-col": part === "callback" ? "callback" : "fix" });
-    return cell;
-  }
+  const el = K.el;
 
   function due(cell, step) {
     cell.dataset.due = step.due_state || "done";
@@ -112,7 +100,7 @@
       (c) => el("th", { text: K.t("rcol." + c) })));
     const order = { appealed: 0, open: 1, fixed: 2, upheld: 3 };
     const rows = [...data.cases].sort((a, b) => order[a.state] - order[b.state] || a.id - b.id).map((c) => {
-      const callback = deadline("callback"), fix = deadline("fix");
+      const callback = el("td", { "data-col": "callback" }), fix = el("td", { "data-col": "fix" });
       due(callback, c.callback); due(fix, c.fix);
       return el("tr", { "data-case": String(c.id), "data-state": c.state },
         el("td", { "data-col": "label", text: c.label }),
